@@ -1,0 +1,22 @@
+//! The lab of tiercache: workloads, trace formats and the offline simulator.
+//!
+//! The simulator replays a sequence of requests through the cache engine
+//! (`tiercache-cache`), one policy at a time, and counts hits and misses the way libCacheSim
+//! does: a request for an object not in the cache is a miss (cold misses included), after
+//! which the object is inserted. Belady's optimum, which needs to know the future, is
+//! computed here beside the real policies as the bound no policy can beat.
+//!
+//! # Layout
+//! - [`trace`]: reading traces (CSV `key[,size]`, libCacheSim's `oracleGeneral` binary).
+//! - [`workload`]: seeded synthetic workloads (Zipf, uniform, scan mix, shifting popularity).
+//! - [`sim`]: the simulator ([`sim::simulate`]) and its report.
+//! - [`belady`]: Belady's MIN, the offline optimum.
+
+pub mod belady;
+pub mod sim;
+pub mod trace;
+pub mod workload;
+
+pub use sim::{Capacity, PolicyResult, SimReport, SimTarget};
+pub use trace::{Request, Trace, TraceError, TraceFormat};
+pub use workload::{Workload, WorkloadError};

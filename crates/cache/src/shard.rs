@@ -1,0 +1,429 @@
+//! One shard: a hash table of entries, their TTL deadlines, and a policy over them.
+//!
+//! Every method runs under the shard's lock (shared for [`Shard::lookup`], exclusive for the
+//! rest). Entries that leave are pushed to a `Removed` batch that the caller hands to the
+//! removal listener after the lock is released.
+
+use std::borrow::Borrow;
+use std::collections::BTreeSet;
+
+use hashbrown::HashTable;
+
+use crate::policy::{Admit, AnyPolicy};
+use crate::slab::Slab;
+use crate::stats::ShardCounters;
+use crate::{InsertError, RemovalCause};
+
+/// How many expired entries a write purges in passing (active expiry amortised into writes).
+const PURGE_PER_WRITE: usize = 4;
+
+/// Entries that left during one locked operation, to be reported after unlocking.
+pub(crate) type Removed<K, V> = Vec<(K, V, RemovalCause)>;
+
+#[derive(Debug)]
+pub(crate) struct Slot<K, V> {
+    pub(crate) key: K,
+    pub(crate) value: V,
+    hash: u64,
+    weight: u64,
+    /// TTL deadline on the clock's timeline; 0 = no TTL.
+    pub(crate) expires_at: u64,
+}
+
+/// The result of a lookup under a shared lock.
+pub(crate) enum Lookup<V> {
+    Hit(V),
+    Miss,
+    /// Found, but its TTL has passed: the caller retries under the exclusive lock to remove it.
+    Expired,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shard<K, V> {
+    table: HashTable<u32>,
+    slots: Slab<Slot<K, V>>,
+    policy: AnyPolicy,
+    /// Only entries with a TTL are eviction candidates (`volatile-*`).
+    volatile_only: bool,
+    /// Deadlines of every entry with a TTL, for active expiry.
+    deadlines: BTreeSet<(u64, u32)>,
+    weight: u64,
+    max_weight: u64,
+    max_entries: u64,
+    candidate_weight: u64,
+    candidate_count: u64,
+    policy_name: &'static str,
+    pub(crate) counters: ShardCounters,
+}
+
+fn is_expired(expires_at: u64, now: u64) -> bool {
+    expires_at != 0 && now >= expires_at
+}
+
+impl<K, V> Shard<K, V> {
+    pub(crate) fn new(
+        policy: AnyPolicy,
+        policy_name: &'static str,
+        volatile_only: bool,
+        max_weight: u64,
+        max_entries: u64,
+    ) -> Self {
+        Shard {
+            table: HashTable::new(),
+            slots: Slab::default(),
+            policy,
+            volatile_only,
+            deadlines: BTreeSet::new(),
+            weight: 0,
+            max_weight,
+            max_entries,
+            candidate_weight: 0,
+            candidate_count: 0,
+            policy_name,
+            counters: ShardCounters::default(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn weight(&self) -> u64 {
+        self.weight
+    }
+
+    pub(crate) fn shared_hits(&self) -> bool {
+        self.policy.shared_hits()
+    }
+
+    /// Whether some entry's deadline has passed (cheap check before taking a write lock).
+    pub(crate) fn has_expired(&self, now: u64) -> bool {
+        self.deadlines
+            .first()
+            .is_some_and(|&(deadline, _)| deadline <= now)
+    }
+}
+
+impl<K: Eq, V: Clone> Shard<K, V> {
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slots = &self.slots;
+        self.table
+            .find(hash, |&idx| slots.get(idx).key.borrow() == key)
+            .copied()
+    }
+
+    /// The live entry for `key`, if any, without touching the policy.
+    pub(crate) fn peek<Q>(&self, hash: u64, key: &Q, now: impl Fn() -> u64) -> Option<&Slot<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slot = self.slots.get(self.find(hash, key)?);
+        (!(slot.expires_at != 0 && is_expired(slot.expires_at, now()))).then_some(slot)
+    }
+
+    /// A lookup under the shared lock; records the hit with `touch_shared`.
+    pub(crate) fn lookup<Q>(&self, hash: u64, key: &Q, now: impl Fn() -> u64) -> Lookup<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let Some(idx) = self.find(hash, key) else {
+            return Lookup::Miss;
+        };
+        let slot = self.slots.get(idx);
+        if slot.expires_at != 0 && is_expired(slot.expires_at, now()) {
+            return Lookup::Expired;
+        }
+        if self.is_candidate(slot.expires_at) {
+            self.policy.touch_shared(idx);
+        }
+        Lookup::Hit(slot.value.clone())
+    }
+
+    /// A lookup under the exclusive lock: removes the entry if expired, records a hit.
+    pub(crate) fn lookup_mut<Q>(
+        &mut self,
+        hash: u64,
+        key: &Q,
+        now: impl Fn() -> u64,
+        removed: &mut Removed<K, V>,
+    ) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let idx = self.find(hash, key)?;
+        let expires_at = self.slots.get(idx).expires_at;
+        if expires_at != 0 && is_expired(expires_at, now()) {
+            self.take(idx, RemovalCause::Expired, removed);
+            return None;
+        }
+        let value = self.slots.get(idx).value.clone();
+        if self.is_candidate(expires_at) {
+            self.policy.touch(idx);
+            self.evict_surplus(removed);
+        }
+        Some(value)
+    }
+
+    /// Removes victims the policy chose beyond those the shard asked for.
+    fn evict_surplus(&mut self, removed: &mut Removed<K, V>) {
+        while let Some(extra) = self.policy.take_surplus() {
+            self.detach(extra, false, RemovalCause::Evicted, removed);
+        }
+    }
+
+    fn is_candidate(&self, expires_at: u64) -> bool {
+        !self.volatile_only || expires_at != 0
+    }
+
+    /// Inserts or replaces. See [`crate::Cache::insert`] for the contract.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; the parts of an entry travel together"
+    )]
+    pub(crate) fn insert(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        weight: u64,
+        expires_at: u64,
+        now: impl Fn() -> u64,
+        removed: &mut Removed<K, V>,
+    ) -> Result<(), InsertError> {
+        // The clock is read only when some entry has a TTL.
+        if !self.deadlines.is_empty() {
+            self.purge_expired(now(), PURGE_PER_WRITE, removed);
+        }
+        if weight > self.max_weight {
+            self.counters.rejected += 1;
+            return Err(InsertError::TooLarge {
+                weight,
+                limit: self.max_weight,
+            });
+        }
+        let mut existing = self.find(hash, &key);
+        if let Some(idx) = existing {
+            let old_deadline = self.slots.get(idx).expires_at;
+            if old_deadline != 0 && is_expired(old_deadline, now()) {
+                self.take(idx, RemovalCause::Expired, removed);
+                existing = None;
+            }
+        }
+        let (old_weight, old_count, old_candidate) = match existing {
+            Some(idx) => {
+                let slot = self.slots.get(idx);
+                (slot.weight, 1, self.is_candidate(slot.expires_at))
+            }
+            None => (0, 0, false),
+        };
+        // Check first that enough can be evicted, so that a refusal changes nothing.
+        let need_weight = (self.weight - old_weight + weight).saturating_sub(self.max_weight);
+        let need_count = (self.slots.len() as u64 - old_count + 1).saturating_sub(self.max_entries);
+        if need_weight > 0 || need_count > 0 {
+            let spare_weight = self.candidate_weight - if old_candidate { old_weight } else { 0 };
+            let spare_count = self.candidate_count - u64::from(old_candidate);
+            let may_evict = !matches!(self.policy, AnyPolicy::NoEviction(_));
+            if !may_evict || need_weight > spare_weight || need_count > spare_count {
+                self.counters.rejected += 1;
+                return Err(InsertError::OutOfMemory {
+                    policy: self.policy_name,
+                });
+            }
+        }
+        if let Some(idx) = existing {
+            self.take(idx, RemovalCause::Replaced, removed);
+        }
+        while self.weight + weight > self.max_weight || self.slots.len() as u64 >= self.max_entries
+        {
+            let victim = self
+                .policy
+                .evict()
+                .expect("the capacity check guarantees a candidate");
+            self.detach(victim, false, RemovalCause::Evicted, removed);
+        }
+        self.evict_surplus(removed);
+        let idx = self.slots.insert(Slot {
+            key,
+            value,
+            hash,
+            weight,
+            expires_at,
+        });
+        let slots = &self.slots;
+        self.table.insert_unique(hash, idx, |&i| slots.get(i).hash);
+        self.weight += weight;
+        if expires_at != 0 {
+            self.deadlines.insert((expires_at, idx));
+        }
+        if self.is_candidate(expires_at) {
+            self.candidate_weight += weight;
+            self.candidate_count += 1;
+            self.policy.insert(
+                idx,
+                Admit {
+                    hash,
+                    weight,
+                    expires_at,
+                },
+            );
+        }
+        self.counters.inserts += 1;
+        Ok(())
+    }
+
+    /// Removes the entry for `key` with `cause`; returns whether there was a live one.
+    pub(crate) fn remove<Q>(
+        &mut self,
+        hash: u64,
+        key: &Q,
+        cause: RemovalCause,
+        now: u64,
+        removed: &mut Removed<K, V>,
+    ) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let Some(idx) = self.find(hash, key) else {
+            return false;
+        };
+        let expires_at = self.slots.get(idx).expires_at;
+        if is_expired(expires_at, now) {
+            self.take(idx, RemovalCause::Expired, removed);
+            return false;
+        }
+        self.take(idx, cause, removed);
+        true
+    }
+
+    /// Sets (`Some`) or clears (`None`) the deadline of a live entry; returns whether there was one.
+    pub(crate) fn set_deadline<Q>(
+        &mut self,
+        hash: u64,
+        key: &Q,
+        deadline: Option<u64>,
+        now: u64,
+        removed: &mut Removed<K, V>,
+    ) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let Some(idx) = self.find(hash, key) else {
+            return false;
+        };
+        let slot = self.slots.get(idx);
+        let (old, weight) = (slot.expires_at, slot.weight);
+        if is_expired(old, now) {
+            self.take(idx, RemovalCause::Expired, removed);
+            return false;
+        }
+        let new = deadline.unwrap_or(0);
+        if old == new {
+            return true;
+        }
+        let was_candidate = self.is_candidate(old);
+        if was_candidate {
+            self.policy.remove(idx);
+            self.candidate_weight -= weight;
+            self.candidate_count -= 1;
+        }
+        if old != 0 {
+            self.deadlines.remove(&(old, idx));
+        }
+        if new != 0 {
+            self.deadlines.insert((new, idx));
+        }
+        self.slots.get_mut(idx).expires_at = new;
+        if self.is_candidate(new) {
+            self.candidate_weight += weight;
+            self.candidate_count += 1;
+            self.policy.insert(
+                idx,
+                Admit {
+                    hash: self.slots.get(idx).hash,
+                    weight,
+                    expires_at: new,
+                },
+            );
+        }
+        true
+    }
+
+    /// Removes up to `limit` entries whose deadline has passed, earliest first.
+    pub(crate) fn purge_expired(
+        &mut self,
+        now: u64,
+        limit: usize,
+        removed: &mut Removed<K, V>,
+    ) -> usize {
+        let mut purged = 0;
+        while purged < limit {
+            match self.deadlines.first() {
+                Some(&(deadline, idx)) if deadline <= now => {
+                    self.take(idx, RemovalCause::Expired, removed);
+                    purged += 1;
+                }
+                _ => break,
+            }
+        }
+        purged
+    }
+
+    /// Removes every entry with `cause`.
+    pub(crate) fn clear(&mut self, cause: RemovalCause, removed: &mut Removed<K, V>) {
+        let all: Vec<u32> = self.slots.iter().map(|(idx, _)| idx).collect();
+        for idx in all {
+            self.take(idx, cause, removed);
+        }
+    }
+
+    /// Removes a live slot for a reason of the shard's (the policy is told with `remove`).
+    fn take(&mut self, idx: u32, cause: RemovalCause, removed: &mut Removed<K, V>) {
+        self.detach(idx, true, cause, removed);
+    }
+
+    /// Unlinks slot `idx` from everything; `tell_policy` is false when the policy itself
+    /// chose the victim and has already forgotten it.
+    fn detach(
+        &mut self,
+        idx: u32,
+        tell_policy: bool,
+        cause: RemovalCause,
+        removed: &mut Removed<K, V>,
+    ) {
+        let slot = self.slots.remove(idx);
+        self.table
+            .find_entry(slot.hash, |&i| i == idx)
+            .expect("a live slot is in the table")
+            .remove();
+        self.weight -= slot.weight;
+        if slot.expires_at != 0 {
+            self.deadlines.remove(&(slot.expires_at, idx));
+        }
+        if self.is_candidate(slot.expires_at) {
+            if tell_policy {
+                self.policy.remove(idx);
+            }
+            self.candidate_weight -= slot.weight;
+            self.candidate_count -= 1;
+        }
+        self.counters.removed(cause);
+        removed.push((slot.key, slot.value, cause));
+    }
+
+    /// Every live entry's key and deadline (for tests and invariant checks).
+    #[cfg(test)]
+    pub(crate) fn deadlines_of(&self) -> impl Iterator<Item = (&K, u64)> {
+        self.slots
+            .iter()
+            .map(|(_, slot)| (&slot.key, slot.expires_at))
+    }
+}

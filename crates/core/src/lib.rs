@@ -1,0 +1,18 @@
+//! Shared vocabulary of tiercache.
+//!
+//! Every other crate speaks in these types, so that a value means the same thing on the
+//! command line, in a config file, over HTTP and over gRPC.
+//!
+//! # Layout
+//! - [`ByteSize`]: a size in bytes that parses and prints `64MiB`, `1.5GB`, `4096`.
+//! - [`ErrorCode`]: the one classification of errors; each code knows its HTTP status and
+//!   its gRPC status code, so the REST and gRPC edges agree by construction.
+//! - [`Version`]: the per-object version the store assigns; strictly increasing per key.
+
+mod byte_size;
+mod error_code;
+mod version;
+
+pub use byte_size::{ByteSize, ParseByteSizeError};
+pub use error_code::ErrorCode;
+pub use version::Version;

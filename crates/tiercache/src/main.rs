@@ -1,0 +1,39 @@
+//! `tiercache`: one binary, one subcommand per role. The subcommands only parse flags and
+//! wire library crates together; the behaviour lives in the crates.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tiercache — a coherent multi-tier cache: near caches on every API node, an optional
+/// shared Redis tier, a versioned store, and invalidation over publish/subscribe.
+#[derive(Debug, Parser)]
+#[command(name = "tiercache", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a trace or a generated workload through eviction policies offline and compare
+    /// their miss ratios with Belady's optimum.
+    Sim(commands::sim::SimArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Sim(args) => commands::sim::run(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line naming the problem; the chain of causes joined with ": ".
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
