@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tiercache_cache::{Cache, CacheBuilder, InsertError, ManualClock, PolicyKind, PolicySpec, RemovalCause};
+use tiercache_cache::{
+    Cache, CacheBuilder, InsertError, ManualClock, PolicyKind, PolicySpec, RemovalCause,
+};
 
 const CAPACITY: u64 = 8;
 const KEYS: u8 = 12;
@@ -88,7 +90,15 @@ impl Model {
                 | PolicyKind::VolatileTtl
                 | PolicyKind::Sieve
         ) && spec.sampling.is_none();
-        Model { kind: spec.kind, exact, entries: BTreeMap::new(), now_ms: 0, tick: 0, sieve_queue: Vec::new(), sieve_hand: None }
+        Model {
+            kind: spec.kind,
+            exact,
+            entries: BTreeMap::new(),
+            now_ms: 0,
+            tick: 0,
+            sieve_queue: Vec::new(),
+            sieve_hand: None,
+        }
     }
 
     fn is_candidate(&self, entry: &ModelEntry) -> bool {
@@ -140,17 +150,31 @@ impl Model {
 
     /// The victim the policy must choose now, for exact policies.
     fn expected_victim(&mut self) -> Option<u8> {
-        let candidates: Vec<(u8, ModelEntry)> =
-            self.entries.iter().filter(|(_, e)| self.is_candidate(e)).map(|(k, e)| (*k, e.clone())).collect();
+        let candidates: Vec<(u8, ModelEntry)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| self.is_candidate(e))
+            .map(|(k, e)| (*k, e.clone()))
+            .collect();
         match self.kind {
-            PolicyKind::Fifo => candidates.iter().min_by_key(|(_, e)| e.arrived).map(|(k, _)| *k),
-            PolicyKind::AllKeysLru | PolicyKind::VolatileLru => candidates.iter().min_by_key(|(_, e)| e.touched).map(|(k, _)| *k),
-            PolicyKind::AllKeysLfu | PolicyKind::VolatileLfu => {
-                candidates.iter().min_by_key(|(_, e)| (e.count, e.touched)).map(|(k, _)| *k)
-            }
+            PolicyKind::Fifo => candidates
+                .iter()
+                .min_by_key(|(_, e)| e.arrived)
+                .map(|(k, _)| *k),
+            PolicyKind::AllKeysLru | PolicyKind::VolatileLru => candidates
+                .iter()
+                .min_by_key(|(_, e)| e.touched)
+                .map(|(k, _)| *k),
+            PolicyKind::AllKeysLfu | PolicyKind::VolatileLfu => candidates
+                .iter()
+                .min_by_key(|(_, e)| (e.count, e.touched))
+                .map(|(k, _)| *k),
             PolicyKind::Sieve => {
                 // Walk from the hand (or the tail) towards the newest, clearing visited bits.
-                let mut at = self.sieve_hand.and_then(|h| self.sieve_queue.iter().position(|k| *k == h)).unwrap_or(0);
+                let mut at = self
+                    .sieve_hand
+                    .and_then(|h| self.sieve_queue.iter().position(|k| *k == h))
+                    .unwrap_or(0);
                 loop {
                     let key = *self.sieve_queue.get(at)?;
                     let entry = self.entries.get_mut(&key).unwrap();
@@ -167,20 +191,49 @@ impl Model {
     }
 
     /// Applies one removal reported by the listener, checking it is legal.
-    fn apply_removal(&mut self, key: u8, cause: RemovalCause, allowed: &[RemovalCause]) -> Result<(), TestCaseError> {
-        prop_assert!(allowed.contains(&cause), "unexpected cause {cause} for key {key}");
+    fn apply_removal(
+        &mut self,
+        key: u8,
+        cause: RemovalCause,
+        allowed: &[RemovalCause],
+    ) -> Result<(), TestCaseError> {
+        prop_assert!(
+            allowed.contains(&cause),
+            "unexpected cause {cause} for key {key}"
+        );
         let Some(entry) = self.entries.get(&key).cloned() else {
-            return Err(TestCaseError::fail(format!("removal of {key} ({cause}) which the cache does not hold (twice?)")));
+            return Err(TestCaseError::fail(format!(
+                "removal of {key} ({cause}) which the cache does not hold (twice?)"
+            )));
         };
         match cause {
-            RemovalCause::Expired => prop_assert!(self.is_expired(&entry), "{key} reported expired before its deadline"),
+            RemovalCause::Expired => prop_assert!(
+                self.is_expired(&entry),
+                "{key} reported expired before its deadline"
+            ),
             RemovalCause::Evicted => {
-                prop_assert!(self.kind != PolicyKind::NoEviction, "noeviction evicted {key}");
-                prop_assert!(self.is_candidate(&entry), "{key} evicted but is no candidate (volatile policy, no TTL)");
+                prop_assert!(
+                    self.kind != PolicyKind::NoEviction,
+                    "noeviction evicted {key}"
+                );
+                prop_assert!(
+                    self.is_candidate(&entry),
+                    "{key} evicted but is no candidate (volatile policy, no TTL)"
+                );
                 if self.exact {
                     if self.kind == PolicyKind::VolatileTtl {
-                        let nearest = self.entries.values().filter(|e| self.is_candidate(e)).map(|e| e.deadline).min();
-                        prop_assert_eq!(Some(entry.deadline), nearest, "volatile-ttl evicted {} not the nearest expiry", key);
+                        let nearest = self
+                            .entries
+                            .values()
+                            .filter(|e| self.is_candidate(e))
+                            .map(|e| e.deadline)
+                            .min();
+                        prop_assert_eq!(
+                            Some(entry.deadline),
+                            nearest,
+                            "volatile-ttl evicted {} not the nearest expiry",
+                            key
+                        );
                     } else {
                         let expected = self.expected_victim();
                         prop_assert_eq!(Some(key), expected, "wrong victim for {:?}", self.kind);
@@ -210,7 +263,9 @@ fn build(spec: PolicySpec, clock: &ManualClock, events: &Events) -> Cache<u8, u6
         .entry_overhead(0)
         .shards(1)
         .clock(Arc::new(clock.clone()))
-        .removal_listener(move |key: u8, value: u64, cause| events.lock().unwrap().push((key, value, cause)))
+        .removal_listener(move |key: u8, value: u64, cause| {
+            events.lock().unwrap().push((key, value, cause))
+        })
         .build()
         .unwrap()
 }
@@ -230,14 +285,22 @@ fn run(spec: PolicySpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert_eq!(k, key);
                     model.apply_removal(k, cause, &[Expired, Evicted])?;
                 }
-                let live = model.entries.get(&key).filter(|e| !model.is_expired(e)).map(|e| e.weight);
+                let live = model
+                    .entries
+                    .get(&key)
+                    .filter(|e| !model.is_expired(e))
+                    .map(|e| e.weight);
                 prop_assert_eq!(got, live, "get({}) disagrees with the model", key);
                 if live.is_some() {
                     model.hit(key);
                 }
             }
             Op::Insert(key, weight) | Op::InsertTtl(key, weight, _) => {
-                let ttl = if let Op::InsertTtl(_, _, ttl) = op { Some(ttl) } else { None };
+                let ttl = if let Op::InsertTtl(_, _, ttl) = op {
+                    Some(ttl)
+                } else {
+                    None
+                };
                 let result = match ttl {
                     Some(ttl) => cache.insert_with_ttl(key, weight, Duration::from_millis(ttl)),
                     None => cache.insert(key, weight),
@@ -251,19 +314,41 @@ fn run(spec: PolicySpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 match result {
                     Ok(()) => {
                         let deadline = ttl.map_or(0, |t| model.now_ms + t);
-                        prop_assert!(!model.entries.contains_key(&key), "old entry of {} not reported", key);
-                        model.entries.insert(key, ModelEntry { weight, deadline, arrived: 0, touched: 0, count: 0, visited: false });
+                        prop_assert!(
+                            !model.entries.contains_key(&key),
+                            "old entry of {} not reported",
+                            key
+                        );
+                        model.entries.insert(
+                            key,
+                            ModelEntry {
+                                weight,
+                                deadline,
+                                arrived: 0,
+                                touched: 0,
+                                count: 0,
+                                visited: false,
+                            },
+                        );
                         if model.is_candidate(&model.entries[&key]) {
                             model.become_candidate(key);
                         }
                     }
                     Err(InsertError::OutOfMemory { .. }) => {
                         // Refused: evicting every other candidate would not make room.
-                        let others: u64 = model.entries.iter().filter(|(k, e)| **k != key && model.is_candidate(e)).map(|(_, e)| e.weight).sum();
+                        let others: u64 = model
+                            .entries
+                            .iter()
+                            .filter(|(k, e)| **k != key && model.is_candidate(e))
+                            .map(|(_, e)| e.weight)
+                            .sum();
                         let old = model.entries.get(&key).map_or(0, |e| e.weight);
                         let need = (model.weight() - old + weight).saturating_sub(CAPACITY);
                         let may_evict = model.kind != PolicyKind::NoEviction;
-                        prop_assert!(need > 0 && (!may_evict || need > others), "refused although room could be made");
+                        prop_assert!(
+                            need > 0 && (!may_evict || need > others),
+                            "refused although room could be made"
+                        );
                     }
                     Err(e) => return Err(TestCaseError::fail(format!("unexpected {e}"))),
                 }
@@ -273,7 +358,10 @@ fn run(spec: PolicySpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     Op::Remove(_) => (cache.remove(&key), Removed),
                     _ => (cache.invalidate(&key), Invalidated),
                 };
-                let live = model.entries.get(&key).is_some_and(|e| !model.is_expired(e));
+                let live = model
+                    .entries
+                    .get(&key)
+                    .is_some_and(|e| !model.is_expired(e));
                 prop_assert_eq!(found, live);
                 for (k, _, c) in take(&events) {
                     prop_assert_eq!(k, key);
@@ -316,10 +404,17 @@ fn run(spec: PolicySpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 for (k, _, c) in reported {
                     model.apply_removal(k, c, &[Expired])?;
                 }
-                prop_assert!(model.entries.values().all(|e| !model.is_expired(e)), "purge left an expired entry");
+                prop_assert!(
+                    model.entries.values().all(|e| !model.is_expired(e)),
+                    "purge left an expired entry"
+                );
             }
         }
-        prop_assert!(cache.weight() <= CAPACITY, "capacity exceeded: {}", cache.weight());
+        prop_assert!(
+            cache.weight() <= CAPACITY,
+            "capacity exceeded: {}",
+            cache.weight()
+        );
         prop_assert_eq!(cache.weight(), model.weight());
         prop_assert_eq!(cache.len(), model.entries.len());
     }
@@ -328,7 +423,11 @@ fn run(spec: PolicySpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
     for (k, _, c) in take(&events) {
         model.apply_removal(k, c, &[Invalidated])?;
     }
-    prop_assert!(model.entries.is_empty(), "entries never reported: {:?}", model.entries.keys());
+    prop_assert!(
+        model.entries.is_empty(),
+        "entries never reported: {:?}",
+        model.entries.keys()
+    );
     prop_assert_eq!(cache.len(), 0);
     let stats = cache.stats();
     prop_assert_eq!(stats.entries, 0);
@@ -337,7 +436,12 @@ fn run(spec: PolicySpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
 
 fn every_spec() -> Vec<PolicySpec> {
     let mut specs = PolicySpec::all();
-    for text in ["allkeys-lru:samples=3", "volatile-lfu:samples=5", "volatile-ttl:samples=2", "allkeys-lfu:samples=4,decay-time=0"] {
+    for text in [
+        "allkeys-lru:samples=3",
+        "volatile-lfu:samples=5",
+        "volatile-ttl:samples=2",
+        "allkeys-lfu:samples=4,decay-time=0",
+    ] {
         specs.push(text.parse().unwrap());
     }
     specs
@@ -358,9 +462,15 @@ fn each_policy_survives_a_long_random_run() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     for spec in every_spec() {
-        let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+        );
         for _ in 0..20 {
-            let ops = proptest::collection::vec(op(), 200..400).new_tree(&mut runner).unwrap().current();
+            let ops = proptest::collection::vec(op(), 200..400)
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
             if let Err(e) = run(spec, ops) {
                 panic!("{spec}: {e}");
             }
