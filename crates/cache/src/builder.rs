@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 use crate::cache::{Cache, Weigher};
 use crate::policy::AnyPolicy;
 use crate::shard::Shard;
-use crate::stats::StripedCounter;
+use crate::stats::LookupCounters;
 use crate::{Clock, PolicySpec, RemovalListener, SystemClock};
 
 /// Bytes of bookkeeping the engine adds to each entry's key and value under a byte budget
@@ -230,8 +230,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             },
             entry_overhead: self.entry_overhead,
             shared_hits,
-            hits: StripedCounter::default(),
-            misses: StripedCounter::default(),
+            lookups: LookupCounters::default(),
             spec: self.spec,
             capacity: policy_capacity,
         })

@@ -10,7 +10,7 @@ use crossbeam_utils::CachePadded;
 use parking_lot::RwLock;
 
 use crate::shard::{Lookup, Removed, Shard};
-use crate::stats::StripedCounter;
+use crate::stats::LookupCounters;
 use crate::{CacheStats, Clock, InsertError, PolicySpec, RemovalCause, RemovalListener};
 
 /// Computes the weight of an entry in bytes (the per-entry overhead is added by the cache).
@@ -45,8 +45,7 @@ pub struct Cache<K, V, S = foldhash::fast::RandomState> {
     pub(crate) entry_overhead: u64,
     /// Whether hits may be recorded under the shared lock (decided by the policy).
     pub(crate) shared_hits: bool,
-    pub(crate) hits: StripedCounter,
-    pub(crate) misses: StripedCounter,
+    pub(crate) lookups: LookupCounters,
     pub(crate) spec: PolicySpec,
     pub(crate) capacity: u64,
 }
@@ -106,11 +105,11 @@ where
         if self.shared_hits {
             match shard.read().lookup(hash, key, || self.now()) {
                 Lookup::Hit(value) => {
-                    self.hits.add(1);
+                    self.lookups.record(true);
                     return Some(value);
                 }
                 Lookup::Miss => {
-                    self.misses.add(1);
+                    self.lookups.record(false);
                     return None;
                 }
                 Lookup::Expired => {}
@@ -121,10 +120,7 @@ where
             .write()
             .lookup_mut(hash, key, || self.now(), &mut removed);
         self.notify(removed);
-        match &found {
-            Some(_) => self.hits.add(1),
-            None => self.misses.add(1),
-        }
+        self.lookups.record(found.is_some());
         found
     }
 
@@ -342,9 +338,10 @@ where
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> CacheStats {
+        let (hits, misses) = self.lookups.sum();
         let mut stats = CacheStats {
-            hits: self.hits.sum(),
-            misses: self.misses.sum(),
+            hits,
+            misses,
             capacity: self.capacity,
             ..CacheStats::default()
         };

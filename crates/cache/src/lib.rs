@@ -92,7 +92,7 @@
 //! - [`PolicySpec`], [`PolicyKind`]: naming policies and their parameters.
 //! - [`Clock`], [`SystemClock`], [`ManualClock`]: time.
 //! - [`RemovalListener`], [`RemovalCause`]: hearing about entries that leave.
-//! - [`CacheStats`]: counters. [`InsertError`]: refusals.
+//! - [`CacheStats`]: counters (hits and misses on per-thread lanes). [`InsertError`]: refusals.
 //! - private: `shard` (table + TTL index + policy), `policy/*` (one file per policy),
 //!   `list` and `slab` (index-linked storage), `rng` (seeded randomness).
 
@@ -119,3 +119,8 @@ pub use error::InsertError;
 pub use listener::{RemovalCause, RemovalListener};
 pub use spec::{ParsePolicyError, PolicyKind, PolicySpec, Sampling};
 pub use stats::CacheStats;
+
+// The README's example is compiled and run as a doctest, so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

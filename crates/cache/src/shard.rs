@@ -17,8 +17,9 @@ use crate::{InsertError, RemovalCause};
 /// How many expired entries a write purges in passing (active expiry amortised into writes).
 const PURGE_PER_WRITE: usize = 4;
 
-/// Entries that left during one locked operation, to be reported after unlocking.
-pub(crate) type Removed<K, V> = Vec<(K, V, RemovalCause)>;
+/// Entries that left during one locked operation, to be reported (and dropped) after
+/// unlocking. Usually zero to two, so they stay on the stack.
+pub(crate) type Removed<K, V> = smallvec::SmallVec<[(K, V, RemovalCause); 2]>;
 
 #[derive(Debug)]
 pub(crate) struct Slot<K, V> {
@@ -28,6 +29,12 @@ pub(crate) struct Slot<K, V> {
     weight: u64,
     /// TTL deadline on the clock's timeline; 0 = no TTL.
     pub(crate) expires_at: u64,
+}
+
+/// The entry an insert is about to link: a replaced slot reused in place, or a new one.
+enum Pending<K, V> {
+    Reused(u32),
+    Fresh(K, V),
 }
 
 /// The result of a lookup under a shared lock.
@@ -237,10 +244,25 @@ impl<K: Eq, V: Clone> Shard<K, V> {
                 });
             }
         }
-        if let Some(idx) = existing {
-            self.take(idx, RemovalCause::Replaced, removed);
-        }
-        while self.weight + weight > self.max_weight || self.slots.len() as u64 >= self.max_entries
+        // A replaced entry keeps its slot and table entry (the key is equal): only its
+        // value, weight and deadline change, and it re-enters the policy as a new arrival.
+        let pending = match existing {
+            Some(idx) => {
+                self.unlink_from_order(idx);
+                let slot = self.slots.get_mut(idx);
+                let old_key = std::mem::replace(&mut slot.key, key);
+                let old_value = std::mem::replace(&mut slot.value, value);
+                slot.weight = weight;
+                slot.expires_at = expires_at;
+                self.counters.removed(RemovalCause::Replaced);
+                removed.push((old_key, old_value, RemovalCause::Replaced));
+                Pending::Reused(idx)
+            }
+            None => Pending::Fresh(key, value),
+        };
+        let reused_count = u64::from(matches!(pending, Pending::Reused(_)));
+        while self.weight + weight > self.max_weight
+            || self.slots.len() as u64 - reused_count >= self.max_entries
         {
             let victim = self
                 .policy
@@ -249,31 +271,22 @@ impl<K: Eq, V: Clone> Shard<K, V> {
             self.detach(victim, false, RemovalCause::Evicted, removed);
         }
         self.evict_surplus(removed);
-        let idx = self.slots.insert(Slot {
-            key,
-            value,
-            hash,
-            weight,
-            expires_at,
-        });
-        let slots = &self.slots;
-        self.table.insert_unique(hash, idx, |&i| slots.get(i).hash);
-        self.weight += weight;
-        if expires_at != 0 {
-            self.deadlines.insert((expires_at, idx));
-        }
-        if self.is_candidate(expires_at) {
-            self.candidate_weight += weight;
-            self.candidate_count += 1;
-            self.policy.insert(
-                idx,
-                Admit {
+        let idx = match pending {
+            Pending::Reused(idx) => idx,
+            Pending::Fresh(key, value) => {
+                let idx = self.slots.insert(Slot {
+                    key,
+                    value,
                     hash,
                     weight,
                     expires_at,
-                },
-            );
-        }
+                });
+                let slots = &self.slots;
+                self.table.insert_unique(hash, idx, |&i| slots.get(i).hash);
+                idx
+            }
+        };
+        self.link_into_order(idx);
         self.counters.inserts += 1;
         Ok(())
     }
@@ -357,6 +370,45 @@ impl<K: Eq, V: Clone> Shard<K, V> {
         true
     }
 
+    /// Takes slot `idx` out of the weight total, the deadline index and the policy (it stays
+    /// in the table and the slab).
+    fn unlink_from_order(&mut self, idx: u32) {
+        let slot = self.slots.get(idx);
+        let (weight, expires_at) = (slot.weight, slot.expires_at);
+        self.weight -= weight;
+        if expires_at != 0 {
+            self.deadlines.remove(&(expires_at, idx));
+        }
+        if self.is_candidate(expires_at) {
+            self.policy.remove(idx);
+            self.candidate_weight -= weight;
+            self.candidate_count -= 1;
+        }
+    }
+
+    /// Adds slot `idx` to the weight total, the deadline index and, if it is a candidate,
+    /// the policy.
+    fn link_into_order(&mut self, idx: u32) {
+        let slot = self.slots.get(idx);
+        let (hash, weight, expires_at) = (slot.hash, slot.weight, slot.expires_at);
+        self.weight += weight;
+        if expires_at != 0 {
+            self.deadlines.insert((expires_at, idx));
+        }
+        if self.is_candidate(expires_at) {
+            self.candidate_weight += weight;
+            self.candidate_count += 1;
+            self.policy.insert(
+                idx,
+                Admit {
+                    hash,
+                    weight,
+                    expires_at,
+                },
+            );
+        }
+    }
+
     /// Removes up to `limit` entries whose deadline has passed, earliest first.
     pub(crate) fn purge_expired(
         &mut self,
@@ -380,6 +432,7 @@ impl<K: Eq, V: Clone> Shard<K, V> {
     /// Removes every entry with `cause`.
     pub(crate) fn clear(&mut self, cause: RemovalCause, removed: &mut Removed<K, V>) {
         let all: Vec<u32> = self.slots.iter().map(|(idx, _)| idx).collect();
+        removed.reserve(all.len());
         for idx in all {
             self.take(idx, cause, removed);
         }

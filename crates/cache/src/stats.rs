@@ -1,50 +1,91 @@
 //! Counters of what the cache did.
 //!
 //! Hits and misses are counted on the read path, which may run on many threads at once under
-//! a shared lock; they go to striped counters (one cache line per stripe, a thread sticks to
-//! its stripe) so that readers do not fight over one line. Everything else is counted under
-//! the shard's exclusive lock. A snapshot adds the parts up: it is exact when the cache is
-//! quiet and may be a few operations behind while it is busy.
+//! a shared lock, so they must not cost a contended (or even a locked) memory operation.
+//! Each of the first [`OWNED_LANES`] threads that touch a cache owns one lane (a cache line
+//! with a hit and a miss counter) and increments it with a plain load and store: exact,
+//! because nobody else writes that lane. Later threads share a few overflow lanes and use
+//! atomic adds. Everything else is counted under the shard's exclusive lock. A snapshot adds
+//! the parts up: exact when the cache is quiet, possibly a few operations behind while busy.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
 use crate::RemovalCause;
 
-const STRIPES: usize = 16;
+/// Threads (numbered by first use, process-wide) that get a lane of their own.
+const OWNED_LANES: usize = 64;
+/// Lanes shared, with atomic adds, by any further thread.
+const SHARED_LANES: usize = 8;
 
-/// A counter spread over cache lines so concurrent increments rarely share one.
-#[derive(Debug)]
-pub(crate) struct StripedCounter {
-    stripes: Box<[CachePadded<AtomicU64>]>,
+#[derive(Debug, Default)]
+struct Lane {
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
-fn stripe_of_this_thread() -> usize {
+/// Hit and miss counters spread over per-thread cache lines.
+#[derive(Debug)]
+pub(crate) struct LookupCounters {
+    owned: Box<[CachePadded<Lane>]>,
+    shared: Box<[CachePadded<Lane>]>,
+}
+
+/// A process-wide number for the calling thread, assigned on first use.
+fn thread_number() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    STRIPE.with(|s| *s)
+    NUMBER.with(|n| {
+        if n.get() == usize::MAX {
+            n.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        n.get()
+    })
 }
 
-impl Default for StripedCounter {
+impl Default for LookupCounters {
     fn default() -> Self {
-        StripedCounter {
-            stripes: (0..STRIPES)
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
-                .collect(),
+        let lanes = |n| (0..n).map(|_| CachePadded::new(Lane::default())).collect();
+        LookupCounters {
+            owned: lanes(OWNED_LANES),
+            shared: lanes(SHARED_LANES),
         }
     }
 }
 
-impl StripedCounter {
-    pub(crate) fn add(&self, n: u64) {
-        self.stripes[stripe_of_this_thread()].fetch_add(n, Ordering::Relaxed);
+impl LookupCounters {
+    pub(crate) fn record(&self, hit: bool) {
+        let thread = thread_number();
+        fn pick(lane: &Lane, hit: bool) -> &AtomicU64 {
+            if hit { &lane.hits } else { &lane.misses }
+        }
+        match self.owned.get(thread) {
+            // Single writer: a plain read-modify-write cannot lose an increment.
+            Some(lane) => {
+                let counter = pick(lane, hit);
+                counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            None => {
+                pick(&self.shared[thread % SHARED_LANES], hit).fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
-    pub(crate) fn sum(&self) -> u64 {
-        self.stripes.iter().map(|s| s.load(Ordering::Relaxed)).sum()
+    /// (hits, misses) so far.
+    pub(crate) fn sum(&self) -> (u64, u64) {
+        self.owned
+            .iter()
+            .chain(self.shared.iter())
+            .fold((0, 0), |(h, m), lane| {
+                (
+                    h + lane.hits.load(Ordering::Relaxed),
+                    m + lane.misses.load(Ordering::Relaxed),
+                )
+            })
     }
 }
 
@@ -106,15 +147,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn striped_counter_sums_all_threads() {
-        let counter = std::sync::Arc::new(StripedCounter::default());
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let counter = counter.clone();
-                std::thread::spawn(move || (0..1000).for_each(|_| counter.add(1)))
+    fn counters_sum_every_thread_even_beyond_the_owned_lanes() {
+        let counters = std::sync::Arc::new(LookupCounters::default());
+        let threads: Vec<_> = (0..OWNED_LANES + 6)
+            .map(|i| {
+                let counters = counters.clone();
+                std::thread::spawn(move || (0..100).for_each(|j| counters.record((i + j) % 2 == 0)))
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
-        assert_eq!(counter.sum(), 4000);
+        let (hits, misses) = counters.sum();
+        assert_eq!(hits + misses, 100 * (OWNED_LANES as u64 + 6));
+        assert_eq!(hits, misses);
     }
 }

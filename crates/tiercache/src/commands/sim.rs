@@ -70,6 +70,11 @@ pub struct SimArgs {
     #[arg(long)]
     json: bool,
 
+    /// Also save the generated workload to FILE as a libCacheSim oracleGeneral trace (to
+    /// replay it here with --trace, or in libCacheSim and other tools).
+    #[arg(long, value_name = "FILE", conflicts_with = "trace")]
+    write_trace: Option<PathBuf>,
+
     /// Policies simulated at once [default: the number of cores].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -101,6 +106,15 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         None => {
             let workload: Workload = args.workload.parse().context("--workload")?;
             let trace = workload.generate(args.objects, args.requests, args.seed)?;
+            if let Some(path) = &args.write_trace {
+                let file = std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                trace
+                    .write_oracle_general(&mut out)
+                    .and_then(|()| out.flush())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             (
                 trace,
                 format!("{workload}, {} objects, seed {}", args.objects, args.seed),
