@@ -248,7 +248,7 @@ impl<K: Eq, V: Clone> Shard<K, V> {
         // value, weight and deadline change, and it re-enters the policy as a new arrival.
         let pending = match existing {
             Some(idx) => {
-                self.unlink_from_order(idx);
+                self.unlink_from_order(idx, true);
                 let slot = self.slots.get_mut(idx);
                 let old_key = std::mem::replace(&mut slot.key, key);
                 let old_value = std::mem::replace(&mut slot.value, value);
@@ -371,8 +371,9 @@ impl<K: Eq, V: Clone> Shard<K, V> {
     }
 
     /// Takes slot `idx` out of the weight total, the deadline index and the policy (it stays
-    /// in the table and the slab).
-    fn unlink_from_order(&mut self, idx: u32) {
+    /// in the table and the slab); `tell_policy` is false when the policy chose it as a victim
+    /// and has already forgotten it.
+    fn unlink_from_order(&mut self, idx: u32, tell_policy: bool) {
         let slot = self.slots.get(idx);
         let (weight, expires_at) = (slot.weight, slot.expires_at);
         self.weight -= weight;
@@ -380,7 +381,9 @@ impl<K: Eq, V: Clone> Shard<K, V> {
             self.deadlines.remove(&(expires_at, idx));
         }
         if self.is_candidate(expires_at) {
-            self.policy.remove(idx);
+            if tell_policy {
+                self.policy.remove(idx);
+            }
             self.candidate_weight -= weight;
             self.candidate_count -= 1;
         }
@@ -452,31 +455,13 @@ impl<K: Eq, V: Clone> Shard<K, V> {
         cause: RemovalCause,
         removed: &mut Removed<K, V>,
     ) {
+        self.unlink_from_order(idx, tell_policy);
         let slot = self.slots.remove(idx);
         self.table
             .find_entry(slot.hash, |&i| i == idx)
             .expect("a live slot is in the table")
             .remove();
-        self.weight -= slot.weight;
-        if slot.expires_at != 0 {
-            self.deadlines.remove(&(slot.expires_at, idx));
-        }
-        if self.is_candidate(slot.expires_at) {
-            if tell_policy {
-                self.policy.remove(idx);
-            }
-            self.candidate_weight -= slot.weight;
-            self.candidate_count -= 1;
-        }
         self.counters.removed(cause);
         removed.push((slot.key, slot.value, cause));
-    }
-
-    /// Every live entry's key and deadline (for tests and invariant checks).
-    #[cfg(test)]
-    pub(crate) fn deadlines_of(&self) -> impl Iterator<Item = (&K, u64)> {
-        self.slots
-            .iter()
-            .map(|(_, slot)| (&slot.key, slot.expires_at))
     }
 }

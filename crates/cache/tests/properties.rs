@@ -381,15 +381,15 @@ fn run(spec: PolicySpec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     model.apply_removal(k, c, &[Expired])?;
                 }
                 prop_assert_eq!(found, model.entries.contains_key(&key));
-                if let Some(entry) = model.entries.get(&key).cloned() {
-                    if entry.deadline != deadline {
-                        if model.is_candidate(&entry) {
-                            model.stop_being_candidate(key);
-                        }
-                        model.entries.get_mut(&key).unwrap().deadline = deadline;
-                        if model.is_candidate(&model.entries[&key]) {
-                            model.become_candidate(key);
-                        }
+                if let Some(entry) = model.entries.get(&key).cloned()
+                    && entry.deadline != deadline
+                {
+                    if model.is_candidate(&entry) {
+                        model.stop_being_candidate(key);
+                    }
+                    model.entries.get_mut(&key).unwrap().deadline = deadline;
+                    if model.is_candidate(&model.entries[&key]) {
+                        model.become_candidate(key);
                     }
                 }
             }

@@ -223,7 +223,8 @@ fn the_listener_hears_every_cause() {
 #[test]
 fn the_listener_may_call_back_into_the_cache() {
     // The listener runs after the shard lock is released: re-entering must not deadlock.
-    let cache: Arc<Mutex<Option<Arc<Cache<u32, u32>>>>> = Arc::default();
+    type Slot = Arc<Mutex<Option<Arc<Cache<u32, u32>>>>>;
+    let cache: Slot = Arc::default();
     let handle = cache.clone();
     let built = Arc::new(
         CacheBuilder::new("allkeys-lru".parse().unwrap())

@@ -31,6 +31,18 @@ pub(crate) struct Admit {
     pub(crate) expires_at: u64,
 }
 
+#[cfg(test)]
+impl Admit {
+    /// A weight-1 arrival without TTL, for policy unit tests.
+    pub(crate) fn unit(hash: u64) -> Admit {
+        Admit {
+            hash,
+            weight: 1,
+            expires_at: 0,
+        }
+    }
+}
+
 /// The contract between a shard and its policy.
 ///
 /// The shard calls `insert` once when an entry becomes a candidate, then any number of

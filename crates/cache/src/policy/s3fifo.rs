@@ -242,25 +242,17 @@ impl S3Fifo {
 mod tests {
     use super::*;
 
-    fn admit(hash: u64) -> Admit {
-        Admit {
-            hash,
-            weight: 1,
-            expires_at: 0,
-        }
-    }
-
     #[test]
     fn one_hit_wonders_leave_from_small_and_return_to_main_via_the_ghost() {
         let mut policy = S3Fifo::new(10, 0.1, 0.9);
         for idx in 0..10 {
-            policy.insert(idx, admit(100 + u64::from(idx)));
+            policy.insert(idx, Admit::unit(100 + u64::from(idx)));
         }
         // small holds 1 (the first insert), main took the rest during warm-up
         assert_eq!(policy.queue_of(0), Queue::Small);
         assert_eq!(policy.queue_of(5), Queue::Main);
         assert_eq!(policy.evict(), Some(0));
-        policy.insert(0, admit(100)); // the ghost remembers hash 100
+        policy.insert(0, Admit::unit(100)); // the ghost remembers hash 100
         assert_eq!(policy.queue_of(0), Queue::Main);
     }
 
@@ -268,7 +260,7 @@ mod tests {
     fn hit_entries_get_a_second_chance_in_main() {
         let mut policy = S3Fifo::new(4, 0.25, 0.9);
         for idx in 0..4 {
-            policy.insert(idx, admit(u64::from(idx)));
+            policy.insert(idx, Admit::unit(u64::from(idx)));
         }
         // small = {0}, main = {1, 2, 3} (oldest first); hit 1 so main evicts 2 first
         policy.touch(1);

@@ -231,14 +231,6 @@ mod tests {
     use crate::ManualClock;
     use std::time::Duration;
 
-    fn admit(hash: u64) -> Admit {
-        Admit {
-            hash,
-            weight: 1,
-            expires_at: 0,
-        }
-    }
-
     #[test]
     fn lfu_counter_starts_at_five_grows_logarithmically_and_decays_per_idle_minute() {
         let clock = ManualClock::new();
@@ -248,7 +240,7 @@ mod tests {
             decay_minutes: 1,
         };
         let mut policy = Sampled::new(Score::Lfu, sampling, 1, Arc::new(clock.clone()));
-        policy.insert(0, admit(1));
+        policy.insert(0, Admit::unit(1));
         assert_eq!(policy.lfu_counter(0), LFU_INIT_VAL);
         for _ in 0..1000 {
             policy.touch(0);
@@ -269,7 +261,7 @@ mod tests {
             decay_minutes: 0,
         };
         let mut policy = Sampled::new(Score::Lfu, sampling, 1, Arc::new(clock));
-        policy.insert(3, admit(1));
+        policy.insert(3, Admit::unit(1));
         for _ in 0..10 {
             policy.touch(3);
         }
@@ -289,7 +281,7 @@ mod tests {
         };
         let mut policy = Sampled::new(Score::Lru, sampling, 9, Arc::new(clock));
         for idx in 0..10 {
-            policy.insert(idx, admit(u64::from(idx) + 100));
+            policy.insert(idx, Admit::unit(u64::from(idx) + 100));
         }
         for idx in [0, 1, 2, 4] {
             policy.touch(idx);
@@ -312,7 +304,7 @@ mod tests {
             Arc::new(clock),
         );
         for idx in 0..4 {
-            policy.insert(idx, admit(u64::from(idx)));
+            policy.insert(idx, Admit::unit(u64::from(idx)));
         }
         policy.populate();
         policy.remove(0); // the pool still names 0
