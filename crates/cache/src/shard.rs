@@ -332,40 +332,17 @@ impl<K: Eq, V: Clone> Shard<K, V> {
         let Some(idx) = self.find(hash, key) else {
             return false;
         };
-        let slot = self.slots.get(idx);
-        let (old, weight) = (slot.expires_at, slot.weight);
+        let old = self.slots.get(idx).expires_at;
         if is_expired(old, now) {
             self.take(idx, RemovalCause::Expired, removed);
             return false;
         }
         let new = deadline.unwrap_or(0);
-        if old == new {
-            return true;
-        }
-        let was_candidate = self.is_candidate(old);
-        if was_candidate {
-            self.policy.remove(idx);
-            self.candidate_weight -= weight;
-            self.candidate_count -= 1;
-        }
-        if old != 0 {
-            self.deadlines.remove(&(old, idx));
-        }
-        if new != 0 {
-            self.deadlines.insert((new, idx));
-        }
-        self.slots.get_mut(idx).expires_at = new;
-        if self.is_candidate(new) {
-            self.candidate_weight += weight;
-            self.candidate_count += 1;
-            self.policy.insert(
-                idx,
-                Admit {
-                    hash: self.slots.get(idx).hash,
-                    weight,
-                    expires_at: new,
-                },
-            );
+        if old != new {
+            // Leaving and re-entering the order makes the entry a new arrival for the policy.
+            self.unlink_from_order(idx, true);
+            self.slots.get_mut(idx).expires_at = new;
+            self.link_into_order(idx);
         }
         true
     }
