@@ -6,7 +6,7 @@
 //!   replace or evict).
 //!
 //! Each cell is the median of several runs of a fixed number of operations per thread, at 1
-//! and 2 threads. The `volatile-*` policies insert with a one-hour TTL (without one they may
+//! and 2 threads; runs go round-robin over the caches so machine noise hits all alike. The `volatile-*` policies insert with a one-hour TTL (without one they may
 //! not evict). Run with
 //!
 //!     cargo bench -p tiercache-cache --bench throughput [-- --runs 5 --ops 2000000 --json FILE]
@@ -75,12 +75,19 @@ fn make(name: &str, capacity: u64) -> Arc<dyn Target> {
     match name {
         "moka" => Arc::new(Moka(moka::sync::Cache::new(capacity))),
         "quick_cache" => Arc::new(Quick(quick_cache::sync::Cache::new(capacity as usize))),
-        policy => {
+        name => {
+            // `policy@N` forces N shards (to compare shard counts side by side).
+            let (policy, shards) = match name.split_once('@') {
+                Some((policy, n)) => (policy, Some(n.parse::<usize>().expect("policy@SHARDS"))),
+                None => (name, None),
+            };
             let spec: PolicySpec = policy.parse().expect("policy name");
-            let cache = CacheBuilder::new(spec)
-                .max_entries(capacity)
-                .build()
-                .expect("cache");
+            let builder = CacheBuilder::new(spec).max_entries(capacity);
+            let builder = match shards {
+                Some(n) => builder.shards(n),
+                None => builder,
+            };
+            let cache = builder.build().expect("cache");
             Arc::new(Ours {
                 cache,
                 volatile: spec.kind.is_volatile(),
@@ -165,7 +172,8 @@ fn main() {
     names.extend(["allkeys-lru:samples=5", "allkeys-lfu:samples=5"].map(String::from));
     names.extend(["quick_cache", "moka"].map(String::from));
     if let Some(only) = &only {
-        names.retain(|n| only.split(',').any(|o| o == n));
+        // Any name may be given, including `policy@SHARDS` variants not in the default list.
+        names = only.split(',').map(String::from).collect();
     }
     let streams: Vec<Vec<u64>> = (0..2).map(|t| keys(1 << 20, 42 + t)).collect();
 
@@ -175,33 +183,36 @@ fn main() {
     println!();
     println!("| cache | get-hit 1T (Mops/s) | get-hit 2T | mix 90/10 1T | mix 90/10 2T |");
     println!("|---|---:|---:|---:|---:|");
+    let cells: [(Workload, usize); 4] = [
+        (Workload::GetHit, 1),
+        (Workload::GetHit, 2),
+        (Workload::Mix, 1),
+        (Workload::Mix, 2),
+    ];
+    // samples[cache][cell]: runs go round-robin over the caches, so a slow spell of the
+    // machine hits every cache alike instead of the one measured at that moment.
+    let mut samples = vec![vec![Vec::new(); cells.len()]; names.len()];
+    for _ in 0..runs {
+        for (column, &(workload, threads)) in cells.iter().enumerate() {
+            for (row, name) in names.iter().enumerate() {
+                let capacity = if workload == Workload::GetHit {
+                    KEYS
+                } else {
+                    SMALL_CAPACITY
+                };
+                let target = make(name, capacity);
+                if workload == Workload::GetHit {
+                    (0..KEYS).for_each(|k| target.insert(k));
+                }
+                samples[row][column].push(measure(&target, workload, threads, ops, &streams));
+            }
+        }
+    }
     let mut table: Vec<(String, [f64; 4])> = Vec::new();
-    for name in &names {
+    for (name, per_cell) in names.iter().zip(samples) {
         let mut cells = [0.0; 4];
-        for (column, (workload, threads)) in [
-            (Workload::GetHit, 1),
-            (Workload::GetHit, 2),
-            (Workload::Mix, 1),
-            (Workload::Mix, 2),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let samples = (0..runs)
-                .map(|_| {
-                    let capacity = if workload == Workload::GetHit {
-                        KEYS
-                    } else {
-                        SMALL_CAPACITY
-                    };
-                    let target = make(name, capacity);
-                    if workload == Workload::GetHit {
-                        (0..KEYS).for_each(|k| target.insert(k));
-                    }
-                    measure(&target, workload, threads, ops, &streams)
-                })
-                .collect();
-            cells[column] = median(samples) / 1e6;
+        for (cell, values) in cells.iter_mut().zip(per_cell) {
+            *cell = median(values) / 1e6;
         }
         println!(
             "| {name} | {:.2} | {:.2} | {:.2} | {:.2} |",

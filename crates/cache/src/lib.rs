@@ -52,6 +52,12 @@
 //! same way when evicting every key that has a TTL would still not make room. An entry that
 //! outweighs a whole shard is refused with [`InsertError::TooLarge`].
 //!
+//! **Writes to a cached key.** An insert over a live entry replaces it (the listener hears
+//! `Replaced`). When the new value weighs the same and the entry stays a candidate (and,
+//! for `volatile-ttl`, keeps its deadline), the write counts as an access and the entry
+//! keeps its place, as Redis's `SET` refreshes a key's LRU clock and LFU counter; otherwise
+//! the entry re-enters the policy as a new arrival.
+//!
 //! # Capacity
 //!
 //! A budget of entries ([`CacheBuilder::max_entries`]), of bytes

@@ -112,6 +112,7 @@ impl<K, V> Shard<K, V> {
 }
 
 impl<K: Eq, V: Clone> Shard<K, V> {
+    #[inline]
     fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
     where
         K: Borrow<Q>,
@@ -134,6 +135,7 @@ impl<K: Eq, V: Clone> Shard<K, V> {
     }
 
     /// A lookup under the shared lock; records the hit with `touch_shared`.
+    #[inline]
     pub(crate) fn lookup<Q>(&self, hash: u64, key: &Q, now: impl Fn() -> u64) -> Lookup<V>
     where
         K: Borrow<Q>,
@@ -185,6 +187,7 @@ impl<K: Eq, V: Clone> Shard<K, V> {
         }
     }
 
+    #[inline]
     fn is_candidate(&self, expires_at: u64) -> bool {
         !self.volatile_only || expires_at != 0
     }
@@ -244,6 +247,16 @@ impl<K: Eq, V: Clone> Shard<K, V> {
                 });
             }
         }
+        if let Some(idx) = existing {
+            let slot = self.slots.get(idx);
+            let same_place = slot.weight == weight
+                && self.is_candidate(slot.expires_at) == self.is_candidate(expires_at)
+                && (slot.expires_at == expires_at || !self.policy.orders_by_deadline());
+            if same_place {
+                self.replace_in_place(idx, key, value, expires_at, removed);
+                return Ok(());
+            }
+        }
         // A replaced entry keeps its slot and table entry (the key is equal): only its
         // value, weight and deadline change, and it re-enters the policy as a new arrival.
         let pending = match existing {
@@ -289,6 +302,39 @@ impl<K: Eq, V: Clone> Shard<K, V> {
         self.link_into_order(idx);
         self.counters.inserts += 1;
         Ok(())
+    }
+
+    /// Replaces the value of slot `idx` by one of the same weight and candidacy: no room to
+    /// make and no new arrival; the policy counts the write as an access (as Redis's `SET`
+    /// refreshes the key's LRU clock and LFU counter), so an often-written key keeps its
+    /// place.
+    fn replace_in_place(
+        &mut self,
+        idx: u32,
+        key: K,
+        value: V,
+        expires_at: u64,
+        removed: &mut Removed<K, V>,
+    ) {
+        let slot = self.slots.get_mut(idx);
+        let old_key = std::mem::replace(&mut slot.key, key);
+        let old_value = std::mem::replace(&mut slot.value, value);
+        let old_deadline = std::mem::replace(&mut slot.expires_at, expires_at);
+        if old_deadline != expires_at {
+            if old_deadline != 0 {
+                self.deadlines.remove(&(old_deadline, idx));
+            }
+            if expires_at != 0 {
+                self.deadlines.insert((expires_at, idx));
+            }
+        }
+        self.counters.removed(RemovalCause::Replaced);
+        self.counters.inserts += 1;
+        removed.push((old_key, old_value, RemovalCause::Replaced));
+        if self.is_candidate(expires_at) {
+            self.policy.touch(idx);
+            self.evict_surplus(removed);
+        }
     }
 
     /// Removes the entry for `key` with `cause`; returns whether there was a live one.

@@ -34,6 +34,7 @@ pub(crate) struct LookupCounters {
 }
 
 /// A process-wide number for the calling thread, assigned on first use.
+#[inline]
 fn thread_number() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
@@ -58,6 +59,7 @@ impl Default for LookupCounters {
 }
 
 impl LookupCounters {
+    #[inline]
     pub(crate) fn record(&self, hit: bool) {
         let thread = thread_number();
         fn pick(lane: &Lane, hit: bool) -> &AtomicU64 {

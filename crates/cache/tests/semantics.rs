@@ -304,3 +304,35 @@ fn concurrent_use_keeps_the_budget_and_reports_every_removal() {
         assert!(stats.hit_ratio() > 0.0, "{policy}");
     }
 }
+
+#[test]
+fn a_same_weight_write_counts_as_an_access_and_keeps_the_entry_in_place() {
+    let clock = ManualClock::new();
+    let lru = cache("allkeys-lru", 3, &clock);
+    for k in 1..=3 {
+        lru.insert(k, k).unwrap();
+    }
+    lru.insert(1, 100).unwrap(); // a write refreshes 1: 2 is now least recent
+    lru.insert(4, 4).unwrap();
+    assert_eq!(lru.peek(&2), None);
+    assert_eq!(lru.peek(&1), Some(100));
+
+    // FIFO ignores accesses: the rewritten key keeps its original (oldest) position.
+    let fifo = cache("fifo", 3, &clock);
+    for k in 1..=3 {
+        fifo.insert(k, k).unwrap();
+    }
+    fifo.insert(1, 100).unwrap();
+    fifo.insert(4, 4).unwrap();
+    assert_eq!(fifo.peek(&1), None);
+    assert_eq!(fifo.stats().removed(RemovalCause::Replaced), 1);
+
+    // Gaining a TTL under a volatile policy changes candidacy: the entry re-enters as new.
+    let volatile = cache("volatile-lru", 2, &clock);
+    volatile.insert(1, 1).unwrap();
+    volatile.insert_with_ttl(2, 2, MINUTE).unwrap();
+    volatile.insert_with_ttl(1, 10, MINUTE).unwrap(); // 1 is now the most recent candidate
+    volatile.insert(3, 3).unwrap();
+    assert_eq!(volatile.peek(&2), None);
+    assert_eq!(volatile.peek(&1), Some(10));
+}

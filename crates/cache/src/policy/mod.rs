@@ -171,11 +171,22 @@ impl AnyPolicy {
 
     /// Whether hits can be recorded under a shared lock (`touch_shared`), letting readers of
     /// one shard proceed in parallel.
+    #[inline]
     pub(crate) fn shared_hits(&self) -> bool {
         !matches!(
             self,
             AnyPolicy::Lru(_) | AnyPolicy::Lfu(_) | AnyPolicy::WTinyLfu(_)
         )
+    }
+
+    /// Whether the order depends on deadlines (`volatile-ttl`): a deadline change must then
+    /// re-enter the entry.
+    pub(crate) fn orders_by_deadline(&self) -> bool {
+        match self {
+            AnyPolicy::NearestExpiry(_) => true,
+            AnyPolicy::Sampled(p) => p.orders_by_deadline(),
+            _ => false,
+        }
     }
 
     pub(crate) fn insert(&mut self, idx: u32, admit: Admit) {
@@ -186,6 +197,7 @@ impl AnyPolicy {
         dispatch!(self, p => p.touch(idx))
     }
 
+    #[inline]
     pub(crate) fn touch_shared(&self, idx: u32) {
         match self {
             AnyPolicy::NoEviction(p) => p.touch_shared(idx),

@@ -201,6 +201,7 @@ impl Policy for S3Fifo {
         self.touch_shared(idx);
     }
 
+    #[inline]
     fn touch_shared(&self, idx: u32) {
         let freq = &self.freq[idx as usize];
         let now = freq.load(Ordering::Relaxed);

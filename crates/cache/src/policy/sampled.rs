@@ -153,6 +153,11 @@ impl Sampled {
         }
     }
 
+    /// Whether the policy orders candidates by their deadline.
+    pub(crate) fn orders_by_deadline(&self) -> bool {
+        self.score == Score::Ttl
+    }
+
     fn is_live(&self, entry: PoolEntry) -> bool {
         self.candidates.contains(entry.idx) && self.hashes[entry.idx as usize] == entry.hash
     }

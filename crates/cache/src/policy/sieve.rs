@@ -45,6 +45,7 @@ impl Policy for Sieve {
         self.touch_shared(idx);
     }
 
+    #[inline]
     fn touch_shared(&self, idx: u32) {
         let bit = &self.visited[idx as usize];
         // Read first: a hot entry's line stays shared between cores instead of bouncing.
