@@ -6,10 +6,13 @@
 //!   replace or evict).
 //!
 //! Each cell is the median of several runs of a fixed number of operations per thread, at 1
-//! and 2 threads; runs go round-robin over the caches so machine noise hits all alike. The `volatile-*` policies insert with a one-hour TTL (without one they may
-//! not evict). Run with
+//! and 2 threads; runs go round-robin over the caches so machine noise hits all alike. The
+//! `volatile-*` policies insert with a one-hour TTL (without one they may not evict). Run with
 //!
-//!     cargo bench -p tiercache-cache --bench throughput [-- --runs 5 --ops 2000000 --json FILE]
+//!     cargo bench -p tiercache-cache --bench throughput [-- --runs 7 --ops 1000000 --json FILE]
+//!
+//! `--only a,b,c` measures just those caches; `policy@N` forces N shards (for example
+//! `--only sieve@8,sieve@32,quick_cache` compares shard counts side by side).
 //!
 //! Under `cargo test` (no `--bench` argument) it does a tiny smoke run instead.
 
