@@ -1,0 +1,118 @@
+//! The `tiercache.v1` gRPC services of the store, their client, and the one mapping of
+//! [`StoreError`] to gRPC statuses and back.
+//!
+//! | error | status |
+//! |---|---|
+//! | `InvalidArgument`, `TooLarge` | `INVALID_ARGUMENT` |
+//! | `NotFound` | `NOT_FOUND` |
+//! | `VersionConflict`, `LeaseHeld`, `StaleEpoch` | `FAILED_PRECONDITION` |
+//! | `Unavailable` | `UNAVAILABLE` |
+//! | `Internal` | `INTERNAL` |
+//!
+//! The status's details carry the error itself (JSON), so [`StoreClient`](crate::StoreClient)
+//! returns exactly the variant the server produced. A deleted key's `Get` answers
+//! `NOT_FOUND` with its tombstone version in the `tiercache-tombstone-version` metadata.
+
+pub mod client;
+#[doc(hidden)]
+pub mod echo;
+mod server;
+
+use tonic::{Code, Status};
+
+use crate::error::StoreError;
+
+pub use server::{ServeOptions, serve};
+
+/// Generated protobuf messages and tonic stubs of `proto/tiercache/v1`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    tonic::include_proto!("tiercache.v1");
+
+    /// The encoded descriptor set of every tiercache proto file, for the reflection service.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/tiercache_descriptor.bin"));
+}
+
+/// Metadata key holding a deleted key's tombstone version on a `Get` that answers NOT_FOUND.
+pub const TOMBSTONE_VERSION_HEADER: &str = "tiercache-tombstone-version";
+
+/// The gRPC status for a store error, with the error itself in the details.
+pub fn status_from_error(error: &StoreError) -> Status {
+    let code = match error {
+        StoreError::InvalidArgument(_) | StoreError::TooLarge { .. } => Code::InvalidArgument,
+        StoreError::NotFound(_) => Code::NotFound,
+        StoreError::VersionConflict { .. }
+        | StoreError::LeaseHeld { .. }
+        | StoreError::StaleEpoch { .. } => Code::FailedPrecondition,
+        StoreError::Unavailable(_) => Code::Unavailable,
+        StoreError::Internal(_) => Code::Internal,
+    };
+    let details = serde_json::to_vec(error).unwrap_or_default();
+    Status::with_details(code, error.to_string(), details.into())
+}
+
+/// The store error a status stands for: the one in its details when a tiercache server sent
+/// it, otherwise one chosen by the status code (transport failures become `Unavailable`).
+pub fn error_from_status(status: &Status) -> StoreError {
+    if let Ok(error) = serde_json::from_slice::<StoreError>(status.details()) {
+        return error;
+    }
+    let message = status.message().to_owned();
+    match status.code() {
+        Code::InvalidArgument | Code::OutOfRange => StoreError::InvalidArgument(message),
+        Code::NotFound => StoreError::NotFound(message),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+            StoreError::Unavailable(format!("{}: {message}", status.code().description()))
+        }
+        Code::ResourceExhausted => StoreError::TooLarge {
+            what: format!("message ({message})"),
+            size: 0,
+            limit: 0,
+        },
+        _ => StoreError::Internal(format!("{}: {message}", status.code().description())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tiercache_core::Version;
+
+    use super::*;
+
+    #[test]
+    fn every_error_survives_the_round_trip_through_a_status() {
+        let errors = [
+            StoreError::InvalidArgument("empty key".into()),
+            StoreError::TooLarge {
+                what: "value".into(),
+                size: 2_000_000,
+                limit: 1_048_576,
+            },
+            StoreError::NotFound("gone".into()),
+            StoreError::VersionConflict { current: Version(7) },
+            StoreError::LeaseHeld {
+                name: "admin".into(),
+                holder: "a".into(),
+                epoch: 3,
+            },
+            StoreError::StaleEpoch {
+                presented: 2,
+                current: 3,
+            },
+            StoreError::Unavailable("db down".into()),
+            StoreError::Internal("bug".into()),
+        ];
+        for error in errors {
+            let status = status_from_error(&error);
+            assert_eq!(error_from_status(&status), error);
+            assert_eq!(status.code() as i32, error.code().grpc_code(), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_foreign_status_maps_by_code() {
+        let status = Status::unavailable("connection refused");
+        assert!(matches!(error_from_status(&status), StoreError::Unavailable(_)));
+    }
+}

@@ -1,0 +1,363 @@
+//! The services: thin translation between protobuf messages and the [`Store`] trait.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Server;
+use tonic::{Request, Response, Status};
+
+use super::proto::{self, admin_state_server, object_store_server, registry_server};
+use super::{TOMBSTONE_VERSION_HEADER, status_from_error};
+use crate::error::StoreError;
+use crate::limits::Limits;
+use crate::model::{Lookup, Precondition};
+use crate::store::Store;
+use tiercache_core::Version;
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+fn reply<T, U>(result: Result<T, StoreError>, convert: impl FnOnce(T) -> U) -> RpcResult<U> {
+    result
+        .map(|value| Response::new(convert(value)))
+        .map_err(|error| status_from_error(&error))
+}
+
+fn ttl(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+fn precondition(message: Option<proto::Precondition>) -> Precondition {
+    use proto::precondition::Condition;
+    match message.and_then(|p| p.condition) {
+        None => Precondition::None,
+        Some(Condition::Version(version)) => Precondition::Version(Version(version)),
+        Some(Condition::Absent(_)) => Precondition::Absent,
+    }
+}
+
+fn lookup_message(key: Vec<u8>, lookup: Lookup) -> proto::Lookup {
+    use proto::lookup::State;
+    let (state, value, version) = match lookup {
+        Lookup::Absent => (State::Absent, Vec::new(), 0),
+        Lookup::Live { value, version } => (State::Live, value, version.0),
+        Lookup::Deleted { version } => (State::Deleted, Vec::new(), version.0),
+    };
+    proto::Lookup {
+        key,
+        state: state as i32,
+        value,
+        version,
+    }
+}
+
+fn registration(r: crate::Registration) -> proto::Registration {
+    proto::Registration {
+        role: r.role,
+        id: r.id,
+        address: r.address,
+        expires_at_ms: r.expires_at_ms,
+    }
+}
+
+fn lease(l: crate::Lease) -> proto::Lease {
+    proto::Lease {
+        name: l.name,
+        holder: l.holder,
+        epoch: l.epoch,
+        expires_at_ms: l.expires_at_ms,
+    }
+}
+
+fn state_entry(e: crate::StateEntry) -> proto::StateEntry {
+    proto::StateEntry {
+        key: e.key,
+        value: e.value,
+        epoch: e.epoch,
+    }
+}
+
+/// One handle implementing the three services over a shared store.
+#[derive(Clone)]
+struct Services {
+    store: Arc<dyn Store>,
+}
+
+#[tonic::async_trait]
+impl object_store_server::ObjectStore for Services {
+    async fn get(&self, request: Request<proto::GetRequest>) -> RpcResult<proto::Object> {
+        let key = request.into_inner().key;
+        match self.store.get(&key).await {
+            Ok(Lookup::Live { value, version }) => Ok(Response::new(proto::Object {
+                key,
+                value,
+                version: version.0,
+            })),
+            Ok(Lookup::Absent) => Err(Status::not_found("no object under the key")),
+            Ok(Lookup::Deleted { version }) => {
+                let mut status = Status::not_found(format!("the key was deleted at version {version}"));
+                status
+                    .metadata_mut()
+                    .insert(TOMBSTONE_VERSION_HEADER, MetadataValue::from(version.0));
+                Err(status)
+            }
+            Err(error) => Err(status_from_error(&error)),
+        }
+    }
+
+    async fn batch_get(
+        &self,
+        request: Request<proto::BatchGetRequest>,
+    ) -> RpcResult<proto::BatchGetResponse> {
+        let keys = request.into_inner().keys;
+        let result = self.store.batch_get(&keys).await;
+        reply(result, |lookups| proto::BatchGetResponse {
+            lookups: keys
+                .into_iter()
+                .zip(lookups)
+                .map(|(key, lookup)| lookup_message(key, lookup))
+                .collect(),
+        })
+    }
+
+    async fn put(&self, request: Request<proto::PutRequest>) -> RpcResult<proto::WriteResponse> {
+        let request = request.into_inner();
+        let result = self
+            .store
+            .put(&request.key, &request.value, precondition(request.precondition))
+            .await;
+        reply(result, |version| proto::WriteResponse { version: version.0 })
+    }
+
+    async fn delete(
+        &self,
+        request: Request<proto::DeleteRequest>,
+    ) -> RpcResult<proto::WriteResponse> {
+        let request = request.into_inner();
+        let result = self
+            .store
+            .delete(&request.key, precondition(request.precondition))
+            .await;
+        reply(result, |version| proto::WriteResponse { version: version.0 })
+    }
+
+    async fn batch_put(
+        &self,
+        request: Request<proto::BatchPutRequest>,
+    ) -> RpcResult<proto::BatchPutResponse> {
+        let items: Vec<(Vec<u8>, Vec<u8>)> = request
+            .into_inner()
+            .items
+            .into_iter()
+            .map(|item| (item.key, item.value))
+            .collect();
+        let result = self.store.batch_put(&items).await;
+        reply(result, |versions| proto::BatchPutResponse {
+            versions: versions.into_iter().map(|v| v.0).collect(),
+        })
+    }
+
+    async fn scan(&self, request: Request<proto::ScanRequest>) -> RpcResult<proto::ScanResponse> {
+        let request = request.into_inner();
+        let cursor = (!request.cursor.is_empty()).then_some(request.cursor.as_slice());
+        let result = self
+            .store
+            .scan(&request.prefix, cursor, request.limit as usize)
+            .await;
+        reply(result, |page| proto::ScanResponse {
+            objects: page
+                .objects
+                .into_iter()
+                .map(|o| proto::Object {
+                    key: o.key,
+                    value: o.value,
+                    version: o.version.0,
+                })
+                .collect(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl registry_server::Registry for Services {
+    async fn register(
+        &self,
+        request: Request<proto::RegisterRequest>,
+    ) -> RpcResult<proto::Registration> {
+        let r = request.into_inner();
+        let result = self
+            .store
+            .register(&r.role, &r.id, &r.address, ttl(r.ttl_ms))
+            .await;
+        reply(result, registration)
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<proto::HeartbeatRequest>,
+    ) -> RpcResult<proto::Registration> {
+        let r = request.into_inner();
+        let result = self.store.heartbeat(&r.role, &r.id, ttl(r.ttl_ms)).await;
+        reply(result, registration)
+    }
+
+    async fn deregister(
+        &self,
+        request: Request<proto::DeregisterRequest>,
+    ) -> RpcResult<proto::DeregisterResponse> {
+        let r = request.into_inner();
+        let result = self.store.deregister(&r.role, &r.id).await;
+        reply(result, |()| proto::DeregisterResponse {})
+    }
+
+    async fn lookup(
+        &self,
+        request: Request<proto::LookupRequest>,
+    ) -> RpcResult<proto::LookupResponse> {
+        let result = self.store.lookup(&request.into_inner().role).await;
+        reply(result, |nodes| proto::LookupResponse {
+            nodes: nodes.into_iter().map(registration).collect(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl admin_state_server::AdminState for Services {
+    async fn acquire_lease(
+        &self,
+        request: Request<proto::AcquireLeaseRequest>,
+    ) -> RpcResult<proto::Lease> {
+        let r = request.into_inner();
+        let result = self
+            .store
+            .acquire_lease(&r.name, &r.holder, ttl(r.ttl_ms))
+            .await;
+        reply(result, lease)
+    }
+
+    async fn renew_lease(
+        &self,
+        request: Request<proto::RenewLeaseRequest>,
+    ) -> RpcResult<proto::Lease> {
+        let r = request.into_inner();
+        let result = self
+            .store
+            .renew_lease(&r.name, &r.holder, r.epoch, ttl(r.ttl_ms))
+            .await;
+        reply(result, lease)
+    }
+
+    async fn release_lease(
+        &self,
+        request: Request<proto::ReleaseLeaseRequest>,
+    ) -> RpcResult<proto::ReleaseLeaseResponse> {
+        let r = request.into_inner();
+        let result = self.store.release_lease(&r.name, &r.holder, r.epoch).await;
+        reply(result, |()| proto::ReleaseLeaseResponse {})
+    }
+
+    async fn read_state(
+        &self,
+        request: Request<proto::ReadStateRequest>,
+    ) -> RpcResult<proto::StateEntry> {
+        let r = request.into_inner();
+        match self.store.read_state(&r.lease, &r.key).await {
+            Ok(Some(entry)) => Ok(Response::new(state_entry(entry))),
+            Ok(None) => Err(status_from_error(&StoreError::NotFound(format!(
+                "no state entry {:?} under lease {:?}",
+                r.key, r.lease
+            )))),
+            Err(error) => Err(status_from_error(&error)),
+        }
+    }
+
+    async fn list_state(
+        &self,
+        request: Request<proto::ListStateRequest>,
+    ) -> RpcResult<proto::ListStateResponse> {
+        let result = self.store.list_state(&request.into_inner().lease).await;
+        reply(result, |entries| proto::ListStateResponse {
+            entries: entries.into_iter().map(state_entry).collect(),
+        })
+    }
+
+    async fn write_state(
+        &self,
+        request: Request<proto::WriteStateRequest>,
+    ) -> RpcResult<proto::WriteStateResponse> {
+        let r = request.into_inner();
+        let result = self
+            .store
+            .write_state(&r.lease, &r.key, &r.value, r.epoch)
+            .await;
+        reply(result, |()| proto::WriteStateResponse {})
+    }
+}
+
+/// Settings of the gRPC server.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The store's limits; the message limits in both directions derive from them.
+    pub limits: Limits,
+}
+
+/// Serves the store's three services, health (`grpc.health.v1`) and reflection on
+/// `listener` until `shutdown` completes, then lets in-flight calls finish.
+pub async fn serve(
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let max_message = options.limits.max_message_bytes();
+    let services = Services { store };
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<object_store_server::ObjectStoreServer<Services>>()
+        .await;
+    health_reporter
+        .set_serving::<registry_server::RegistryServer<Services>>()
+        .await;
+    health_reporter
+        .set_serving::<admin_state_server::AdminStateServer<Services>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the descriptor sets are generated at build time and always valid");
+
+    // Requests are small and latency-bound: send each answer at once.
+    let incoming = TcpListenerStream::new(listener).map(|stream| {
+        let stream = stream?;
+        stream.set_nodelay(true)?;
+        Ok::<_, std::io::Error>(stream)
+    });
+
+    Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(
+            object_store_server::ObjectStoreServer::new(services.clone())
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+        )
+        .add_service(
+            registry_server::RegistryServer::new(services.clone())
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+        )
+        .add_service(
+            admin_state_server::AdminStateServer::new(services)
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}

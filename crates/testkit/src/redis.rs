@@ -1,0 +1,359 @@
+//! redis-server processes: single nodes, replicas, a cluster, Sentinel.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use tempfile::TempDir;
+
+use crate::process::{Error, find_binary, free_port, log_tail, signal, stop, wait_until};
+use crate::resp::command;
+
+fn binary(name: &str, package: &str) -> Result<PathBuf, Error> {
+    find_binary(name, &[]).ok_or_else(|| Error::Missing {
+        binary: name.into(),
+        package: package.into(),
+    })
+}
+
+/// One redis-server (or redis-sentinel) process in its own temporary directory, with
+/// persistence off. Stopped and deleted on drop.
+pub struct RedisServer {
+    dir: TempDir,
+    program: PathBuf,
+    args: Vec<String>,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl std::fmt::Debug for RedisServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisServer").field("port", &self.port).finish()
+    }
+}
+
+impl RedisServer {
+    /// A standalone node.
+    pub fn start() -> Result<RedisServer, Error> {
+        RedisServer::start_with(&[])
+    }
+
+    /// A standalone node with extra `redis-server` arguments, for example
+    /// `["--maxmemory", "10mb", "--maxmemory-policy", "allkeys-lru"]`.
+    pub fn start_with(extra: &[&str]) -> Result<RedisServer, Error> {
+        let program = binary("redis-server", "redis-server")?;
+        let args = extra.iter().map(|arg| (*arg).to_owned()).collect();
+        RedisServer::spawn(program, None, args)
+    }
+
+    /// A replica of `primary`, returned once its replication link is up.
+    pub fn replica_of(primary: &RedisServer) -> Result<RedisServer, Error> {
+        let port = primary.port.to_string();
+        let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port])?;
+        replica.wait_for(Duration::from_secs(30), "replication link", |node| {
+            node.command(&["INFO", "replication"])
+                .is_ok_and(|info| info.contains("master_link_status:up"))
+        })?;
+        Ok(replica)
+    }
+
+    fn spawn(
+        program: PathBuf,
+        config: Option<String>,
+        args: Vec<String>,
+    ) -> Result<RedisServer, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("tiercache-redis-")
+            .tempdir()
+            .map_err(Error::io("creating the Redis directory"))?;
+        let mut server = RedisServer {
+            dir,
+            program,
+            args,
+            port: 0,
+            child: None,
+        };
+        let mut last_error = None;
+        for _ in 0..3 {
+            server.port = free_port();
+            if let Some(config) = &config {
+                let text = format!("port {}\n{config}", server.port);
+                std::fs::write(server.dir.path().join("redis.conf"), text)
+                    .map_err(Error::io("writing redis.conf"))?;
+            }
+            match server.launch(config.is_some()) {
+                Ok(()) => return Ok(server),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.expect("three attempts were made"))
+    }
+
+    fn launch(&mut self, with_config: bool) -> Result<(), Error> {
+        let log_path = self.dir.path().join("redis.log");
+        let log = File::create(&log_path).map_err(Error::io("creating the Redis log"))?;
+        let mut process = Command::new(&self.program);
+        if with_config {
+            // Sentinel rewrites its configuration file, so it must be a file of its own.
+            process.arg(self.dir.path().join("redis.conf"));
+        } else {
+            process.args(["--port", &self.port.to_string()]);
+        }
+        let mut child = process
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(Error::io("cloning the log handle"))?)
+            .stderr(log)
+            .spawn()
+            .map_err(Error::io("starting redis-server"))?;
+        let port = self.port;
+        let ready = wait_until("redis-server", &mut child, &log_path, Duration::from_secs(15), || {
+            command(port, &["PING"]).is_ok_and(|reply| reply == "PONG")
+        });
+        match ready {
+            Ok(()) => {
+                self.child = Some(child);
+                Ok(())
+            }
+            Err(error) => {
+                stop(&mut child, Signal::SIGKILL, Duration::from_secs(1));
+                Err(error)
+            }
+        }
+    }
+
+    /// Polls `ready` every 50 ms for at most `timeout`.
+    fn wait_for(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut ready: impl FnMut(&RedisServer) -> bool,
+    ) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if ready(self) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(Error::NotReady {
+            what: format!("{what} on port {}", self.port),
+            detail: format!(
+                "not ready after {timeout:?}; log:\n{}",
+                log_tail(&self.dir.path().join("redis.log"))
+            ),
+        })
+    }
+
+    /// The port (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.address())
+    }
+
+    /// Sends one command (see [`redis_command`](crate::redis_command)).
+    pub fn command(&self, args: &[&str]) -> std::io::Result<String> {
+        command(self.port, args)
+    }
+
+    /// Kills the process with SIGKILL (a crash); [`restart`](Self::restart) brings it back.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop(&mut child, Signal::SIGKILL, Duration::from_secs(1));
+        }
+    }
+
+    /// Freezes the process (SIGSTOP): it holds its connections but answers nothing.
+    pub fn pause(&self) {
+        if let Some(child) = &self.child {
+            signal(child, Signal::SIGSTOP);
+        }
+    }
+
+    /// Resumes a paused process (SIGCONT).
+    pub fn resume(&self) {
+        if let Some(child) = &self.child {
+            signal(child, Signal::SIGCONT);
+        }
+    }
+
+    /// Starts a killed server again on the same port (with an empty dataset).
+    pub fn restart(&mut self) -> Result<(), Error> {
+        self.kill();
+        let with_config = self.dir.path().join("redis.conf").is_file();
+        self.launch(with_config)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // A paused process ignores SIGTERM until resumed.
+            signal(child, Signal::SIGCONT);
+        }
+        if let Some(mut child) = self.child.take() {
+            stop(&mut child, Signal::SIGTERM, Duration::from_secs(5));
+        }
+    }
+}
+
+/// A Redis Cluster: `primaries` primaries with `replicas_per_primary` replicas each, slots
+/// assigned by `redis-cli --cluster create`.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts the nodes, creates the cluster and waits until every node reports
+    /// `cluster_state:ok` and knows every other node.
+    pub fn start(primaries: usize, replicas_per_primary: usize) -> Result<RedisCluster, Error> {
+        assert!(primaries >= 3, "Redis Cluster needs at least three primaries");
+        let count = primaries * (1 + replicas_per_primary);
+        let nodes = (0..count)
+            .map(|_| {
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                ])
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cli = binary("redis-cli", "redis-tools")?;
+        let output = Command::new(cli)
+            .arg("--cluster")
+            .arg("create")
+            .args(nodes.iter().map(RedisServer::address))
+            .args(["--cluster-replicas", &replicas_per_primary.to_string(), "--cluster-yes"])
+            .output()
+            .map_err(Error::io("running redis-cli --cluster create"))?;
+        if !output.status.success() {
+            return Err(Error::NotReady {
+                what: "redis cluster".into(),
+                detail: String::from_utf8_lossy(&output.stdout).into_owned(),
+            });
+        }
+        let cluster = RedisCluster { nodes };
+        for node in &cluster.nodes {
+            node.wait_for(Duration::from_secs(30), "cluster state", |node| {
+                node.command(&["CLUSTER", "INFO"]).is_ok_and(|info| {
+                    info.contains("cluster_state:ok")
+                        && info.contains(&format!("cluster_known_nodes:{count}"))
+                })
+            })?;
+        }
+        Ok(cluster)
+    }
+
+    /// Every node, primaries and replicas.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// Mutable access, to kill or pause a node.
+    pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
+    /// `redis-cluster://h:p,h:p,…` over every node.
+    pub fn url(&self) -> String {
+        let addresses: Vec<String> = self.nodes.iter().map(RedisServer::address).collect();
+        format!("redis-cluster://{}", addresses.join(","))
+    }
+}
+
+/// A primary with replicas, watched by Sentinels that fail over when it stops answering
+/// (down after 1 s, quorum 2).
+#[derive(Debug)]
+pub struct RedisSentinel {
+    /// The initial primary.
+    pub primary: RedisServer,
+    /// Its replicas.
+    pub replicas: Vec<RedisServer>,
+    /// The Sentinel processes.
+    pub sentinels: Vec<RedisServer>,
+    master_name: String,
+}
+
+impl RedisSentinel {
+    /// Starts everything and waits until every Sentinel knows the primary, every replica and
+    /// every other Sentinel.
+    pub fn start(replicas: usize, sentinels: usize, master_name: &str) -> Result<RedisSentinel, Error> {
+        let primary = RedisServer::start()?;
+        let replicas = (0..replicas)
+            .map(|_| RedisServer::replica_of(&primary))
+            .collect::<Result<Vec<_>, _>>()?;
+        let program = binary("redis-sentinel", "redis-sentinel")?;
+        let config = format!(
+            "sentinel monitor {master_name} 127.0.0.1 {port} {quorum}\n\
+             sentinel down-after-milliseconds {master_name} 1000\n\
+             sentinel failover-timeout {master_name} 5000\n\
+             sentinel parallel-syncs {master_name} 1\n",
+            port = primary.port(),
+            quorum = 2.min(sentinels).max(1),
+        );
+        let sentinels = (0..sentinels)
+            .map(|_| RedisServer::spawn(program.clone(), Some(config.clone()), Vec::new()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let setup = RedisSentinel {
+            primary,
+            replicas,
+            sentinels,
+            master_name: master_name.to_owned(),
+        };
+        let want_replicas = setup.replicas.len();
+        let want_sentinels = setup.sentinels.len() - 1;
+        for sentinel in &setup.sentinels {
+            sentinel.wait_for(Duration::from_secs(30), "sentinel discovery", |s| {
+                let replicas = s
+                    .command(&["SENTINEL", "REPLICAS", master_name])
+                    .map(|reply| reply.matches("\nname\n").count() + usize::from(reply.starts_with("name\n")))
+                    .unwrap_or(0);
+                let peers = s
+                    .command(&["SENTINEL", "SENTINELS", master_name])
+                    .map(|reply| reply.matches("\nname\n").count() + usize::from(reply.starts_with("name\n")))
+                    .unwrap_or(0);
+                replicas >= want_replicas && peers >= want_sentinels
+            })?;
+        }
+        Ok(setup)
+    }
+
+    /// The name the Sentinels monitor the primary under.
+    pub fn master_name(&self) -> &str {
+        &self.master_name
+    }
+
+    /// `redis-sentinel://h:p,h:p,…/MASTER`.
+    pub fn url(&self) -> String {
+        let addresses: Vec<String> = self.sentinels.iter().map(RedisServer::address).collect();
+        format!("redis-sentinel://{}/{}", addresses.join(","), self.master_name)
+    }
+
+    /// The port of the primary the Sentinels currently name.
+    pub fn current_primary_port(&self) -> Option<u16> {
+        self.sentinels.iter().find_map(|s| {
+            let reply = s
+                .command(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", &self.master_name])
+                .ok()?;
+            reply.lines().nth(1)?.parse().ok()
+        })
+    }
+}
