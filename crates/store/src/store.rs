@@ -34,8 +34,12 @@ pub trait Store: Send + Sync + 'static {
     async fn batch_get(&self, keys: &[Vec<u8>]) -> StoreResult<Vec<Lookup>>;
 
     /// Writes `value` under `key` if `precondition` holds; returns the new version.
-    async fn put(&self, key: &[u8], value: &[u8], precondition: Precondition)
-    -> StoreResult<Version>;
+    async fn put(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        precondition: Precondition,
+    ) -> StoreResult<Version>;
 
     /// Deletes the live object under `key` if `precondition` holds, leaving a tombstone;
     /// returns the tombstone's version. `NotFound` when there is no live object.
@@ -101,6 +105,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes one state entry, fenced: rejected with `StaleEpoch` unless `epoch` is the
     /// lease's current epoch, checked in the write's transaction.
-    async fn write_state(&self, lease: &str, key: &str, value: &[u8], epoch: u64)
-    -> StoreResult<()>;
+    async fn write_state(
+        &self,
+        lease: &str,
+        key: &str,
+        value: &[u8],
+        epoch: u64,
+    ) -> StoreResult<()>;
 }

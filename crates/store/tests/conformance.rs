@@ -44,7 +44,11 @@ async fn over_grpc(store: SqlStore) -> Arc<dyn Store> {
         ServeOptions::default(),
         std::future::pending(),
     ));
-    Arc::new(StoreClient::connect(&address.to_string(), Limits::default()).await.unwrap())
+    Arc::new(
+        StoreClient::connect(&address.to_string(), Limits::default())
+            .await
+            .unwrap(),
+    )
 }
 
 /// Runs every case, each on a store made fresh by `fresh(case_name)`.
@@ -103,7 +107,10 @@ async fn grpc_over_sqlite_conforms() {
     let fresh = async |case: &str| {
         let (options, clock) = options();
         let url = format!("sqlite://{}/{case}.db", dir.path().display());
-        (over_grpc(SqlStore::open(&url, options).await.unwrap()).await, clock)
+        (
+            over_grpc(SqlStore::open(&url, options).await.unwrap()).await,
+            clock,
+        )
     };
     run_cases!("grpc+sqlite", fresh);
 }
@@ -114,7 +121,10 @@ async fn grpc_over_postgres_conforms() {
     let fresh = async |case: &str| {
         let url = server.create_database(case).unwrap();
         let (options, clock) = options();
-        (over_grpc(SqlStore::open(&url, options).await.unwrap()).await, clock)
+        (
+            over_grpc(SqlStore::open(&url, options).await.unwrap()).await,
+            clock,
+        )
     };
     run_cases!("grpc+postgres", fresh);
 }
@@ -128,21 +138,41 @@ fn live(value: &[u8], version: u64) -> Lookup {
 
 async fn versions_start_at_one_and_increase_per_key(store: &dyn Store, _: &Clock) {
     assert_eq!(store.get(b"a").await.unwrap(), Lookup::Absent);
-    assert_eq!(store.put(b"a", b"1", Precondition::None).await.unwrap(), Version(1));
-    assert_eq!(store.put(b"a", b"2", Precondition::None).await.unwrap(), Version(2));
-    assert_eq!(store.put(b"b", b"x", Precondition::None).await.unwrap(), Version(1));
+    assert_eq!(
+        store.put(b"a", b"1", Precondition::None).await.unwrap(),
+        Version(1)
+    );
+    assert_eq!(
+        store.put(b"a", b"2", Precondition::None).await.unwrap(),
+        Version(2)
+    );
+    assert_eq!(
+        store.put(b"b", b"x", Precondition::None).await.unwrap(),
+        Version(1)
+    );
     assert_eq!(store.get(b"a").await.unwrap(), live(b"2", 2));
     assert_eq!(store.get(b"b").await.unwrap(), live(b"x", 1));
     // An empty value is a value, not a tombstone.
-    assert_eq!(store.put(b"a", b"", Precondition::None).await.unwrap(), Version(3));
+    assert_eq!(
+        store.put(b"a", b"", Precondition::None).await.unwrap(),
+        Version(3)
+    );
     assert_eq!(store.get(b"a").await.unwrap(), live(b"", 3));
 }
 
 async fn deletes_leave_tombstones_and_writes_continue_above_them(store: &dyn Store, _: &Clock) {
     store.put(b"k", b"v1", Precondition::None).await.unwrap();
     store.put(b"k", b"v2", Precondition::None).await.unwrap();
-    assert_eq!(store.delete(b"k", Precondition::None).await.unwrap(), Version(3));
-    assert_eq!(store.get(b"k").await.unwrap(), Lookup::Deleted { version: Version(3) });
+    assert_eq!(
+        store.delete(b"k", Precondition::None).await.unwrap(),
+        Version(3)
+    );
+    assert_eq!(
+        store.get(b"k").await.unwrap(),
+        Lookup::Deleted {
+            version: Version(3)
+        }
+    );
     // Deleting what is not live is NotFound and moves no version.
     assert!(matches!(
         store.delete(b"k", Precondition::None).await,
@@ -153,7 +183,10 @@ async fn deletes_leave_tombstones_and_writes_continue_above_them(store: &dyn Sto
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.get(b"never").await.unwrap(), Lookup::Absent);
-    assert_eq!(store.put(b"k", b"v4", Precondition::None).await.unwrap(), Version(4));
+    assert_eq!(
+        store.put(b"k", b"v4", Precondition::None).await.unwrap(),
+        Version(4)
+    );
     assert_eq!(store.get(b"k").await.unwrap(), live(b"v4", 4));
     // Scans skip tombstones.
     store.put(b"k2", b"x", Precondition::None).await.unwrap();
@@ -168,38 +201,66 @@ async fn conditional_writes_compare_and_set_on_the_version(store: &dyn Store, _:
     assert_eq!(store.put(b"c", b"1", never).await.unwrap(), Version(1));
     assert_eq!(
         store.put(b"c", b"lost", never).await,
-        Err(StoreError::VersionConflict { current: Version(1) })
+        Err(StoreError::VersionConflict {
+            current: Version(1)
+        })
     );
     assert_eq!(
-        store.put(b"c", b"2", Precondition::Version(Version(1))).await.unwrap(),
+        store
+            .put(b"c", b"2", Precondition::Version(Version(1)))
+            .await
+            .unwrap(),
         Version(2)
     );
     assert_eq!(
-        store.put(b"c", b"lost", Precondition::Version(Version(1))).await,
-        Err(StoreError::VersionConflict { current: Version(2) })
+        store
+            .put(b"c", b"lost", Precondition::Version(Version(1)))
+            .await,
+        Err(StoreError::VersionConflict {
+            current: Version(2)
+        })
     );
     assert_eq!(
         store.put(b"c", b"lost", Precondition::Absent).await,
-        Err(StoreError::VersionConflict { current: Version(2) })
+        Err(StoreError::VersionConflict {
+            current: Version(2)
+        })
     );
     assert_eq!(
         store.delete(b"c", Precondition::Version(Version(1))).await,
-        Err(StoreError::VersionConflict { current: Version(2) })
+        Err(StoreError::VersionConflict {
+            current: Version(2)
+        })
     );
     // Failed conditions changed nothing.
     assert_eq!(store.get(b"c").await.unwrap(), live(b"2", 2));
     assert_eq!(
-        store.delete(b"c", Precondition::Version(Version(2))).await.unwrap(),
+        store
+            .delete(b"c", Precondition::Version(Version(2)))
+            .await
+            .unwrap(),
         Version(3)
     );
     // A tombstone counts as absent, and its version is the one to compare with.
-    assert_eq!(store.put(b"c", b"4", Precondition::Absent).await.unwrap(), Version(4));
+    assert_eq!(
+        store.put(b"c", b"4", Precondition::Absent).await.unwrap(),
+        Version(4)
+    );
     store.delete(b"c", Precondition::None).await.unwrap();
     assert_eq!(
-        store.put(b"c", b"6", Precondition::Version(Version(5))).await.unwrap(),
+        store
+            .put(b"c", b"6", Precondition::Version(Version(5)))
+            .await
+            .unwrap(),
         Version(6)
     );
-    assert_eq!(store.put(b"fresh", b"1", Precondition::Absent).await.unwrap(), Version(1));
+    assert_eq!(
+        store
+            .put(b"fresh", b"1", Precondition::Absent)
+            .await
+            .unwrap(),
+        Version(1)
+    );
     assert!(matches!(
         store.delete(b"fresh", Precondition::Absent).await,
         Err(StoreError::InvalidArgument(_))
@@ -215,7 +276,10 @@ async fn batch_put_is_all_or_nothing(store: &dyn Store, _: &Clock) {
         (b"b2".to_vec(), b"second".to_vec()),
     ];
     let versions = store.batch_put(&items).await.unwrap();
-    assert_eq!(versions, vec![Version(2), Version(1), Version(1), Version(1)]);
+    assert_eq!(
+        versions,
+        vec![Version(2), Version(1), Version(1), Version(1)]
+    );
     assert_eq!(store.get(b"b1").await.unwrap(), live(b"new", 2));
     assert_eq!(store.get(b"b2").await.unwrap(), live(b"second", 1));
 
@@ -233,7 +297,10 @@ async fn batch_put_is_all_or_nothing(store: &dyn Store, _: &Clock) {
         ];
         let error = store.batch_put(&batch).await.unwrap_err();
         assert!(
-            matches!(error, StoreError::TooLarge { .. } | StoreError::InvalidArgument(_)),
+            matches!(
+                error,
+                StoreError::TooLarge { .. } | StoreError::InvalidArgument(_)
+            ),
             "{error}"
         );
         assert_eq!(store.get(b"b1").await.unwrap(), live(b"new", 2));
@@ -246,12 +313,19 @@ async fn batch_get_answers_every_key_in_order(store: &dyn Store, _: &Clock) {
     store.put(b"x", b"1", Precondition::None).await.unwrap();
     store.put(b"y", b"1", Precondition::None).await.unwrap();
     store.delete(b"y", Precondition::None).await.unwrap();
-    let keys = vec![b"nope".to_vec(), b"y".to_vec(), b"x".to_vec(), b"x".to_vec()];
+    let keys = vec![
+        b"nope".to_vec(),
+        b"y".to_vec(),
+        b"x".to_vec(),
+        b"x".to_vec(),
+    ];
     assert_eq!(
         store.batch_get(&keys).await.unwrap(),
         vec![
             Lookup::Absent,
-            Lookup::Deleted { version: Version(2) },
+            Lookup::Deleted {
+                version: Version(2)
+            },
             live(b"1", 1),
             live(b"1", 1)
         ]
@@ -307,9 +381,18 @@ async fn scans_page_through_a_prefix_in_byte_order(store: &dyn Store, _: &Clock)
 
 async fn registry_entries_expire_unless_renewed(store: &dyn Store, clock: &Clock) {
     let second = Duration::from_secs(1);
-    store.register("store", "s1", "127.0.0.1:7001", second).await.unwrap();
-    store.register("store", "s2", "127.0.0.1:7002", 3 * second).await.unwrap();
-    store.register("admin", "a1", "127.0.0.1:7101", 3 * second).await.unwrap();
+    store
+        .register("store", "s1", "127.0.0.1:7001", second)
+        .await
+        .unwrap();
+    store
+        .register("store", "s2", "127.0.0.1:7002", 3 * second)
+        .await
+        .unwrap();
+    store
+        .register("admin", "a1", "127.0.0.1:7101", 3 * second)
+        .await
+        .unwrap();
     let ids = |nodes: Vec<tiercache_store::Registration>| -> Vec<String> {
         nodes.into_iter().map(|n| n.id).collect()
     };
@@ -325,9 +408,15 @@ async fn registry_entries_expire_unless_renewed(store: &dyn Store, clock: &Clock
     assert_eq!(renewed.expires_at_ms, START_MS + 1_500 + 10_000);
     advance(clock, 2_000);
     assert_eq!(ids(store.lookup("store").await.unwrap()), ["s2"]);
-    assert_eq!(ids(store.lookup("admin").await.unwrap()), Vec::<String>::new());
+    assert_eq!(
+        ids(store.lookup("admin").await.unwrap()),
+        Vec::<String>::new()
+    );
     // Registering again brings a node back, with its new address.
-    store.register("store", "s1", "127.0.0.1:8001", second).await.unwrap();
+    store
+        .register("store", "s1", "127.0.0.1:8001", second)
+        .await
+        .unwrap();
     let nodes = store.lookup("store").await.unwrap();
     assert_eq!(nodes[0].address, "127.0.0.1:8001");
     store.deregister("store", "s1").await.unwrap();
@@ -354,10 +443,19 @@ async fn leases_fence_state_writes_by_epoch(store: &dyn Store, clock: &Clock) {
             epoch: 1
         })
     );
-    store.write_state("admin", "assignment", b"a's", 1).await.unwrap();
+    store
+        .write_state("admin", "assignment", b"a's", 1)
+        .await
+        .unwrap();
     // The holder re-acquiring a live lease keeps its epoch.
-    assert_eq!(store.acquire_lease("admin", "a", ttl).await.unwrap().epoch, 1);
-    assert_eq!(store.renew_lease("admin", "a", 1, ttl).await.unwrap().epoch, 1);
+    assert_eq!(
+        store.acquire_lease("admin", "a", ttl).await.unwrap().epoch,
+        1
+    );
+    assert_eq!(
+        store.renew_lease("admin", "a", 1, ttl).await.unwrap().epoch,
+        1
+    );
 
     advance(clock, 2_500); // a's lease lapses
     let b = store.acquire_lease("admin", "b", ttl).await.unwrap();
@@ -376,16 +474,29 @@ async fn leases_fence_state_writes_by_epoch(store: &dyn Store, clock: &Clock) {
             current: 2
         })
     );
-    let entry = store.read_state("admin", "assignment").await.unwrap().unwrap();
-    assert_eq!((entry.value.as_slice(), entry.epoch), (b"a's".as_slice(), 1));
-    store.write_state("admin", "assignment", b"b's", 2).await.unwrap();
+    let entry = store
+        .read_state("admin", "assignment")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (entry.value.as_slice(), entry.epoch),
+        (b"a's".as_slice(), 1)
+    );
+    store
+        .write_state("admin", "assignment", b"b's", 2)
+        .await
+        .unwrap();
     store.write_state("admin", "other", b"o", 2).await.unwrap();
     let entries = store.list_state("admin").await.unwrap();
     let summary: Vec<(&str, &[u8], u64)> = entries
         .iter()
         .map(|e| (e.key.as_str(), e.value.as_slice(), e.epoch))
         .collect();
-    assert_eq!(summary, vec![("assignment", b"b's".as_slice(), 2), ("other", b"o", 2)]);
+    assert_eq!(
+        summary,
+        vec![("assignment", b"b's".as_slice(), 2), ("other", b"o", 2)]
+    );
     assert_eq!(store.read_state("admin", "missing").await.unwrap(), None);
     // A future epoch is as wrong as a past one; a lease never taken is at epoch 0.
     assert!(matches!(
@@ -398,10 +509,16 @@ async fn leases_fence_state_writes_by_epoch(store: &dyn Store, clock: &Clock) {
     ));
     // Release lets the next holder in at once, at a new epoch.
     store.release_lease("admin", "b", 2).await.unwrap();
-    assert_eq!(store.acquire_lease("admin", "a", ttl).await.unwrap().epoch, 3);
+    assert_eq!(
+        store.acquire_lease("admin", "a", ttl).await.unwrap().epoch,
+        3
+    );
     // An expired holder re-acquiring gets a new epoch too: its old writes are in doubt.
     advance(clock, 5_000);
-    assert_eq!(store.acquire_lease("admin", "a", ttl).await.unwrap().epoch, 4);
+    assert_eq!(
+        store.acquire_lease("admin", "a", ttl).await.unwrap().epoch,
+        4
+    );
 }
 
 async fn concurrent_writers_lose_no_update_and_leave_no_gap(store: &dyn Store, _: &Clock) {
@@ -414,26 +531,55 @@ async fn concurrent_writers_lose_no_update_and_leave_no_gap(store: &dyn Store, _
         let mut versions = Vec::new();
         for write in 0..WRITES {
             let value = format!("{writer}:{write}");
-            versions.push(store.put(b"hot", value.as_bytes(), Precondition::None).await.unwrap());
+            versions.push(
+                store
+                    .put(b"hot", value.as_bytes(), Precondition::None)
+                    .await
+                    .unwrap(),
+            );
         }
         versions
     });
-    let all: Vec<Version> = futures_join_all(writers).await.into_iter().flatten().collect();
+    let all: Vec<Version> = futures_join_all(writers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     let distinct: BTreeSet<u64> = all.iter().map(|v| v.0).collect();
-    assert_eq!(distinct.len() as u64, WRITERS * WRITES, "two writes got one version");
-    assert_eq!(distinct.iter().copied().collect::<Vec<_>>(), (1..=WRITERS * WRITES).collect::<Vec<_>>());
-    assert_eq!(store.get(b"hot").await.unwrap().version(), Version(WRITERS * WRITES));
+    assert_eq!(
+        distinct.len() as u64,
+        WRITERS * WRITES,
+        "two writes got one version"
+    );
+    assert_eq!(
+        distinct.iter().copied().collect::<Vec<_>>(),
+        (1..=WRITERS * WRITES).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store.get(b"hot").await.unwrap().version(),
+        Version(WRITERS * WRITES)
+    );
 
     // Read-modify-write with compare-and-set: every increment that succeeded is counted.
-    store.put(b"counter", b"0", Precondition::None).await.unwrap();
+    store
+        .put(b"counter", b"0", Precondition::None)
+        .await
+        .unwrap();
     let incrementers = (0..4).map(|_| async move {
         let mut done = 0u64;
         for _ in 0..40 {
             let current = store.get(b"counter").await.unwrap();
-            let n: u64 = std::str::from_utf8(current.value().unwrap()).unwrap().parse().unwrap();
+            let n: u64 = std::str::from_utf8(current.value().unwrap())
+                .unwrap()
+                .parse()
+                .unwrap();
             let next = (n + 1).to_string();
             match store
-                .put(b"counter", next.as_bytes(), Precondition::Version(current.version()))
+                .put(
+                    b"counter",
+                    next.as_bytes(),
+                    Precondition::Version(current.version()),
+                )
                 .await
             {
                 Ok(_) => done += 1,
@@ -445,7 +591,10 @@ async fn concurrent_writers_lose_no_update_and_leave_no_gap(store: &dyn Store, _
     });
     let succeeded: u64 = futures_join_all(incrementers).await.into_iter().sum();
     let final_value = store.get(b"counter").await.unwrap();
-    assert_eq!(final_value.value().unwrap(), succeeded.to_string().as_bytes());
+    assert_eq!(
+        final_value.value().unwrap(),
+        succeeded.to_string().as_bytes()
+    );
     assert_eq!(final_value.version(), Version(1 + succeeded));
 }
 
@@ -470,7 +619,10 @@ async fn futures_join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Ve
         }
     })
     .await;
-    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
 }
 
 async fn unicode_binary_and_sql_special_keys_are_stored_verbatim(store: &dyn Store, _: &Clock) {
@@ -487,15 +639,29 @@ async fn unicode_binary_and_sql_special_keys_are_stored_verbatim(store: &dyn Sto
         value.extend_from_slice(key);
         value.push(i as u8);
         store.put(key, &value, Precondition::None).await.unwrap();
-        assert_eq!(store.get(key).await.unwrap(), live(&value, 1), "key {key:?}");
+        assert_eq!(
+            store.get(key).await.unwrap(),
+            live(&value, 1),
+            "key {key:?}"
+        );
     }
     // `%` and `_` are not wildcards in a scan prefix.
     let page = store.scan(b"100%", None, 10).await.unwrap();
     assert_eq!(page.objects.len(), 1);
-    assert!(store.scan(b"100_", None, 10).await.unwrap().objects.is_empty());
+    assert!(
+        store
+            .scan(b"100_", None, 10)
+            .await
+            .unwrap()
+            .objects
+            .is_empty()
+    );
     let all = store.scan(b"", None, 100).await.unwrap();
     assert_eq!(all.objects.len(), keys.len(), "the objects table survived");
-    store.register("api", "node-ü", "[::1]:80", Duration::from_secs(5)).await.unwrap();
+    store
+        .register("api", "node-ü", "[::1]:80", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(store.lookup("api").await.unwrap()[0].id, "node-ü");
 }
 
@@ -503,20 +669,44 @@ async fn limits_reject_oversized_input_and_write_nothing(store: &dyn Store, _: &
     let limits = Limits::default();
     let longest = vec![b'k'; limits.max_key_bytes];
     let largest = vec![7u8; limits.max_value_bytes];
-    assert_eq!(store.put(&longest, &largest, Precondition::None).await.unwrap(), Version(1));
-    assert_eq!(store.get(&longest).await.unwrap().value().map(<[u8]>::len), Some(largest.len()));
+    assert_eq!(
+        store
+            .put(&longest, &largest, Precondition::None)
+            .await
+            .unwrap(),
+        Version(1)
+    );
+    assert_eq!(
+        store.get(&longest).await.unwrap().value().map(<[u8]>::len),
+        Some(largest.len())
+    );
 
     let too_long = vec![b'k'; limits.max_key_bytes + 1];
-    let error = store.put(&too_long, b"v", Precondition::None).await.unwrap_err();
-    assert!(matches!(error, StoreError::TooLarge { ref what, .. } if what == "key"), "{error}");
+    let error = store
+        .put(&too_long, b"v", Precondition::None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::TooLarge { ref what, .. } if what == "key"),
+        "{error}"
+    );
     let too_big = vec![7u8; limits.max_value_bytes + 1];
-    let error = store.put(b"big", &too_big, Precondition::None).await.unwrap_err();
-    assert!(matches!(error, StoreError::TooLarge { ref what, .. } if what == "value"), "{error}");
+    let error = store
+        .put(b"big", &too_big, Precondition::None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::TooLarge { ref what, .. } if what == "value"),
+        "{error}"
+    );
     assert!(matches!(
         store.put(b"", b"v", Precondition::None).await,
         Err(StoreError::InvalidArgument(_))
     ));
-    assert!(matches!(store.get(b"").await, Err(StoreError::InvalidArgument(_))));
+    assert!(matches!(
+        store.get(b"").await,
+        Err(StoreError::InvalidArgument(_))
+    ));
     assert_eq!(store.get(b"big").await.unwrap(), Lookup::Absent);
     assert_eq!(store.scan(b"", None, 10).await.unwrap().objects.len(), 1);
 }

@@ -25,7 +25,9 @@ pub struct Postgres {
 
 impl std::fmt::Debug for Postgres {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Postgres").field("port", &self.port).finish()
+        f.debug_struct("Postgres")
+            .field("port", &self.port)
+            .finish()
     }
 }
 
@@ -66,13 +68,14 @@ impl Postgres {
             .map_err(Error::io("creating the PostgreSQL directory"))?;
         // PostgreSQL refuses to run as root: hand the directory to the `postgres` user.
         let user = if Uid::effective().is_root() {
-            let user = User::from_name("postgres")
-                .ok()
-                .flatten()
-                .ok_or_else(|| Error::Missing {
-                    binary: "the `postgres` system user".into(),
-                    package: "postgresql".into(),
-                })?;
+            let user =
+                User::from_name("postgres")
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| Error::Missing {
+                        binary: "the `postgres` system user".into(),
+                        package: "postgresql".into(),
+                    })?;
             chown(dir.path(), Some(user.uid.as_raw()), Some(user.gid.as_raw()))
                 .map_err(Error::io("chown of the PostgreSQL directory"))?;
             Some(user)
@@ -119,7 +122,12 @@ impl Postgres {
     fn initdb(&self) -> Result<(), Error> {
         let output = self
             .command("initdb")
-            .args(["--username=postgres", "--auth=trust", "--encoding=UTF8", "--no-sync"])
+            .args([
+                "--username=postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ])
             .arg("--pgdata")
             .arg(self.data_dir())
             .output()
@@ -150,7 +158,10 @@ impl Postgres {
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=200", "-c", "shared_buffers=64MB"])
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(Error::io("cloning the log handle"))?)
+            .stdout(
+                log.try_clone()
+                    .map_err(Error::io("cloning the log handle"))?,
+            )
             .stderr(log)
             .spawn()
             .map_err(Error::io("starting postgres"))?;
@@ -192,7 +203,14 @@ impl Postgres {
     /// Creates an empty database and returns its URL.
     pub fn create_database(&self, name: &str) -> Result<String, Error> {
         let output = Command::new(self.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
             .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
             .arg(format!("CREATE DATABASE \"{name}\""))
             .output()

@@ -122,7 +122,10 @@ pub(crate) fn signal(child: &Child, signal: Signal) {
 }
 
 /// Finds a binary on `PATH` or in extra directories.
-pub(crate) fn find_binary(name: &str, extra_dirs: &[std::path::PathBuf]) -> Option<std::path::PathBuf> {
+pub(crate) fn find_binary(
+    name: &str,
+    extra_dirs: &[std::path::PathBuf],
+) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     extra_dirs
         .iter()

@@ -30,7 +30,9 @@ pub struct RedisServer {
 
 impl std::fmt::Debug for RedisServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisServer").field("port", &self.port).finish()
+        f.debug_struct("RedisServer")
+            .field("port", &self.port)
+            .finish()
     }
 }
 
@@ -107,14 +109,21 @@ impl RedisServer {
             .arg(self.dir.path())
             .args(&self.args)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(Error::io("cloning the log handle"))?)
+            .stdout(
+                log.try_clone()
+                    .map_err(Error::io("cloning the log handle"))?,
+            )
             .stderr(log)
             .spawn()
             .map_err(Error::io("starting redis-server"))?;
         let port = self.port;
-        let ready = wait_until("redis-server", &mut child, &log_path, Duration::from_secs(15), || {
-            command(port, &["PING"]).is_ok_and(|reply| reply == "PONG")
-        });
+        let ready = wait_until(
+            "redis-server",
+            &mut child,
+            &log_path,
+            Duration::from_secs(15),
+            || command(port, &["PING"]).is_ok_and(|reply| reply == "PONG"),
+        );
         match ready {
             Ok(()) => {
                 self.child = Some(child);
@@ -222,7 +231,10 @@ impl RedisCluster {
     /// Starts the nodes, creates the cluster and waits until every node reports
     /// `cluster_state:ok` and knows every other node.
     pub fn start(primaries: usize, replicas_per_primary: usize) -> Result<RedisCluster, Error> {
-        assert!(primaries >= 3, "Redis Cluster needs at least three primaries");
+        assert!(
+            primaries >= 3,
+            "Redis Cluster needs at least three primaries"
+        );
         let count = primaries * (1 + replicas_per_primary);
         let nodes = (0..count)
             .map(|_| {
@@ -241,7 +253,11 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(nodes.iter().map(RedisServer::address))
-            .args(["--cluster-replicas", &replicas_per_primary.to_string(), "--cluster-yes"])
+            .args([
+                "--cluster-replicas",
+                &replicas_per_primary.to_string(),
+                "--cluster-yes",
+            ])
             .output()
             .map_err(Error::io("running redis-cli --cluster create"))?;
         if !output.status.success() {
@@ -295,7 +311,11 @@ pub struct RedisSentinel {
 impl RedisSentinel {
     /// Starts everything and waits until every Sentinel knows the primary, every replica and
     /// every other Sentinel.
-    pub fn start(replicas: usize, sentinels: usize, master_name: &str) -> Result<RedisSentinel, Error> {
+    pub fn start(
+        replicas: usize,
+        sentinels: usize,
+        master_name: &str,
+    ) -> Result<RedisSentinel, Error> {
         let primary = RedisServer::start()?;
         let replicas = (0..replicas)
             .map(|_| RedisServer::replica_of(&primary))
@@ -324,11 +344,15 @@ impl RedisSentinel {
             sentinel.wait_for(Duration::from_secs(30), "sentinel discovery", |s| {
                 let replicas = s
                     .command(&["SENTINEL", "REPLICAS", master_name])
-                    .map(|reply| reply.matches("\nname\n").count() + usize::from(reply.starts_with("name\n")))
+                    .map(|reply| {
+                        reply.matches("\nname\n").count() + usize::from(reply.starts_with("name\n"))
+                    })
                     .unwrap_or(0);
                 let peers = s
                     .command(&["SENTINEL", "SENTINELS", master_name])
-                    .map(|reply| reply.matches("\nname\n").count() + usize::from(reply.starts_with("name\n")))
+                    .map(|reply| {
+                        reply.matches("\nname\n").count() + usize::from(reply.starts_with("name\n"))
+                    })
                     .unwrap_or(0);
                 replicas >= want_replicas && peers >= want_sentinels
             })?;
@@ -344,7 +368,11 @@ impl RedisSentinel {
     /// `redis-sentinel://h:p,h:p,…/MASTER`.
     pub fn url(&self) -> String {
         let addresses: Vec<String> = self.sentinels.iter().map(RedisServer::address).collect();
-        format!("redis-sentinel://{}/{}", addresses.join(","), self.master_name)
+        format!(
+            "redis-sentinel://{}/{}",
+            addresses.join(","),
+            self.master_name
+        )
     }
 
     /// The port of the primary the Sentinels currently name.

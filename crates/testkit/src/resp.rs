@@ -30,7 +30,12 @@ fn read_reply(reader: &mut impl BufRead) -> std::io::Result<String> {
     reader.read_line(&mut line)?;
     let line = line.trim_end_matches(['\r', '\n']);
     let (kind, rest) = line.split_at_checked(1).unwrap_or(("", ""));
-    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad reply {line:?}"));
+    let invalid = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("bad reply {line:?}"),
+        )
+    };
     match kind {
         "+" | ":" => Ok(rest.to_owned()),
         "-" => Err(std::io::Error::other(rest.to_owned())),

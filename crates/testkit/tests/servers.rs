@@ -11,19 +11,34 @@ fn postgres_starts_accepts_queries_and_restarts_with_its_data() {
     assert!(url.ends_with("/kit"));
     let psql = |sql: &str| {
         let output = Command::new("psql")
-            .args(["-At", "-v", "ON_ERROR_STOP=1", &server.database_url("kit"), "-c", sql])
+            .args([
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                &server.database_url("kit"),
+                "-c",
+                sql,
+            ])
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     };
     psql("CREATE TABLE t (x int); INSERT INTO t VALUES (41), (1)");
     assert_eq!(psql("SELECT sum(x) FROM t"), "42");
-    drop(psql);
     server.stop();
     server.restart().expect("restart");
     let output = Command::new("psql")
-        .args(["-At", &server.database_url("kit"), "-c", "SELECT count(*) FROM t"])
+        .args([
+            "-At",
+            &server.database_url("kit"),
+            "-c",
+            "SELECT count(*) FROM t",
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "2");
@@ -32,7 +47,10 @@ fn postgres_starts_accepts_queries_and_restarts_with_its_data() {
 #[test]
 fn redis_single_node_and_replica_replicate() {
     let primary = RedisServer::start_with(&["--maxmemory", "10mb"]).unwrap();
-    assert_eq!(primary.command(&["CONFIG", "GET", "maxmemory"]).unwrap(), "maxmemory\n10485760");
+    assert_eq!(
+        primary.command(&["CONFIG", "GET", "maxmemory"]).unwrap(),
+        "maxmemory\n10485760"
+    );
     let replica = RedisServer::replica_of(&primary).unwrap();
     primary.command(&["SET", "k", "v"]).unwrap();
     primary.command(&["WAIT", "1", "2000"]).unwrap();

@@ -21,12 +21,18 @@ enum Command {
     /// Replay a trace or a generated workload through eviction policies offline and compare
     /// their miss ratios with Belady's optimum.
     Sim(commands::sim::SimArgs),
+    /// Serve the object store (versioned objects, registry, admin state) over gRPC.
+    Store(commands::store::StoreArgs),
+    /// Load a dataset (the Kepler-like table, or a CSV file) into the store's database.
+    Load(commands::load::LoadArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Sim(args) => commands::sim::run(args),
+        Command::Store(args) => commands::store::run(args),
+        Command::Load(args) => commands::load::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

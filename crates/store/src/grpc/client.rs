@@ -14,9 +14,7 @@ use super::proto::{
 use super::{TOMBSTONE_VERSION_HEADER, error_from_status};
 use crate::error::{StoreError, StoreResult};
 use crate::limits::Limits;
-use crate::model::{
-    Lease, Lookup, Object, Precondition, Registration, ScanPage, StateEntry,
-};
+use crate::model::{Lease, Lookup, Object, Precondition, Registration, ScanPage, StateEntry};
 use crate::store::Store;
 
 /// A client of a running store service. Cheap to clone: clones share one HTTP/2 connection,
@@ -50,7 +48,10 @@ impl StoreClient {
 
     /// A client that connects on its first call (and again whenever the connection drops).
     pub fn connect_lazy(address: &str, limits: Limits) -> StoreResult<StoreClient> {
-        Ok(StoreClient::with_channel(endpoint(address)?.connect_lazy(), limits))
+        Ok(StoreClient::with_channel(
+            endpoint(address)?.connect_lazy(),
+            limits,
+        ))
     }
 
     fn with_channel(channel: Channel, limits: Limits) -> StoreClient {
@@ -187,12 +188,7 @@ impl Store for StoreClient {
             .collect())
     }
 
-    async fn put(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        condition: Precondition,
-    ) -> StoreResult<Version> {
+    async fn put(&self, key: &[u8], value: &[u8], condition: Precondition) -> StoreResult<Version> {
         self.limits.check_key(key)?;
         self.limits.check_value(value)?;
         let request = proto::PutRequest {
@@ -200,7 +196,9 @@ impl Store for StoreClient {
             value: value.to_vec(),
             precondition: precondition(condition),
         };
-        Ok(Version(answer(self.objects.clone().put(request).await)?.version))
+        Ok(Version(
+            answer(self.objects.clone().put(request).await)?.version,
+        ))
     }
 
     async fn delete(&self, key: &[u8], condition: Precondition) -> StoreResult<Version> {
@@ -209,7 +207,9 @@ impl Store for StoreClient {
             key: key.to_vec(),
             precondition: precondition(condition),
         };
-        Ok(Version(answer(self.objects.clone().delete(request).await)?.version))
+        Ok(Version(
+            answer(self.objects.clone().delete(request).await)?.version,
+        ))
     }
 
     async fn batch_put(&self, items: &[(Vec<u8>, Vec<u8>)]) -> StoreResult<Vec<Version>> {

@@ -90,7 +90,9 @@ mod tests {
                 limit: 1_048_576,
             },
             StoreError::NotFound("gone".into()),
-            StoreError::VersionConflict { current: Version(7) },
+            StoreError::VersionConflict {
+                current: Version(7),
+            },
             StoreError::LeaseHeld {
                 name: "admin".into(),
                 holder: "a".into(),
@@ -113,6 +115,9 @@ mod tests {
     #[test]
     fn a_foreign_status_maps_by_code() {
         let status = Status::unavailable("connection refused");
-        assert!(matches!(error_from_status(&status), StoreError::Unavailable(_)));
+        assert!(matches!(
+            error_from_status(&status),
+            StoreError::Unavailable(_)
+        ));
     }
 }

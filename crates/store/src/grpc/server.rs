@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use super::proto::{self, admin_state_server, object_store_server, registry_server};
@@ -99,7 +98,8 @@ impl object_store_server::ObjectStore for Services {
             })),
             Ok(Lookup::Absent) => Err(Status::not_found("no object under the key")),
             Ok(Lookup::Deleted { version }) => {
-                let mut status = Status::not_found(format!("the key was deleted at version {version}"));
+                let mut status =
+                    Status::not_found(format!("the key was deleted at version {version}"));
                 status
                     .metadata_mut()
                     .insert(TOMBSTONE_VERSION_HEADER, MetadataValue::from(version.0));
@@ -128,9 +128,15 @@ impl object_store_server::ObjectStore for Services {
         let request = request.into_inner();
         let result = self
             .store
-            .put(&request.key, &request.value, precondition(request.precondition))
+            .put(
+                &request.key,
+                &request.value,
+                precondition(request.precondition),
+            )
             .await;
-        reply(result, |version| proto::WriteResponse { version: version.0 })
+        reply(result, |version| proto::WriteResponse {
+            version: version.0,
+        })
     }
 
     async fn delete(
@@ -142,7 +148,9 @@ impl object_store_server::ObjectStore for Services {
             .store
             .delete(&request.key, precondition(request.precondition))
             .await;
-        reply(result, |version| proto::WriteResponse { version: version.0 })
+        reply(result, |version| proto::WriteResponse {
+            version: version.0,
+        })
     }
 
     async fn batch_put(
@@ -333,12 +341,8 @@ pub async fn serve(
         .build_v1()
         .expect("the descriptor sets are generated at build time and always valid");
 
-    // Requests are small and latency-bound: send each answer at once.
-    let incoming = TcpListenerStream::new(listener).map(|stream| {
-        let stream = stream?;
-        stream.set_nodelay(true)?;
-        Ok::<_, std::io::Error>(stream)
-    });
+    // Requests are small and latency-bound: send each answer at once (no Nagle delay).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
     Server::builder()
         .add_service(health_service)

@@ -15,7 +15,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -218,7 +219,10 @@ impl SqlStore {
 }
 
 async fn open_sqlite(path: &Path, options: &SqlOptions) -> StoreResult<Backend> {
-    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent).map_err(|error| {
             StoreError::Unavailable(format!("cannot create {}: {error}", parent.display()))
         })?;
@@ -235,7 +239,10 @@ async fn open_sqlite(path: &Path, options: &SqlOptions) -> StoreResult<Backend> 
         .connect_with(connect.clone())
         .await
         .map_err(|error| {
-            StoreError::Unavailable(format!("cannot open SQLite file {}: {error}", path.display()))
+            StoreError::Unavailable(format!(
+                "cannot open SQLite file {}: {error}",
+                path.display()
+            ))
         })?;
     schema::sqlite()
         .run(&writer)
@@ -247,7 +254,10 @@ async fn open_sqlite(path: &Path, options: &SqlOptions) -> StoreResult<Backend> 
         .connect_with(connect.read_only(true))
         .await
         .map_err(|error| {
-            StoreError::Unavailable(format!("cannot open SQLite file {}: {error}", path.display()))
+            StoreError::Unavailable(format!(
+                "cannot open SQLite file {}: {error}",
+                path.display()
+            ))
         })?;
     Ok(Backend::Sqlite { writer, reader })
 }
@@ -255,12 +265,30 @@ async fn open_sqlite(path: &Path, options: &SqlOptions) -> StoreResult<Backend> 
 async fn open_postgres(url: &str, options: &SqlOptions) -> StoreResult<Backend> {
     let connect = PgConnectOptions::from_str(url)
         .map_err(|error| StoreError::invalid(format!("bad PostgreSQL URL: {error}")))?;
+    // One plain connection first: a pool hides the cause of a failed connect behind a
+    // timeout, and "connection refused" or "password authentication failed" is what a user
+    // needs to read.
+    let probe = tokio::time::timeout(
+        options.acquire_timeout,
+        PgConnection::connect_with(&connect),
+    )
+    .await
+    .map_err(|_| {
+        StoreError::Unavailable(format!(
+            "cannot connect to PostgreSQL: no answer within {:?}",
+            options.acquire_timeout
+        ))
+    })?
+    .map_err(|error| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {error}")))?;
+    probe.close().await.ok();
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.acquire_timeout)
         .connect_with(connect)
         .await
-        .map_err(|error| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {error}")))?;
+        .map_err(|error| {
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL: {error}"))
+        })?;
     schema::postgres()
         .run(&pool)
         .await
@@ -524,7 +552,9 @@ impl Store for SqlStore {
                 .await
         })?;
         let (address, expires_at_ms) = row.ok_or_else(|| {
-            StoreError::NotFound(format!("no live registration of {role}/{id}: register again"))
+            StoreError::NotFound(format!(
+                "no live registration of {role}/{id}: register again"
+            ))
         })?;
         Ok(Registration {
             role: role.to_owned(),
@@ -619,7 +649,10 @@ impl Store for SqlStore {
                 expires_at_ms,
             }),
             None => {
-                let current = self.current_lease(name).await?.map_or(0, |(_, epoch, _)| epoch);
+                let current = self
+                    .current_lease(name)
+                    .await?
+                    .map_or(0, |(_, epoch, _)| epoch);
                 Err(StoreError::StaleEpoch {
                     presented: epoch,
                     current,
@@ -727,7 +760,12 @@ mod tests {
             DatabaseUrl::Postgres(_)
         ));
         let error = "mysql://h/db".parse::<DatabaseUrl>().unwrap_err();
-        assert!(error.to_string().contains("unknown database URL scheme \"mysql\""), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("unknown database URL scheme \"mysql\""),
+            "{error}"
+        );
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
     }
 }

@@ -13,7 +13,8 @@ pub(crate) const PUT_IF_NEW: &str = "INSERT INTO objects (key, value, version) V
 pub(crate) const PUT_IF_VERSION: &str =
     "UPDATE objects SET value = $2, version = version + 1 WHERE key = $1 AND version = $3
     RETURNING version";
-pub(crate) const PUT_IF_ABSENT: &str = "INSERT INTO objects (key, value, version) VALUES ($1, $2, 1)
+pub(crate) const PUT_IF_ABSENT: &str =
+    "INSERT INTO objects (key, value, version) VALUES ($1, $2, 1)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = objects.version + 1
     WHERE objects.value IS NULL
     RETURNING version";

@@ -1,3 +1,40 @@
-//! One module per subcommand.
+//! One module per subcommand, plus what several of them share.
 
+pub mod load;
 pub mod sim;
+pub mod store;
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A progress bar on stderr with `template`, or a hidden one when `--no-progress` was given
+/// or stderr is not a terminal (so logs and pipes stay clean).
+pub fn progress_bar(total: u64, template: &str, no_progress: bool) -> ProgressBar {
+    if no_progress || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    ProgressBar::new(total).with_style(
+        ProgressStyle::with_template(template)
+            .expect("progress templates are static and valid")
+            .progress_chars("=> "),
+    )
+}
+
+/// A multi-threaded tokio runtime for the commands that serve or talk over the network.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,13 +1,12 @@
 //! `tiercache sim`: offline hit-ratio simulation.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use tiercache_bench::sim::{self, Capacity, SimReport, SimTarget};
 use tiercache_bench::{Trace, TraceFormat, Workload};
 
@@ -128,17 +127,11 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
 
     let done: Vec<AtomicU64> = targets.iter().map(|_| AtomicU64::new(0)).collect();
     let total = trace.requests.len() as u64 * targets.len() as u64;
-    let bar = if args.no_progress || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(total).with_style(
-            ProgressStyle::with_template(
-                "{spinner} simulating {pos}/{len} requests [{bar:40}] {percent}% eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        )
-    };
+    let bar = super::progress_bar(
+        total,
+        "{spinner} simulating {pos}/{len} requests [{bar:40}] {percent}% eta {eta}",
+        args.no_progress,
+    );
     let started = Instant::now();
     let report = sim::simulate(
         &trace,
