@@ -21,8 +21,32 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
-# The suite needs no system service yet: the engine and the simulator are in-process.
-# (Issues that add PostgreSQL and Redis install them here with apt-get when missing.)
+# The store, tier and bus tests run against real servers that the test kit starts on free
+# loopback ports: PostgreSQL (initdb + postgres), redis-server and redis-sentinel. Install the
+# Debian packages that provide them when they are missing.
+missing=()
+have_postgres() {
+  command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+have_postgres || missing+=(postgresql)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
+if ((${#missing[@]})); then
+  step "installing ${missing[*]}"
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      echo "error: ${missing[*]} missing and not root (no sudo): install them and run this again" >&2
+      exit 1
+    fi
+  fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
 
 step "format"
 cargo fmt --all -- --check

@@ -2,6 +2,7 @@
 //! wire library crates together; the behaviour lives in the crates.
 
 mod commands;
+mod config;
 
 use std::process::ExitCode;
 

@@ -518,3 +518,65 @@ fn a_lost_database_is_unavailable_and_the_store_recovers() {
         );
     });
 }
+
+#[test]
+fn settings_come_from_defaults_then_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tiercache.toml"),
+        "[store]\ndb = \"sqlite://from-file.db\"\nlisten = \"127.0.0.1:7001\"\nmax_value_size = \"2MiB\"\n",
+    )
+    .unwrap();
+    let print = |envs: &[(&str, &str)], flags: &[&str]| {
+        let mut command = tiercache();
+        command
+            .args(["store", "--config", "tiercache.toml", "--print-config"])
+            .args(flags);
+        for (name, value) in envs {
+            command.env(name, value);
+        }
+        let output = command.current_dir(dir.path()).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let file_only = print(&[], &[]);
+    assert!(file_only.starts_with("[store]"), "{file_only}");
+    assert!(
+        file_only.contains("db = \"sqlite://from-file.db\""),
+        "{file_only}"
+    );
+    assert!(
+        file_only.contains("max_value_size = \"2MiB\""),
+        "{file_only}"
+    );
+    assert!(
+        file_only.contains("max_key_bytes = 512"),
+        "defaults fill the rest: {file_only}"
+    );
+    let env = print(&[("TIERCACHE_DB", "sqlite://from-env.db")], &[]);
+    assert!(
+        env.contains("db = \"sqlite://from-env.db\"") && env.contains("127.0.0.1:7001"),
+        "{env}"
+    );
+    let flag = print(
+        &[("TIERCACHE_DB", "sqlite://from-env.db")],
+        &["--db", "sqlite://from-flag.db"],
+    );
+    assert!(flag.contains("db = \"sqlite://from-flag.db\""), "{flag}");
+
+    std::fs::write(
+        dir.path().join("typo.toml"),
+        "[store]\nlisten_address = \"x\"\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = run(&["store", "--config", "typo.toml"], dir.path());
+    assert!(!ok);
+    assert!(
+        stderr.contains("typo.toml (line 2)") && stderr.contains("listen_address"),
+        "{stderr}"
+    );
+}

@@ -1,17 +1,20 @@
 //! [`SqlStore`]: the [`Store`] on SQLite (embedded default) or PostgreSQL.
 //!
-//! SQLite runs in WAL mode with `synchronous=FULL` and a busy timeout, behind two pools: a
-//! single writer connection (SQLite has one writer at a time anyway; one connection turns
-//! lock waits into an in-process queue) and a few readers that WAL lets run beside it.
-//! PostgreSQL uses one pool. Both run the same SQL (see `queries.rs`) apart from two batch
+//! SQLite runs in WAL mode with `synchronous=FULL` and a busy timeout. Everything but object
+//! reads goes through a single sqlx writer connection (SQLite has one writer at a time
+//! anyway; one connection turns lock waits into an in-process queue); object reads run
+//! inline on pooled rusqlite connections that WAL lets read beside the writer (see
+//! `sqlite_reads.rs` for why). PostgreSQL uses one sqlx pool. Both run the same SQL (see `queries.rs`) apart from two batch
 //! statements that PostgreSQL does in one round trip with arrays.
 
 mod queries;
 mod schema;
+mod sqlite_reads;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,6 +33,7 @@ use crate::model::{
 };
 use crate::store::Store;
 use queries as q;
+use sqlite_reads::SqliteReads;
 
 /// How a [`SqlStore`] connects: pool sizes and timeouts.
 #[derive(Debug, Clone)]
@@ -94,7 +98,7 @@ impl FromStr for DatabaseUrl {
 enum Backend {
     Sqlite {
         writer: SqlitePool,
-        reader: SqlitePool,
+        reads: Arc<SqliteReads>,
     },
     Postgres(PgPool),
 }
@@ -117,13 +121,11 @@ macro_rules! on_writer {
     };
 }
 
-/// Runs `$body` with `$pool` bound to the pool reads go to.
+/// Runs `$body` with `$pool` bound to the sqlx pool reads other than object reads go to
+/// (on SQLite the writer connection: these reads are rare, and it sees every commit).
 macro_rules! on_reader {
     ($self:ident, $pool:ident => $body:expr) => {
-        match &$self.backend {
-            Backend::Sqlite { reader: $pool, .. } => $body,
-            Backend::Postgres($pool) => $body,
-        }
+        on_writer!($self, $pool => $body)
     };
 }
 
@@ -187,10 +189,7 @@ impl SqlStore {
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { writer, reader } => {
-                reader.close().await;
-                writer.close().await;
-            }
+            Backend::Sqlite { writer, .. } => writer.close().await,
             Backend::Postgres(pool) => pool.close().await,
         }
     }
@@ -248,18 +247,11 @@ async fn open_sqlite(path: &Path, options: &SqlOptions) -> StoreResult<Backend> 
         .run(&writer)
         .await
         .map_err(|error| StoreError::Internal(format!("migrating {}: {error}", path.display())))?;
-    let reader = SqlitePoolOptions::new()
-        .max_connections(options.max_connections.max(1))
-        .acquire_timeout(options.acquire_timeout)
-        .connect_with(connect.read_only(true))
-        .await
-        .map_err(|error| {
-            StoreError::Unavailable(format!(
-                "cannot open SQLite file {}: {error}",
-                path.display()
-            ))
-        })?;
-    Ok(Backend::Sqlite { writer, reader })
+    let reads = SqliteReads::new(path, options.busy_timeout, options.max_connections as usize);
+    Ok(Backend::Sqlite {
+        writer,
+        reads: Arc::new(reads),
+    })
 }
 
 async fn open_postgres(url: &str, options: &SqlOptions) -> StoreResult<Backend> {
@@ -300,9 +292,15 @@ async fn open_postgres(url: &str, options: &SqlOptions) -> StoreResult<Backend> 
 impl Store for SqlStore {
     async fn get(&self, key: &[u8]) -> StoreResult<Lookup> {
         self.limits.check_key(key)?;
-        let row: Option<(Option<Vec<u8>>, i64)> = on_reader!(self, pool => {
-            sqlx::query_as(q::GET).bind(key).fetch_optional(pool).await
-        })?;
+        let row: Option<(Option<Vec<u8>>, i64)> = match &self.backend {
+            Backend::Sqlite { reads, .. } => reads.read(key)?,
+            Backend::Postgres(pool) => {
+                sqlx::query_as(q::GET)
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
         Ok(lookup_from_row(row))
     }
 
@@ -312,20 +310,11 @@ impl Store for SqlStore {
             self.limits.check_key(key)?;
         }
         match &self.backend {
-            Backend::Sqlite { reader, .. } => {
-                // One read transaction: every key is read in the same snapshot.
-                let mut tx = reader.begin().await?;
-                let mut lookups = Vec::with_capacity(keys.len());
-                for key in keys {
-                    let row: Option<(Option<Vec<u8>>, i64)> = sqlx::query_as(q::GET)
-                        .bind(key.as_slice())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    lookups.push(lookup_from_row(row));
-                }
-                tx.commit().await?;
-                Ok(lookups)
-            }
+            Backend::Sqlite { reads, .. } => Ok(reads
+                .read_many(keys)?
+                .into_iter()
+                .map(lookup_from_row)
+                .collect()),
             Backend::Postgres(pool) => {
                 let rows: Vec<(Vec<u8>, Option<Vec<u8>>, i64)> =
                     sqlx::query_as(q::GET_MANY_POSTGRES)
@@ -473,24 +462,28 @@ impl Store for SqlStore {
         }
         let limit = limit.clamp(1, self.limits.max_scan_page);
         let after = cursor.unwrap_or_default();
-        let rows: Vec<(Vec<u8>, Vec<u8>, i64)> = match prefix_upper_bound(prefix) {
-            Some(upper) => on_reader!(self, pool => {
+        let upper = prefix_upper_bound(prefix);
+        let rows: Vec<(Vec<u8>, Vec<u8>, i64)> = match (&self.backend, upper) {
+            (Backend::Sqlite { reads, .. }, upper) => {
+                reads.scan(after, prefix, upper.as_deref(), limit)?
+            }
+            (Backend::Postgres(pool), Some(upper)) => {
                 sqlx::query_as(q::SCAN_BOUNDED)
                     .bind(after)
                     .bind(prefix)
                     .bind(upper)
                     .bind(limit as i64)
                     .fetch_all(pool)
-                    .await
-            })?,
-            None => on_reader!(self, pool => {
+                    .await?
+            }
+            (Backend::Postgres(pool), None) => {
                 sqlx::query_as(q::SCAN_UNBOUNDED)
                     .bind(after)
                     .bind(prefix)
                     .bind(limit as i64)
                     .fetch_all(pool)
-                    .await
-            })?,
+                    .await?
+            }
         };
         let next_cursor = (rows.len() == limit).then(|| rows[rows.len() - 1].0.clone());
         let objects = rows

@@ -7,6 +7,8 @@ use clap::{Args, ValueEnum};
 use tiercache_store::dataset::{self, DEFAULT_BATCH_ROWS, kepler};
 use tiercache_store::{SqlOptions, SqlStore};
 
+use crate::config::ConfigFile;
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DatasetArg {
     /// A seeded Kepler-like exoplanet table (9 564 rows by default), keyed by `rowid`.
@@ -25,14 +27,14 @@ pub enum DatasetArg {
 With --csv, lines starting with # are skipped (the NASA archive's header comments), empty
 fields become null and numeric fields numbers. If a key repeats, the last row wins.")]
 pub struct LoadArgs {
-    /// The database: sqlite://PATH (created if missing) or postgres://USER@HOST:PORT/DB.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "TIERCACHE_DB",
-        default_value = "sqlite://data/tiercache.db"
-    )]
-    db: String,
+    /// The database: sqlite://PATH (created if missing) or postgres://USER@HOST:PORT/DB
+    /// [default: the [store] db of --config, else sqlite://data/tiercache.db].
+    #[arg(long, value_name = "URL", env = "TIERCACHE_DB")]
+    db: Option<String>,
+
+    /// TOML configuration file; `load` reads the database of its [store] section.
+    #[arg(long, value_name = "FILE", env = "TIERCACHE_CONFIG")]
+    config: Option<PathBuf>,
 
     /// A generated dataset.
     #[arg(
@@ -73,10 +75,14 @@ pub struct LoadArgs {
 pub fn run(args: LoadArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
     anyhow::ensure!(args.rows > 0, "--rows must be at least 1");
+    let db = match &args.db {
+        Some(db) => db.clone(),
+        None => ConfigFile::load(args.config.as_deref())?.store.db,
+    };
     super::runtime()?.block_on(async move {
-        let store = SqlStore::open(&args.db, SqlOptions::default())
+        let store = SqlStore::open(&db, SqlOptions::default())
             .await
-            .with_context(|| format!("opening {}", args.db))?;
+            .with_context(|| format!("opening {}", db))?;
         let (rows, total, source): (Box<dyn Iterator<Item = _>>, Option<u64>, String) =
             match (&args.csv, &args.key) {
                 (Some(path), Some(key)) => (
@@ -101,11 +107,11 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         let result = dataset::load(&store, rows, args.batch, |done| bar.set_position(done)).await;
         bar.finish_and_clear();
         store.close().await;
-        let report = result.with_context(|| format!("loading {source} into {}", args.db))?;
+        let report = result.with_context(|| format!("loading {source} into {}", db))?;
         println!(
             "loaded {} rows from {source} into {}: {} written, {} unchanged, in {:.2} s ({:.0} rows/s)",
             report.rows,
-            args.db,
+            db,
             report.written,
             report.unchanged,
             report.elapsed.as_secs_f64(),

@@ -1,6 +1,7 @@
 //! `tiercache store`: the object store service (SA) over SQLite or PostgreSQL.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,8 @@ use clap::Args;
 use tiercache_core::ByteSize;
 use tiercache_store::grpc::{ServeOptions, serve};
 use tiercache_store::{Limits, SqlOptions, SqlStore};
+
+use crate::config::{ConfigFile, StoreConfig, print_section};
 
 /// Serves versioned objects, the registry (binder) and the admin state over gRPC
 /// (`tiercache.v1.ObjectStore`, `Registry`, `AdminState`, plus health and reflection).
@@ -19,80 +22,113 @@ use tiercache_store::{Limits, SqlOptions, SqlStore};
 #[command(after_help = "EXAMPLES:
   tiercache store --db sqlite://data/tiercache.db
   tiercache store --db postgres://postgres@127.0.0.1:5432/tiercache --listen 0.0.0.0:7070
+  tiercache store --config tiercache.toml --print-config
 
+Settings come from defaults < --config FILE ([store] section) < TIERCACHE_* variables < flags.
 The first line printed on stdout is `listening on ADDRESS` (useful with --listen 127.0.0.1:0).")]
 pub struct StoreArgs {
-    /// The database: sqlite://PATH (created if missing) or postgres://USER@HOST:PORT/DB.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "TIERCACHE_DB",
-        default_value = "sqlite://data/tiercache.db"
-    )]
-    db: String,
+    /// TOML configuration file; its [store] section sets any of the flags below.
+    #[arg(long, value_name = "FILE", env = "TIERCACHE_CONFIG")]
+    config: Option<PathBuf>,
 
-    /// Address to serve gRPC on (port 0 picks a free port).
-    #[arg(
-        long,
-        value_name = "ADDR",
-        env = "TIERCACHE_LISTEN",
-        default_value = "127.0.0.1:7070"
-    )]
-    listen: SocketAddr,
+    /// Print the resulting configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
 
-    /// Longest accepted key, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_key_bytes)]
-    max_key_bytes: usize,
+    /// The database: sqlite://PATH (created if missing) or postgres://USER@HOST:PORT/DB
+    /// [default: sqlite://data/tiercache.db].
+    #[arg(long, value_name = "URL", env = "TIERCACHE_DB")]
+    db: Option<String>,
 
-    /// Largest accepted value (for example 1MiB, 256KiB).
-    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
-    max_value_size: ByteSize,
+    /// Address to serve gRPC on; port 0 picks a free port [default: 127.0.0.1:7070].
+    #[arg(long, value_name = "ADDR", env = "TIERCACHE_LISTEN")]
+    listen: Option<SocketAddr>,
 
-    /// Most items in one BatchGet or BatchPut.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_batch_items)]
-    max_batch_items: usize,
+    /// Longest accepted key, in bytes [default: 512].
+    #[arg(long, value_name = "BYTES", env = "TIERCACHE_MAX_KEY_BYTES")]
+    max_key_bytes: Option<usize>,
 
-    /// Database connections (PostgreSQL) or SQLite reader connections.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    max_connections: u32,
+    /// Largest accepted value, for example 1MiB or 256KiB [default: 1MiB].
+    #[arg(long, value_name = "SIZE", env = "TIERCACHE_MAX_VALUE_SIZE")]
+    max_value_size: Option<ByteSize>,
+
+    /// Most items in one BatchGet or BatchPut [default: 10000].
+    #[arg(long, value_name = "N", env = "TIERCACHE_MAX_BATCH_ITEMS")]
+    max_batch_items: Option<usize>,
+
+    /// Database connections (PostgreSQL) or SQLite reader connections [default: 8].
+    #[arg(long, value_name = "N", env = "TIERCACHE_MAX_CONNECTIONS")]
+    max_connections: Option<u32>,
+}
+
+impl StoreArgs {
+    /// Defaults, then the file, then environment and flags (clap has merged those two).
+    fn resolve(&self) -> anyhow::Result<StoreConfig> {
+        let mut config = ConfigFile::load(self.config.as_deref())?.store;
+        if let Some(db) = &self.db {
+            config.db = db.clone();
+        }
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(bytes) = self.max_key_bytes {
+            config.max_key_bytes = bytes;
+        }
+        if let Some(size) = self.max_value_size {
+            config.max_value_size = size;
+        }
+        if let Some(items) = self.max_batch_items {
+            config.max_batch_items = items;
+        }
+        if let Some(connections) = self.max_connections {
+            config.max_connections = connections;
+        }
+        anyhow::ensure!(config.max_key_bytes > 0, "max_key_bytes must be at least 1");
+        anyhow::ensure!(
+            config.max_batch_items > 0,
+            "max_batch_items must be at least 1"
+        );
+        anyhow::ensure!(
+            config.max_connections > 0,
+            "max_connections must be at least 1"
+        );
+        Ok(config)
+    }
 }
 
 /// Runs the service until a shutdown signal.
 pub fn run(args: StoreArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    if args.print_config {
+        return print_section("store", &config);
+    }
     let limits = Limits {
-        max_key_bytes: args.max_key_bytes,
-        max_value_bytes: usize::try_from(args.max_value_size.bytes())
-            .context("--max-value-size is too large")?,
-        max_batch_items: args.max_batch_items,
+        max_key_bytes: config.max_key_bytes,
+        max_value_bytes: usize::try_from(config.max_value_size.bytes())
+            .context("max_value_size is too large")?,
+        max_batch_items: config.max_batch_items,
         ..Limits::default()
     };
-    anyhow::ensure!(
-        limits.max_key_bytes > 0,
-        "--max-key-bytes must be at least 1"
-    );
-    anyhow::ensure!(
-        limits.max_batch_items > 0,
-        "--max-batch-items must be at least 1"
-    );
     let options = SqlOptions {
         limits,
-        max_connections: args.max_connections,
+        max_connections: config.max_connections,
         acquire_timeout: Duration::from_secs(5),
         ..SqlOptions::default()
     };
+    let StoreConfig { db, listen, .. } = config;
     super::runtime()?.block_on(async move {
-        let store = SqlStore::open(&args.db, options)
+        let store = SqlStore::open(&db, options)
             .await
-            .with_context(|| format!("opening {}", args.db))?;
-        let listener = tokio::net::TcpListener::bind(args.listen)
+            .with_context(|| format!("opening {}", db))?;
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("binding {}", args.listen))?;
+            .with_context(|| format!("binding {}", listen))?;
         let address = listener.local_addr()?;
         println!("listening on {address}");
         eprintln!(
             "tiercache store: {} database {} served on {address} (Ctrl-C to stop)",
             store.backend_name(),
-            args.db
+            db
         );
         let served = serve(
             Arc::new(store.clone()),

@@ -1,0 +1,134 @@
+//! The configuration file: TOML, one section per command, unknown keys rejected.
+//!
+//! Every setting has a built-in default; a `--config FILE` overrides defaults, environment
+//! variables (`TIERCACHE_*`, named in each flag's `--help`) override the file, and flags
+//! override everything. `--print-config` shows the result and exits.
+//!
+//! ```toml
+//! [store]
+//! db = "postgres://postgres@127.0.0.1:5432/tiercache"
+//! listen = "127.0.0.1:7070"
+//! max_value_size = "1MiB"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tiercache_core::ByteSize;
+use tiercache_store::Limits;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConfigFile {
+    /// `[store]`: the store service (and the database `load` writes to).
+    pub store: StoreConfig,
+}
+
+/// Settings of `tiercache store`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
+    pub db: String,
+    /// Address to serve gRPC on.
+    pub listen: SocketAddr,
+    /// Longest accepted key, in bytes.
+    pub max_key_bytes: usize,
+    /// Largest accepted value.
+    pub max_value_size: ByteSize,
+    /// Most items in one batch.
+    pub max_batch_items: usize,
+    /// Database connections (PostgreSQL) or SQLite reader connections.
+    pub max_connections: u32,
+}
+
+/// The database used when nothing says otherwise.
+pub const DEFAULT_DB: &str = "sqlite://data/tiercache.db";
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        let limits = Limits::default();
+        StoreConfig {
+            db: DEFAULT_DB.to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            max_key_bytes: limits.max_key_bytes,
+            max_value_size: ByteSize(limits.max_value_bytes as u64),
+            max_batch_items: limits.max_batch_items,
+            max_connections: 8,
+        }
+    }
+}
+
+impl ConfigFile {
+    /// Reads `path`, or returns the defaults when there is none.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<ConfigFile> {
+        let Some(path) = path else {
+            return Ok(ConfigFile::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).map_err(|error| {
+            // toml's message spans several lines (a source excerpt); keep the first one and the
+            // position so the error stays on one line.
+            let message = error.message().trim().to_owned();
+            let position = error
+                .span()
+                .map(|span| {
+                    let line = text[..span.start].matches('\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            anyhow::anyhow!("config file {}{position}: {message}", path.display())
+        })
+    }
+}
+
+/// Prints a configuration section as TOML under its header.
+pub fn print_section<T: Serialize>(header: &str, section: &T) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    struct Wrapper<'a, T> {
+        #[serde(flatten)]
+        inner: std::collections::BTreeMap<&'a str, &'a T>,
+    }
+    let mut inner = std::collections::BTreeMap::new();
+    inner.insert(header, section);
+    print!("{}", toml::to_string(&Wrapper { inner })?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[store]\ndb = \"sqlite://x.db\"\nlisten_addr = \"1.2.3.4:5\"\n",
+        )
+        .unwrap();
+        let error = ConfigFile::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            error.contains("listen_addr") && error.contains("line 3"),
+            "{error}"
+        );
+        assert_eq!(error.lines().count(), 1, "{error}");
+        std::fs::write(&path, "[stor]\n").unwrap();
+        assert!(ConfigFile::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn a_partial_file_keeps_the_other_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[store]\nmax_value_size = \"256KiB\"\n").unwrap();
+        let config = ConfigFile::load(Some(&path)).unwrap();
+        assert_eq!(config.store.max_value_size, ByteSize(256 * 1024));
+        assert_eq!(config.store.db, DEFAULT_DB);
+    }
+}
