@@ -18,6 +18,8 @@ use crate::error::{StoreError, StoreResult};
 
 /// A row of `objects`: (value or NULL for a tombstone, version).
 pub(crate) type ObjectRow = (Option<Vec<u8>>, i64);
+/// A row of a scan: (key, value, version).
+pub(crate) type ScanRow = (Vec<u8>, Vec<u8>, i64);
 
 /// Idle read connections, opened on demand and kept up to `max_idle`.
 #[derive(Debug)]
@@ -114,7 +116,7 @@ impl SqliteReads {
         prefix: &[u8],
         upper: Option<&[u8]>,
         limit: usize,
-    ) -> StoreResult<Vec<(Vec<u8>, Vec<u8>, i64)>> {
+    ) -> StoreResult<Vec<ScanRow>> {
         self.with_connection(|connection| {
             let map = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?, row.get(2)?));
             let limit = limit as i64;
