@@ -48,7 +48,20 @@ pub enum StoreError {
         /// The lease's current epoch (0 when the lease was never taken).
         current: u64,
     },
+    /// The caller's lease lapsed (or was released): renew failed, and fenced writes are
+    /// rejected until the lease is acquired again (at a new epoch).
+    #[error("lease {name:?} at epoch {epoch} has expired: acquire it again")]
+    LeaseExpired {
+        /// The lease.
+        name: String,
+        /// The epoch the caller presented (still the lease's latest).
+        epoch: u64,
+    },
     /// The database (or, for a client, the store service) cannot be reached. Retryable.
+    ///
+    /// For a write this means the outcome is unknown: the connection may have dropped after
+    /// the commit. Retrying an unconditional write may apply it twice (two versions);
+    /// retry with a [`Precondition`](crate::Precondition) to make it exactly-once.
     #[error("store unavailable: {0}")]
     Unavailable(String),
     /// A bug or an unexpected database answer.
@@ -65,7 +78,8 @@ impl StoreError {
             StoreError::NotFound(_) => ErrorCode::NotFound,
             StoreError::VersionConflict { .. }
             | StoreError::LeaseHeld { .. }
-            | StoreError::StaleEpoch { .. } => ErrorCode::Conflict,
+            | StoreError::StaleEpoch { .. }
+            | StoreError::LeaseExpired { .. } => ErrorCode::Conflict,
             StoreError::Unavailable(_) => ErrorCode::Unavailable,
             StoreError::Internal(_) => ErrorCode::Internal,
         }
@@ -85,16 +99,8 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(error.to_string())
             }
             E::Database(db) => {
-                // PostgreSQL's class 08 (connection exception) and 57P0x (shutdown) mean the
-                // server went away; SQLite's BUSY/LOCKED mean another process holds the file
-                // longer than the busy timeout.
                 let code = db.code().unwrap_or_default();
-                if code.starts_with("08")
-                    || code.starts_with("57P")
-                    || code == "53300"
-                    || code == "5"
-                    || code == "6"
-                {
+                if retryable_database_code(&code) {
                     StoreError::Unavailable(error.to_string())
                 } else {
                     StoreError::Internal(error.to_string())
@@ -105,5 +111,36 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Whether a database error code means "try again later" rather than "this request is
+/// wrong". PostgreSQL: class 08 (connection exception), 57P0x (shutdown), 53300 (too many
+/// connections), 40001 / 40P01 (serialization failure, deadlock). SQLite: BUSY (5) and
+/// LOCKED (6), including their extended codes (primary code = low byte).
+fn retryable_database_code(code: &str) -> bool {
+    // SQLSTATEs are five characters; SQLite's result codes are at most four digits.
+    if code.len() != 5 {
+        return code
+            .parse::<i32>()
+            .is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6));
+    }
+    code.starts_with("08") || code.starts_with("57P") || matches!(code, "53300" | "40001" | "40P01")
+}
+
 /// The result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_deadlock_and_lost_connections_are_retryable() {
+        for code in [
+            "5", "6", "517", "261", "773", "08006", "57P01", "40001", "40P01", "53300",
+        ] {
+            assert!(retryable_database_code(code), "{code}");
+        }
+        for code in ["19", "2067", "23505", "42P01", "22001"] {
+            assert!(!retryable_database_code(code), "{code}");
+        }
+    }
+}

@@ -36,6 +36,12 @@ impl Limits {
         (self.max_value_bytes + self.max_key_bytes + 1024).max(16 * 1024 * 1024)
     }
 
+    /// The most bytes of keys and values one answer (a scan page, a batch get) may carry, so
+    /// that it fits in one message with room for framing.
+    pub fn max_answer_bytes(&self) -> usize {
+        self.max_message_bytes() - 64 * 1024
+    }
+
     /// Checks a key: non-empty and within `max_key_bytes`.
     pub fn check_key(&self, key: &[u8]) -> StoreResult<()> {
         if key.is_empty() {

@@ -65,7 +65,8 @@ macro_rules! run_cases {
             leases_fence_state_writes_by_epoch,
             concurrent_writers_lose_no_update_and_leave_no_gap,
             unicode_binary_and_sql_special_keys_are_stored_verbatim,
-            limits_reject_oversized_input_and_write_nothing
+            limits_reject_oversized_input_and_write_nothing,
+            answers_too_large_for_one_message_are_paged_or_refused
         )
     };
     (@ $backend:expr, $fresh:expr; $($case:ident),*) => {{
@@ -377,6 +378,11 @@ async fn scans_page_through_a_prefix_in_byte_order(store: &dyn Store, _: &Clock)
     let all = store.scan(b"", None, 100).await.unwrap();
     assert_eq!(all.objects.len(), keys.len());
     assert!(all.objects.windows(2).all(|w| w[0].key < w[1].key));
+    // No limit means the largest page.
+    assert_eq!(
+        store.scan(b"", None, 0).await.unwrap().objects.len(),
+        keys.len()
+    );
 }
 
 async fn registry_entries_expire_unless_renewed(store: &dyn Store, clock: &Clock) {
@@ -457,7 +463,21 @@ async fn leases_fence_state_writes_by_epoch(store: &dyn Store, clock: &Clock) {
         1
     );
 
-    advance(clock, 2_500); // a's lease lapses
+    advance(clock, 2_500); // a's lease lapses; nobody has taken it yet
+    assert_eq!(
+        store.write_state("admin", "assignment", b"late", 1).await,
+        Err(StoreError::LeaseExpired {
+            name: "admin".into(),
+            epoch: 1
+        })
+    );
+    assert_eq!(
+        store.renew_lease("admin", "a", 1, ttl).await,
+        Err(StoreError::LeaseExpired {
+            name: "admin".into(),
+            epoch: 1
+        })
+    );
     let b = store.acquire_lease("admin", "b", ttl).await.unwrap();
     assert_eq!(b.epoch, 2);
     assert_eq!(
@@ -503,12 +523,20 @@ async fn leases_fence_state_writes_by_epoch(store: &dyn Store, clock: &Clock) {
         store.write_state("admin", "x", b"", 3).await,
         Err(StoreError::StaleEpoch { .. })
     ));
-    assert!(matches!(
-        store.write_state("nobody", "x", b"", 1).await,
-        Err(StoreError::StaleEpoch { current: 0, .. })
-    ));
-    // Release lets the next holder in at once, at a new epoch.
+    for epoch in [0, 1] {
+        assert!(matches!(
+            store.write_state("nobody", "x", b"", epoch).await,
+            Err(StoreError::StaleEpoch { current: 0, .. })
+        ));
+    }
+    // Release lets the next holder in at once, at a new epoch; the releaser is fenced.
     store.release_lease("admin", "b", 2).await.unwrap();
+    assert!(matches!(
+        store
+            .write_state("admin", "assignment", b"after release", 2)
+            .await,
+        Err(StoreError::LeaseExpired { .. })
+    ));
     assert_eq!(
         store.acquire_lease("admin", "a", ttl).await.unwrap().epoch,
         3
@@ -709,4 +737,45 @@ async fn limits_reject_oversized_input_and_write_nothing(store: &dyn Store, _: &
     ));
     assert_eq!(store.get(b"big").await.unwrap(), Lookup::Absent);
     assert_eq!(store.scan(b"", None, 10).await.unwrap().objects.len(), 1);
+}
+
+async fn answers_too_large_for_one_message_are_paged_or_refused(store: &dyn Store, _: &Clock) {
+    // 20 values of 1 MiB: more than one 16 MiB message can carry.
+    let limits = Limits::default();
+    let value = vec![1u8; limits.max_value_bytes];
+    let keys: Vec<Vec<u8>> = (0..20)
+        .map(|i| format!("big-{i:02}").into_bytes())
+        .collect();
+    for key in &keys {
+        store.put(key, &value, Precondition::None).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<Vec<u8>> = None;
+    let mut pages = 0;
+    loop {
+        let page = store.scan(b"big-", cursor.as_deref(), 100).await.unwrap();
+        pages += 1;
+        let bytes: usize = page.objects.iter().map(|o| o.value.len()).sum();
+        assert!(
+            bytes <= limits.max_answer_bytes(),
+            "a page of {bytes} bytes"
+        );
+        seen.extend(page.objects.into_iter().map(|o| o.key));
+        cursor = page.next_cursor;
+        if cursor.is_none() || pages > 10 {
+            break;
+        }
+    }
+    assert_eq!(seen, keys, "the pages together hold every object once");
+    assert!(pages >= 2);
+    // (Never print these answers: 20 MiB of Debug output.)
+    match store.batch_get(&keys).await {
+        Err(StoreError::TooLarge { .. }) => {}
+        Err(error) => panic!("expected TooLarge, got {error}"),
+        Ok(lookups) => panic!("expected TooLarge, got {} lookups", lookups.len()),
+    }
+    assert_eq!(
+        store.batch_get(&keys[..4]).await.map(|l| l.len()).ok(),
+        Some(4)
+    );
 }

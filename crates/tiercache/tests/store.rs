@@ -197,6 +197,25 @@ fn a_csv_file_loads_keyed_by_a_column() {
         stderr.contains("no column \"id\"") && stderr.contains("kepid, kepoi_name"),
         "{stderr}"
     );
+    // A repeated key is refused with both lines (the real table repeats kepid).
+    std::fs::write(dir.path().join("dup.csv"), "kepid,name\n7,a\n8,b\n7,c\n").unwrap();
+    let (ok, _, stderr) = run(
+        &[
+            "load",
+            "--db",
+            "sqlite://dup.db",
+            "--csv",
+            "dup.csv",
+            "--key",
+            "kepid",
+        ],
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("dup.csv:4") && stderr.contains("first on line 2"),
+        "{stderr}"
+    );
     // A row without a key stops the load at that line.
     std::fs::write(dir.path().join("bad.csv"), "id,v\n1,a\n,b\n").unwrap();
     let (ok, _, stderr) = run(

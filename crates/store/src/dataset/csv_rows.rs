@@ -1,5 +1,6 @@
 //! CSV rows: the real Kepler file (or any table) as JSON objects keyed by one column.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -10,9 +11,9 @@ use crate::error::StoreResult;
 /// Reads a CSV file with a header row; lines starting with `#` (the NASA archive's comment
 /// block) are skipped. Each record becomes a [`Row`] keyed by `key_column`.
 ///
-/// Fails up front when the file cannot be opened or the column does not exist (the error
-/// lists the columns there are); a record with an empty key or the wrong number of fields
-/// fails with its line number.
+/// Fails up front when the file cannot be opened, the header repeats a column, or the key
+/// column does not exist (the error lists the columns there are); a record with an empty or
+/// repeated key, or the wrong number of fields, fails with its line number.
 pub fn read(path: &Path, key_column: &str) -> StoreResult<impl Iterator<Item = StoreResult<Row>>> {
     let file = std::fs::File::open(path)
         .map_err(|error| bad_row(format!("cannot open {}: {error}", path.display())))?;
@@ -37,6 +38,7 @@ pub fn read(path: &Path, key_column: &str) -> StoreResult<impl Iterator<Item = S
             ))
         })?;
     let display = path.display().to_string();
+    let mut first_line: HashMap<String, u64> = HashMap::new();
     Ok(reader.into_records().map(move |record| {
         let record = record.map_err(|error| bad_row(format!("{display}: {error}")))?;
         let line = record.position().map_or(0, csv::Position::line);
@@ -44,6 +46,15 @@ pub fn read(path: &Path, key_column: &str) -> StoreResult<impl Iterator<Item = S
         if key.is_empty() {
             return Err(bad_row(format!(
                 "{display}:{line}: the key column {:?} is empty",
+                headers[key_index]
+            )));
+        }
+        // A repeated key would make the load depend on row order and a re-run rewrite rows:
+        // refuse it, naming both lines.
+        if let Some(first) = first_line.insert(key.to_owned(), line) {
+            return Err(bad_row(format!(
+                "{display}:{line}: key {key:?} of column {:?} repeats (first on line {first}); \
+                 choose a column whose values are unique",
                 headers[key_index]
             )));
         }
@@ -60,8 +71,9 @@ pub fn read(path: &Path, key_column: &str) -> StoreResult<impl Iterator<Item = S
     }))
 }
 
-/// A CSV field as JSON: empty → null, an integer or a finite decimal that reads back the same
-/// → a number, anything else → a string (so `"007"` and `"K00752.01"` stay text).
+/// A CSV field as JSON: empty → null; an integer that prints back the same → an integer
+/// (so `"007"` stays text); a finite decimal → a number (trailing zeros are not kept:
+/// `"1.50"` becomes `1.5`); anything else → a string (`"K00752.01"`, `"NaN"`).
 pub fn typed(field: &str) -> Value {
     if field.is_empty() {
         return Value::Null;

@@ -9,6 +9,7 @@
 pub mod csv_rows;
 pub mod kepler;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::{StoreError, StoreResult};
@@ -83,6 +84,17 @@ async fn write_batch(
     batch: &mut Vec<Row>,
     report: &mut LoadReport,
 ) -> StoreResult<()> {
+    // A key repeated within the batch: the last row wins, as in `batch_put`.
+    let read = batch.len() as u64;
+    let mut last: HashMap<String, usize> = HashMap::with_capacity(batch.len());
+    for (index, row) in batch.iter().enumerate() {
+        last.insert(row.key.clone(), index);
+    }
+    let mut index = 0;
+    batch.retain(|row| {
+        index += 1;
+        last[&row.key] == index - 1
+    });
     let keys: Vec<Vec<u8>> = batch
         .iter()
         .map(|row| row.key.as_bytes().to_vec())
@@ -96,7 +108,7 @@ async fn write_batch(
         )
         .map(|(row, _)| (row.key.into_bytes(), row.value))
         .collect();
-    report.rows += keys.len() as u64;
+    report.rows += read;
     report.unchanged += (keys.len() - changed.len()) as u64;
     report.written += changed.len() as u64;
     if !changed.is_empty() {
@@ -107,4 +119,46 @@ async fn write_batch(
 
 pub(crate) fn bad_row(message: impl std::fmt::Display) -> StoreError {
     StoreError::InvalidArgument(message.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SqlOptions, SqlStore};
+
+    #[tokio::test]
+    async fn loads_are_idempotent_and_the_last_row_of_a_key_wins_within_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/load.db", dir.path().display());
+        let store = SqlStore::open(&url, SqlOptions::default()).await.unwrap();
+        let row = |key: &str, value: &str| {
+            Ok(Row {
+                key: key.into(),
+                value: value.as_bytes().to_vec(),
+            })
+        };
+        let source = || vec![row("a", "1"), row("b", "1"), row("a", "2"), row("c", "1")];
+        let mut progress = Vec::new();
+        let first = load(&store, source(), 3, |done| progress.push(done))
+            .await
+            .unwrap();
+        assert_eq!((first.rows, first.written, first.unchanged), (4, 3, 0));
+        assert_eq!(progress, vec![3, 4]);
+        assert_eq!(
+            store.get(b"a").await.unwrap().value(),
+            Some(b"2".as_slice())
+        );
+        let again = load(&store, source(), 3, |_| {}).await.unwrap();
+        assert_eq!((again.rows, again.written, again.unchanged), (4, 0, 3));
+        assert_eq!(store.get(b"a").await.unwrap().version().0, 1);
+        // A bad row stops the load; the batches before it are committed.
+        let bad = vec![
+            row("d", "1"),
+            row("e", "1"),
+            row("f", "1"),
+            Err(bad_row("line 4")),
+        ];
+        assert!(load(&store, bad, 3, |_| {}).await.is_err());
+        assert!(store.get(b"f").await.unwrap().value().is_some());
+    }
 }

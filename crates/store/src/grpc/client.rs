@@ -228,6 +228,13 @@ impl Store for StoreClient {
                 .collect(),
         };
         let response = answer(self.objects.clone().batch_put(request).await)?;
+        if response.versions.len() != items.len() {
+            return Err(StoreError::Internal(format!(
+                "the store answered {} versions for {} items",
+                response.versions.len(),
+                items.len()
+            )));
+        }
         Ok(response.versions.into_iter().map(Version).collect())
     }
 

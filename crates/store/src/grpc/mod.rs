@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `InvalidArgument`, `TooLarge` | `INVALID_ARGUMENT` |
 //! | `NotFound` | `NOT_FOUND` |
-//! | `VersionConflict`, `LeaseHeld`, `StaleEpoch` | `FAILED_PRECONDITION` |
+//! | `VersionConflict`, `LeaseHeld`, `StaleEpoch`, `LeaseExpired` | `FAILED_PRECONDITION` |
 //! | `Unavailable` | `UNAVAILABLE` |
 //! | `Internal` | `INTERNAL` |
 //!
@@ -44,7 +44,8 @@ pub fn status_from_error(error: &StoreError) -> Status {
         StoreError::NotFound(_) => Code::NotFound,
         StoreError::VersionConflict { .. }
         | StoreError::LeaseHeld { .. }
-        | StoreError::StaleEpoch { .. } => Code::FailedPrecondition,
+        | StoreError::StaleEpoch { .. }
+        | StoreError::LeaseExpired { .. } => Code::FailedPrecondition,
         StoreError::Unavailable(_) => Code::Unavailable,
         StoreError::Internal(_) => Code::Internal,
     };
@@ -62,6 +63,7 @@ pub fn error_from_status(status: &Status) -> StoreError {
     match status.code() {
         Code::InvalidArgument | Code::OutOfRange => StoreError::InvalidArgument(message),
         Code::NotFound => StoreError::NotFound(message),
+        // The call may or may not have run: see `StoreError::Unavailable`.
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
             StoreError::Unavailable(format!("{}: {message}", status.code().description()))
         }
@@ -101,6 +103,10 @@ mod tests {
             StoreError::StaleEpoch {
                 presented: 2,
                 current: 3,
+            },
+            StoreError::LeaseExpired {
+                name: "admin".into(),
+                epoch: 3,
             },
             StoreError::Unavailable("db down".into()),
             StoreError::Internal("bug".into()),

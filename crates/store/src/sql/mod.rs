@@ -189,9 +189,42 @@ impl SqlStore {
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { writer, .. } => writer.close().await,
+            Backend::Sqlite { writer, reads } => {
+                reads.close();
+                writer.close().await;
+            }
             Backend::Postgres(pool) => pool.close().await,
         }
+    }
+
+    /// The statement that opens a write transaction: SQLite's `BEGIN IMMEDIATE` takes the
+    /// write lock up front (a deferred transaction that reads first could fail to upgrade
+    /// when another process wrote meanwhile); PostgreSQL's plain `BEGIN`.
+    fn begin_write(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "BEGIN IMMEDIATE",
+            Backend::Postgres(_) => "BEGIN",
+        }
+    }
+
+    /// Fails a batch read whose values would not fit in one answer.
+    /// (Every requested key comes back with its answer, plus a few bytes of framing.)
+    fn check_answer_size(
+        &self,
+        keys: &[Vec<u8>],
+        value_sizes: impl Iterator<Item = usize>,
+    ) -> StoreResult<()> {
+        let total: usize =
+            value_sizes.sum::<usize>() + keys.iter().map(|key| key.len() + 16).sum::<usize>();
+        let limit = self.limits.max_answer_bytes();
+        if total > limit {
+            return Err(StoreError::TooLarge {
+                what: "batch answer (ask for fewer keys)".into(),
+                size: total,
+                limit,
+            });
+        }
+        Ok(())
     }
 
     /// Why a conditional write found nothing to change.
@@ -310,17 +343,34 @@ impl Store for SqlStore {
             self.limits.check_key(key)?;
         }
         match &self.backend {
-            Backend::Sqlite { reads, .. } => Ok(reads
-                .read_many(keys)?
-                .into_iter()
-                .map(lookup_from_row)
-                .collect()),
+            Backend::Sqlite { reads, .. } => {
+                // Many rows can take a while: keep them off the async worker threads.
+                let reads = reads.clone();
+                let owned_keys = keys.to_vec();
+                let rows = tokio::task::spawn_blocking(move || reads.read_many(&owned_keys))
+                    .await
+                    .map_err(|error| StoreError::Internal(format!("batch read task: {error}")))??;
+                self.check_answer_size(
+                    keys,
+                    rows.iter().map(|row| {
+                        row.as_ref()
+                            .and_then(|(value, _)| value.as_ref())
+                            .map_or(0, Vec::len)
+                    }),
+                )?;
+                Ok(rows.into_iter().map(lookup_from_row).collect())
+            }
             Backend::Postgres(pool) => {
                 let rows: Vec<(Vec<u8>, Option<Vec<u8>>, i64)> =
                     sqlx::query_as(q::GET_MANY_POSTGRES)
                         .bind(keys)
                         .fetch_all(pool)
                         .await?;
+                self.check_answer_size(
+                    keys,
+                    rows.iter()
+                        .map(|(_, value, _)| value.as_ref().map_or(0, Vec::len)),
+                )?;
                 let found: HashMap<Vec<u8>, Lookup> = rows
                     .into_iter()
                     .map(|(key, value, raw)| (key, lookup_from_row(Some((value, raw)))))
@@ -389,9 +439,12 @@ impl Store for SqlStore {
                 ));
             }
         })?;
-        match written {
-            Some(raw) => Ok(version(raw)),
-            None => Err(self.conflict(key, true).await),
+        match (written, precondition) {
+            (Some(raw), _) => Ok(version(raw)),
+            (None, Precondition::None) => Err(StoreError::NotFound(
+                "no live object under the key".to_owned(),
+            )),
+            (None, _) => Err(self.conflict(key, true).await),
         }
     }
 
@@ -406,15 +459,17 @@ impl Store for SqlStore {
         for (index, (key, _)) in items.iter().enumerate() {
             last_index.insert(key.as_slice(), index);
         }
+        // In key order: concurrent batches then lock rows in one global order, so two
+        // batches sharing keys cannot deadlock on PostgreSQL.
         let unique: Vec<usize> = {
             let mut unique: Vec<usize> = last_index.values().copied().collect();
-            unique.sort_unstable();
+            unique.sort_unstable_by(|&a, &b| items[a].0.cmp(&items[b].0));
             unique
         };
         let mut versions: HashMap<Vec<u8>, Version> = HashMap::with_capacity(unique.len());
         match &self.backend {
             Backend::Sqlite { writer, .. } => {
-                let mut tx = writer.begin().await?;
+                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
                 for &index in &unique {
                     let (key, value) = &items[index];
                     let raw: i64 = sqlx::query_scalar(q::PUT)
@@ -460,12 +515,22 @@ impl Store for SqlStore {
                 limit: self.limits.max_key_bytes,
             });
         }
-        let limit = limit.clamp(1, self.limits.max_scan_page);
+        let max_page = self.limits.max_scan_page.max(1);
+        let limit = if limit == 0 {
+            max_page
+        } else {
+            limit.min(max_page)
+        };
         let after = cursor.unwrap_or_default();
         let upper = prefix_upper_bound(prefix);
         let rows: Vec<(Vec<u8>, Vec<u8>, i64)> = match (&self.backend, upper) {
             (Backend::Sqlite { reads, .. }, upper) => {
-                reads.scan(after, prefix, upper.as_deref(), limit)?
+                let (reads, after, prefix) = (reads.clone(), after.to_vec(), prefix.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    reads.scan(&after, &prefix, upper.as_deref(), limit)
+                })
+                .await
+                .map_err(|error| StoreError::Internal(format!("scan task: {error}")))??
             }
             (Backend::Postgres(pool), Some(upper)) => {
                 sqlx::query_as(q::SCAN_BOUNDED)
@@ -485,7 +550,24 @@ impl Store for SqlStore {
                     .await?
             }
         };
-        let next_cursor = (rows.len() == limit).then(|| rows[rows.len() - 1].0.clone());
+        // A full page continues after its last key; so does a page cut short because its
+        // values would not fit in one answer (it keeps at least one object).
+        let mut rows = rows;
+        let full = rows.len() == limit;
+        let budget = self.limits.max_answer_bytes();
+        let mut bytes = 0;
+        let fits = rows
+            .iter()
+            .take_while(|(key, value, _)| {
+                bytes += key.len() + value.len() + 16;
+                bytes <= budget
+            })
+            .count()
+            .max(1)
+            .min(rows.len());
+        let cut = fits < rows.len();
+        rows.truncate(fits);
+        let next_cursor = (full || cut).then(|| rows[rows.len() - 1].0.clone());
         let objects = rows
             .into_iter()
             .map(|(key, value, raw)| Object {
@@ -641,16 +723,20 @@ impl Store for SqlStore {
                 epoch,
                 expires_at_ms,
             }),
-            None => {
-                let current = self
-                    .current_lease(name)
-                    .await?
-                    .map_or(0, |(_, epoch, _)| epoch);
-                Err(StoreError::StaleEpoch {
+            None => match self.current_lease(name).await? {
+                Some((current_holder, current, _))
+                    if current == epoch && current_holder == holder =>
+                {
+                    Err(StoreError::LeaseExpired {
+                        name: name.to_owned(),
+                        epoch,
+                    })
+                }
+                current => Err(StoreError::StaleEpoch {
                     presented: epoch,
-                    current,
-                })
-            }
+                    current: current.map_or(0, |(_, epoch, _)| epoch),
+                }),
+            },
         }
     }
 
@@ -708,14 +794,21 @@ impl Store for SqlStore {
             Backend::Sqlite { .. } => q::LEASE_EPOCH_FOR_WRITE_SQLITE,
             Backend::Postgres(_) => q::LEASE_EPOCH_FOR_WRITE_POSTGRES,
         };
+        let now = self.clock.now_ms();
+        let begin = self.begin_write();
         on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let current: Option<i64> =
-                sqlx::query_scalar(fence).bind(lease).fetch_optional(&mut *tx).await?;
-            let current = current.unwrap_or(0) as u64;
-            if current != epoch {
-                // Dropping the transaction rolls it back.
-                return Err(StoreError::StaleEpoch { presented: epoch, current });
+            let mut tx = pool.begin_with(begin).await?;
+            let lease_row: Option<(i64, i64)> =
+                sqlx::query_as(fence).bind(lease).fetch_optional(&mut *tx).await?;
+            // Dropping the transaction on an early return rolls it back.
+            let Some((current, expires_at_ms)) = lease_row else {
+                return Err(StoreError::StaleEpoch { presented: epoch, current: 0 });
+            };
+            if current as u64 != epoch {
+                return Err(StoreError::StaleEpoch { presented: epoch, current: current as u64 });
+            }
+            if expires_at_ms <= now {
+                return Err(StoreError::LeaseExpired { name: lease.to_owned(), epoch });
             }
             sqlx::query(q::WRITE_STATE)
                 .bind(lease)

@@ -74,9 +74,9 @@ pub(crate) const READ_LEASE: &str =
 /// the fenced write committed, so no write of an old epoch lands after a new epoch began.
 /// SQLite needs no lock clause: its write transactions are serial.
 pub(crate) const LEASE_EPOCH_FOR_WRITE_POSTGRES: &str =
-    "SELECT epoch FROM admin_leases WHERE name = $1 FOR SHARE";
+    "SELECT epoch, expires_at_ms FROM admin_leases WHERE name = $1 FOR SHARE";
 pub(crate) const LEASE_EPOCH_FOR_WRITE_SQLITE: &str =
-    "SELECT epoch FROM admin_leases WHERE name = $1";
+    "SELECT epoch, expires_at_ms FROM admin_leases WHERE name = $1";
 pub(crate) const WRITE_STATE: &str =
     "INSERT INTO admin_state (lease, key, value, epoch) VALUES ($1, $2, $3, $4)
     ON CONFLICT (lease, key) DO UPDATE SET value = excluded.value, epoch = excluded.epoch";

@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -28,6 +29,7 @@ pub(crate) struct SqliteReads {
     busy_timeout: Duration,
     max_idle: usize,
     idle: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
 }
 
 fn error(error: rusqlite::Error) -> StoreError {
@@ -47,6 +49,7 @@ impl SqliteReads {
             busy_timeout,
             max_idle: max_idle.max(1),
             idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -72,10 +75,16 @@ impl SqliteReads {
         };
         let result = read(&connection).map_err(error);
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < self.max_idle {
+        if idle.len() < self.max_idle && !self.closed.load(Ordering::SeqCst) {
             idle.push(connection);
         }
         result
+    }
+
+    /// Closes the idle connections; connections in use are closed when their read ends.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// One key's row.

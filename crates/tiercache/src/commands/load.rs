@@ -22,10 +22,11 @@ pub enum DatasetArg {
 #[command(after_help = "EXAMPLES:
   tiercache load --db sqlite://data/tiercache.db --dataset kepler
   tiercache load --db sqlite://data/tiercache.db --dataset kepler --rows 1000
-  tiercache load --db postgres://postgres@127.0.0.1/tiercache --csv cumulative.csv --key kepid
+  tiercache load --db postgres://postgres@127.0.0.1/tiercache --csv cumulative.csv --key kepoi_name
 
 With --csv, lines starting with # are skipped (the NASA archive's header comments), empty
-fields become null and numeric fields numbers. If a key repeats, the last row wins.")]
+fields become null and numeric fields numbers. The key column must be unique (the
+real table repeats kepid, one row per planet candidate: use kepoi_name or rowid).")]
 pub struct LoadArgs {
     /// The database: sqlite://PATH (created if missing) or postgres://USER@HOST:PORT/DB
     /// [default: the [store] db of --config, else sqlite://data/tiercache.db].
