@@ -1,10 +1,9 @@
 //! A throwaway PostgreSQL cluster: `initdb` into a temporary directory, `postgres` on a free
 //! loopback port, trust authentication for the `postgres` user.
 
-use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -12,7 +11,7 @@ use nix::unistd::{Uid, User};
 use std::os::unix::fs::chown;
 use tempfile::TempDir;
 
-use crate::process::{Error, find_binary, free_port, log_tail, port_open, stop, wait_until};
+use crate::process::{Error, find_binary, free_port, log_tail, port_open, spawn_ready, stop};
 
 /// A running PostgreSQL server, stopped and deleted on drop.
 pub struct Postgres {
@@ -143,12 +142,8 @@ impl Postgres {
 
     fn launch(&mut self) -> Result<(), Error> {
         let log_path = self.log_path();
-        let log = File::create(&log_path).map_err(Error::io("creating the PostgreSQL log"))?;
-        if let Some(user) = &self.user {
-            let _ = chown(&log_path, Some(user.uid.as_raw()), Some(user.gid.as_raw()));
-        }
-        let mut child = self
-            .command("postgres")
+        let mut command = self.command("postgres");
+        command
             .arg("-D")
             .arg(self.data_dir())
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-k"])
@@ -156,33 +151,17 @@ impl Postgres {
             // Test clusters trade crash safety of the *database server* for speed; the
             // store's own crash tests kill the store process, not PostgreSQL.
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
-            .args(["-c", "max_connections=200", "-c", "shared_buffers=64MB"])
-            .stdin(Stdio::null())
-            .stdout(
-                log.try_clone()
-                    .map_err(Error::io("cloning the log handle"))?,
-            )
-            .stderr(log)
-            .spawn()
-            .map_err(Error::io("starting postgres"))?;
+            .args(["-c", "max_connections=200", "-c", "shared_buffers=64MB"]);
         let port = self.port;
-        let ready = wait_until(
+        let child = spawn_ready(
             "postgres",
-            &mut child,
+            &mut command,
             &log_path,
             Duration::from_secs(30),
             || port_open(port) && log_tail(&log_path).contains("ready to accept connections"),
-        );
-        match ready {
-            Ok(()) => {
-                self.child = Some(child);
-                Ok(())
-            }
-            Err(error) => {
-                stop(&mut child, Signal::SIGKILL, Duration::from_secs(1));
-                Err(error)
-            }
-        }
+        )?;
+        self.child = Some(child);
+        Ok(())
     }
 
     /// The port the server listens on (127.0.0.1).

@@ -92,6 +92,35 @@ pub(crate) fn wait_until(
     }
 }
 
+/// Spawns `command` with stdout and stderr appended to `log`, then waits (bounded by
+/// `timeout`) until `ready` answers true. A child that exits or does not become ready is
+/// killed, and the error carries the tail of its log.
+pub(crate) fn spawn_ready(
+    what: &str,
+    command: &mut std::process::Command,
+    log: &Path,
+    timeout: Duration,
+    ready: impl FnMut() -> bool,
+) -> Result<Child, Error> {
+    let file = std::fs::File::create(log).map_err(Error::io(format!("creating the {what} log")))?;
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(
+            file.try_clone()
+                .map_err(Error::io("cloning the log handle"))?,
+        )
+        .stderr(file)
+        .spawn()
+        .map_err(Error::io(format!("starting {what}")))?;
+    match wait_until(what, &mut child, log, timeout, ready) {
+        Ok(()) => Ok(child),
+        Err(error) => {
+            stop(&mut child, Signal::SIGKILL, Duration::from_secs(1));
+            Err(error)
+        }
+    }
+}
+
 /// Whether something accepts TCP connections on a loopback port.
 pub(crate) fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(

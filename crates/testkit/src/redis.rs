@@ -1,14 +1,13 @@
 //! redis-server processes: single nodes, replicas, a cluster, Sentinel.
 
-use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
-use crate::process::{Error, find_binary, free_port, log_tail, signal, stop, wait_until};
+use crate::process::{Error, find_binary, free_port, log_tail, signal, spawn_ready, stop};
 use crate::resp::command;
 
 fn binary(name: &str, package: &str) -> Result<PathBuf, Error> {
@@ -94,8 +93,6 @@ impl RedisServer {
     }
 
     fn launch(&mut self, with_config: bool) -> Result<(), Error> {
-        let log_path = self.dir.path().join("redis.log");
-        let log = File::create(&log_path).map_err(Error::io("creating the Redis log"))?;
         let mut process = Command::new(&self.program);
         if with_config {
             // Sentinel rewrites its configuration file, so it must be a file of its own.
@@ -103,37 +100,22 @@ impl RedisServer {
         } else {
             process.args(["--port", &self.port.to_string()]);
         }
-        let mut child = process
+        process
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(
-                log.try_clone()
-                    .map_err(Error::io("cloning the log handle"))?,
-            )
-            .stderr(log)
-            .spawn()
-            .map_err(Error::io("starting redis-server"))?;
+            .args(&self.args);
         let port = self.port;
-        let ready = wait_until(
+        let log = self.dir.path().join("redis.log");
+        let child = spawn_ready(
             "redis-server",
-            &mut child,
-            &log_path,
+            &mut process,
+            &log,
             Duration::from_secs(15),
             || command(port, &["PING"]).is_ok_and(|reply| reply == "PONG"),
-        );
-        match ready {
-            Ok(()) => {
-                self.child = Some(child);
-                Ok(())
-            }
-            Err(error) => {
-                stop(&mut child, Signal::SIGKILL, Duration::from_secs(1));
-                Err(error)
-            }
-        }
+        )?;
+        self.child = Some(child);
+        Ok(())
     }
 
     /// Polls `ready` every 50 ms for at most `timeout`.
