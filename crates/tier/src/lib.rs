@@ -1,0 +1,33 @@
+//! The shared cache tier: a second cache level between the API nodes' near caches and the
+//! store, chosen by URL.
+//!
+//! Every topology implements [`Tier`] with the same guarantee: a write carries the store's
+//! version of the object, and **a tier never replaces a version with an older or equal
+//! one** — the check and the write are one atomic step (a striped lock in process, a Lua
+//! script on Redis). Concurrent fills after a miss therefore cannot put an old value over a
+//! new one, and a versioned delete leaves a short-lived tombstone so a fill of the deleted
+//! version that arrives late is refused too.
+//!
+//! | URL | topology |
+//! |---|---|
+//! | `memory://` | one in-process node on the tiercache engine (the embedded default) |
+//! | `memory-partitioned://N` | N in-process nodes, keys routed by CRC16 hash slot (16384 slots, as Redis Cluster) |
+//! | `memory-replicated://N` | a primary and N−1 replicas, asynchronous replication, reads from replicas |
+//! | `redis://HOST:PORT` | one Redis server (centralized) |
+//! | `redis-sharded://HOST:PORT,HOST:PORT,…` | independent Redis servers, client-side CRC16 slot map (the original lab's setup) |
+//!
+//! Redis Cluster, primary + replicas and Sentinel topologies are not built yet (see the
+//! open issue); their URLs are refused with a clear error.
+
+mod error;
+mod memory;
+mod model;
+mod redis_tier;
+pub mod slot;
+mod url;
+
+pub use error::{TierError, TierResult};
+pub use memory::{MemoryNode, MemoryTier, PartitionedTier, ReplicatedTier};
+pub use model::{Entry, SetOutcome, Tier, TierOptions, TierStats};
+pub use redis_tier::{RedisNode, RedisTier, ShardedRedisTier};
+pub use url::{TierUrl, open};

@@ -1,0 +1,333 @@
+//! In-process topologies on the tiercache engine: one node, partitioned nodes, a replicated
+//! primary. They let the three topologies be compared with nothing installed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use tiercache_cache::{Cache, CacheBuilder};
+use tiercache_core::Version;
+use tokio::sync::mpsc;
+
+use crate::error::{TierError, TierResult};
+use crate::model::{Counters, Entry, SetOutcome, Tier, TierOptions, TierStats};
+use crate::slot::{key_slot, node_for_slot};
+
+/// What a node holds under a key: a value, or a tombstone (`None`), at a version.
+#[derive(Debug, Clone)]
+struct Held {
+    version: Version,
+    value: Option<Arc<[u8]>>,
+}
+
+/// Locks that make "check the version, then write" one step per key. 256 stripes keep
+/// unrelated keys from waiting on each other.
+const STRIPES: usize = 256;
+
+/// One in-process cache node with version-checked writes.
+pub struct MemoryNode {
+    cache: Cache<Vec<u8>, Held>,
+    stripes: Box<[Mutex<()>]>,
+    options: TierOptions,
+}
+
+impl std::fmt::Debug for MemoryNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryNode")
+            .field("entries", &self.cache.len())
+            .finish()
+    }
+}
+
+impl MemoryNode {
+    /// A node with the options' policy and byte budget.
+    pub fn new(options: &TierOptions) -> TierResult<MemoryNode> {
+        let cache = CacheBuilder::new(options.policy)
+            .max_bytes(options.node_capacity_bytes, |key: &Vec<u8>, held: &Held| {
+                (key.len() + held.value.as_ref().map_or(0, |v| v.len())) as u64
+            })
+            .build()
+            .map_err(|error| TierError::InvalidUrl(format!("in-process node: {error}")))?;
+        Ok(MemoryNode {
+            cache,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            options: options.clone(),
+        })
+    }
+
+    fn stripe(&self, key: &[u8]) -> &Mutex<()> {
+        &self.stripes[usize::from(key_slot(key)) % STRIPES]
+    }
+
+    /// The live entry under `key`.
+    pub fn get(&self, key: &[u8]) -> Option<Entry> {
+        let held = self.cache.get(key)?;
+        Some(Entry {
+            value: held.value?.to_vec(),
+            version: held.version,
+        })
+    }
+
+    /// Writes `value` (or a tombstone for `None`) at `version` unless a newer or equal
+    /// version is held.
+    pub fn write(&self, key: &[u8], value: Option<&[u8]>, version: Version) -> SetOutcome {
+        let _guard = self.stripe(key).lock();
+        if let Some(held) = self.cache.peek(key)
+            && held.version >= version
+        {
+            return SetOutcome::Kept {
+                current: held.version,
+            };
+        }
+        let held = Held {
+            version,
+            value: value.map(Arc::from),
+        };
+        // A full `noeviction` node refuses the write; the tier then simply does not hold
+        // the object (a miss later), which is always safe.
+        let _ = match value {
+            Some(_) => self.cache.insert(key.to_vec(), held),
+            None => self
+                .cache
+                .insert_with_ttl(key.to_vec(), held, self.options.tombstone_ttl),
+        };
+        SetOutcome::Stored
+    }
+
+    /// Drops everything.
+    pub fn flush(&self) {
+        self.cache.invalidate_all();
+    }
+}
+
+/// `memory://`: one in-process node.
+#[derive(Debug)]
+pub struct MemoryTier {
+    node: MemoryNode,
+    counters: Counters,
+}
+
+impl MemoryTier {
+    /// One node.
+    pub fn new(options: &TierOptions) -> TierResult<MemoryTier> {
+        Ok(MemoryTier {
+            node: MemoryNode::new(options)?,
+            counters: Counters::default(),
+        })
+    }
+}
+
+#[async_trait]
+impl Tier for MemoryTier {
+    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        let result = Ok(self.node.get(key));
+        self.counters.get(&result);
+        result
+    }
+
+    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = Ok(self.node.write(key, Some(value), version));
+        self.counters.write(&result, false);
+        result
+    }
+
+    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = Ok(self.node.write(key, None, version));
+        self.counters.write(&result, true);
+        result
+    }
+
+    async fn flush(&self) -> TierResult<()> {
+        self.node.flush();
+        Ok(())
+    }
+
+    fn stats(&self) -> TierStats {
+        self.counters.snapshot()
+    }
+
+    fn describe(&self) -> String {
+        "centralized (one in-process node)".to_owned()
+    }
+}
+
+/// `memory-partitioned://N`: N in-process nodes, each owning a contiguous range of the
+/// 16384 hash slots.
+#[derive(Debug)]
+pub struct PartitionedTier {
+    nodes: Vec<MemoryNode>,
+    counters: Counters,
+}
+
+impl PartitionedTier {
+    /// `nodes` nodes (at least 1).
+    pub fn new(nodes: usize, options: &TierOptions) -> TierResult<PartitionedTier> {
+        if nodes == 0 {
+            return Err(TierError::InvalidUrl(
+                "a partitioned tier needs at least 1 node".into(),
+            ));
+        }
+        Ok(PartitionedTier {
+            nodes: (0..nodes)
+                .map(|_| MemoryNode::new(options))
+                .collect::<TierResult<_>>()?,
+            counters: Counters::default(),
+        })
+    }
+
+    fn node(&self, key: &[u8]) -> &MemoryNode {
+        &self.nodes[node_for_slot(key_slot(key), self.nodes.len())]
+    }
+}
+
+#[async_trait]
+impl Tier for PartitionedTier {
+    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        let result = Ok(self.node(key).get(key));
+        self.counters.get(&result);
+        result
+    }
+
+    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = Ok(self.node(key).write(key, Some(value), version));
+        self.counters.write(&result, false);
+        result
+    }
+
+    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = Ok(self.node(key).write(key, None, version));
+        self.counters.write(&result, true);
+        result
+    }
+
+    async fn flush(&self) -> TierResult<()> {
+        self.nodes.iter().for_each(MemoryNode::flush);
+        Ok(())
+    }
+
+    fn stats(&self) -> TierStats {
+        self.counters.snapshot()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "partitioned ({} in-process nodes, CRC16 slots)",
+            self.nodes.len()
+        )
+    }
+}
+
+/// One replicated write: key, value (`None` for a tombstone), version.
+type Replication = (Vec<u8>, Option<Vec<u8>>, Version);
+
+/// `memory-replicated://N`: writes go to a primary and are replicated asynchronously, in
+/// order, to N−1 replicas; reads are spread round-robin over the replicas (the primary when
+/// there are none). A read may therefore see an older version than the primary holds —
+/// the replication lag this topology trades for read capacity — but never a version older
+/// than one it saw before on the same replica, since replicas apply writes in order and
+/// version-checked.
+pub struct ReplicatedTier {
+    primary: Arc<MemoryNode>,
+    replicas: Vec<Arc<MemoryNode>>,
+    to_replicas: mpsc::UnboundedSender<Replication>,
+    next_read: AtomicUsize,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for ReplicatedTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicatedTier")
+            .field("replicas", &self.replicas.len())
+            .finish()
+    }
+}
+
+impl ReplicatedTier {
+    /// A primary and `nodes - 1` replicas. Must be called inside a tokio runtime (the
+    /// replication stream runs as a task).
+    pub fn new(nodes: usize, options: &TierOptions) -> TierResult<ReplicatedTier> {
+        if nodes == 0 {
+            return Err(TierError::InvalidUrl(
+                "a replicated tier needs at least 1 node".into(),
+            ));
+        }
+        let primary = Arc::new(MemoryNode::new(options)?);
+        let replicas: Vec<Arc<MemoryNode>> = (1..nodes)
+            .map(|_| MemoryNode::new(options).map(Arc::new))
+            .collect::<TierResult<_>>()?;
+        let (to_replicas, mut stream) = mpsc::unbounded_channel::<Replication>();
+        let targets = replicas.clone();
+        tokio::spawn(async move {
+            while let Some((key, value, version)) = stream.recv().await {
+                for replica in &targets {
+                    replica.write(&key, value.as_deref(), version);
+                }
+            }
+        });
+        Ok(ReplicatedTier {
+            primary,
+            replicas,
+            to_replicas,
+            next_read: AtomicUsize::new(0),
+            counters: Counters::default(),
+        })
+    }
+
+    fn read_node(&self) -> &MemoryNode {
+        if self.replicas.is_empty() {
+            return &self.primary;
+        }
+        let index = self.next_read.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
+        &self.replicas[index]
+    }
+
+    fn write(&self, key: &[u8], value: Option<&[u8]>, version: Version) -> SetOutcome {
+        let outcome = self.primary.write(key, value, version);
+        if outcome == SetOutcome::Stored && !self.replicas.is_empty() {
+            // The stream ends only when the tier is dropped.
+            let _ = self
+                .to_replicas
+                .send((key.to_vec(), value.map(<[u8]>::to_vec), version));
+        }
+        outcome
+    }
+}
+
+#[async_trait]
+impl Tier for ReplicatedTier {
+    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        let result = Ok(self.read_node().get(key));
+        self.counters.get(&result);
+        result
+    }
+
+    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = Ok(self.write(key, Some(value), version));
+        self.counters.write(&result, false);
+        result
+    }
+
+    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = Ok(self.write(key, None, version));
+        self.counters.write(&result, true);
+        result
+    }
+
+    async fn flush(&self) -> TierResult<()> {
+        self.primary.flush();
+        self.replicas.iter().for_each(|replica| replica.flush());
+        Ok(())
+    }
+
+    fn stats(&self) -> TierStats {
+        self.counters.snapshot()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "replicated (in-process primary + {} replicas, asynchronous)",
+            self.replicas.len()
+        )
+    }
+}

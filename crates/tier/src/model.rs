@@ -1,0 +1,138 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tiercache_cache::PolicySpec;
+use tiercache_core::Version;
+
+use crate::error::TierResult;
+
+/// A live object held by the tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The value.
+    pub value: Vec<u8>,
+    /// The store's version of it.
+    pub version: Version,
+}
+
+/// What a version-checked write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOutcome {
+    /// The write was applied.
+    Stored,
+    /// The tier already held this version or a newer one (possibly a tombstone); nothing
+    /// changed.
+    Kept {
+        /// The version the tier holds.
+        current: Version,
+    },
+}
+
+/// How many operations a tier served (since it was opened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TierStats {
+    /// Gets that found a live entry.
+    pub hits: u64,
+    /// Gets that found nothing or a tombstone.
+    pub misses: u64,
+    /// Version-checked sets applied.
+    pub sets: u64,
+    /// Version-checked sets or deletes refused because the tier held a newer version.
+    pub kept: u64,
+    /// Versioned deletes applied.
+    pub deletes: u64,
+    /// Operations that failed (server unreachable, ...).
+    pub errors: u64,
+}
+
+/// Lock-free counters behind [`TierStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    sets: AtomicU64,
+    kept: AtomicU64,
+    deletes: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn get<T>(&self, result: &TierResult<Option<T>>) {
+        let counter = match result {
+            Ok(Some(_)) => &self.hits,
+            Ok(None) => &self.misses,
+            Err(_) => &self.errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn write(&self, result: &TierResult<SetOutcome>, delete: bool) {
+        let counter = match result {
+            Ok(SetOutcome::Stored) if delete => &self.deletes,
+            Ok(SetOutcome::Stored) => &self.sets,
+            Ok(SetOutcome::Kept { .. }) => &self.kept,
+            Err(_) => &self.errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> TierStats {
+        TierStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            sets: self.sets.load(Ordering::Relaxed),
+            kept: self.kept.load(Ordering::Relaxed),
+            deletes: self.deletes.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Settings shared by every topology.
+#[derive(Debug, Clone)]
+pub struct TierOptions {
+    /// How long a versioned delete's tombstone lives (default 30 s): long enough to refuse a
+    /// late fill of the deleted version, short enough not to fill the tier.
+    pub tombstone_ttl: Duration,
+    /// In-process nodes: the eviction policy (default `allkeys-lru`).
+    pub policy: PolicySpec,
+    /// In-process nodes: the byte budget of each node (default 64 MiB).
+    pub node_capacity_bytes: u64,
+    /// Redis: how long connecting and each command may take (default 2 s).
+    pub redis_timeout: Duration,
+}
+
+impl Default for TierOptions {
+    fn default() -> TierOptions {
+        TierOptions {
+            tombstone_ttl: Duration::from_secs(30),
+            policy: "allkeys-lru".parse().expect("a built-in policy name"),
+            node_capacity_bytes: 64 << 20,
+            redis_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The shared tier, whatever its topology.
+#[async_trait]
+pub trait Tier: Send + Sync + 'static {
+    /// The live entry under `key`, if any (a tombstone reads as `None`).
+    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>>;
+
+    /// Stores `value` at `version` unless the tier holds `version` or a newer one.
+    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome>;
+
+    /// Replaces the entry by a tombstone at `version` (living `tombstone_ttl`) unless the
+    /// tier holds `version` or a newer one.
+    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome>;
+
+    /// Removes every entry this tier wrote.
+    async fn flush(&self) -> TierResult<()>;
+
+    /// Counters since the tier was opened.
+    fn stats(&self) -> TierStats;
+
+    /// A short description of the topology, for logs and reports.
+    fn describe(&self) -> String;
+}

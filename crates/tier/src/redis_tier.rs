@@ -1,0 +1,297 @@
+//! Redis topologies. Each object is a hash under `tc:` + its key: field `v` holds the
+//! version (decimal), field `d` the value; a tombstone has `v` and no `d`, and a TTL.
+//! Version-checked writes are Lua scripts, so the check and the write are atomic on the
+//! server (and touch one key, so they work on Redis Cluster too). Versions are compared as
+//! Lua numbers (doubles): exact up to 2^53.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use tiercache_core::Version;
+
+use crate::error::{TierError, TierResult};
+use crate::model::{Counters, Entry, SetOutcome, Tier, TierOptions, TierStats};
+use crate::slot::{key_slot, node_for_slot};
+
+/// The namespace of tiercache's keys in a shared Redis.
+const PREFIX: &[u8] = b"tc:";
+
+/// Stores ARGV[2] at version ARGV[1] unless the key holds that version or a newer one.
+/// Returns 0 when stored, else the version held.
+const SET_SCRIPT: &str = r"
+local held = redis.call('HGET', KEYS[1], 'v')
+if held and tonumber(held) >= tonumber(ARGV[1]) then return tonumber(held) end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
+redis.call('PERSIST', KEYS[1])
+return 0
+";
+
+/// Replaces the entry by a tombstone at version ARGV[1] living ARGV[2] ms, unless the key
+/// holds that version or a newer one. Returns 0 when stored, else the version held.
+const DELETE_SCRIPT: &str = r"
+local held = redis.call('HGET', KEYS[1], 'v')
+if held and tonumber(held) >= tonumber(ARGV[1]) then return tonumber(held) end
+redis.call('HSET', KEYS[1], 'v', ARGV[1])
+redis.call('HDEL', KEYS[1], 'd')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 0
+";
+
+fn namespaced(key: &[u8]) -> Vec<u8> {
+    let mut full = Vec::with_capacity(PREFIX.len() + key.len());
+    full.extend_from_slice(PREFIX);
+    full.extend_from_slice(key);
+    full
+}
+
+fn outcome(held: u64) -> SetOutcome {
+    match held {
+        0 => SetOutcome::Stored,
+        held => SetOutcome::Kept {
+            current: Version(held),
+        },
+    }
+}
+
+/// One Redis server, reached through a reconnecting connection.
+#[derive(Clone)]
+pub struct RedisNode {
+    address: String,
+    connection: ConnectionManager,
+    set: Script,
+    delete: Script,
+    tombstone_ttl: Duration,
+}
+
+impl std::fmt::Debug for RedisNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisNode")
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+impl RedisNode {
+    /// Connects to `address` (`host:port`), failing with `Unavailable` when nothing answers
+    /// within the options' timeout.
+    pub async fn connect(address: &str, options: &TierOptions) -> TierResult<RedisNode> {
+        let client = redis::Client::open(format!("redis://{address}/"))
+            .map_err(|error| TierError::InvalidUrl(format!("{address}: {error}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.redis_timeout))
+            .set_response_timeout(Some(options.redis_timeout))
+            .set_number_of_retries(1);
+        let connection = tokio::time::timeout(
+            options.redis_timeout,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| TierError::Unavailable(format!("no answer from Redis at {address}")))?
+        .map_err(|error| TierError::Unavailable(format!("Redis at {address}: {error}")))?;
+        Ok(RedisNode {
+            address: address.to_owned(),
+            connection,
+            set: Script::new(SET_SCRIPT),
+            delete: Script::new(DELETE_SCRIPT),
+            tombstone_ttl: options.tombstone_ttl,
+        })
+    }
+
+    /// The live entry under `key`.
+    pub async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        let mut connection = self.connection.clone();
+        let (version, value): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
+            .arg(namespaced(key))
+            .arg("v")
+            .arg("d")
+            .query_async(&mut connection)
+            .await?;
+        Ok(match (version, value) {
+            (Some(version), Some(value)) => Some(Entry {
+                value,
+                version: Version(version),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Version-checked write of a value (`Some`) or a tombstone (`None`).
+    pub async fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        version: Version,
+    ) -> TierResult<SetOutcome> {
+        let mut connection = self.connection.clone();
+        let held: u64 = match value {
+            Some(value) => {
+                self.set
+                    .key(namespaced(key))
+                    .arg(version.0)
+                    .arg(value)
+                    .invoke_async(&mut connection)
+                    .await?
+            }
+            None => {
+                self.delete
+                    .key(namespaced(key))
+                    .arg(version.0)
+                    .arg(self.tombstone_ttl.as_millis() as u64)
+                    .invoke_async(&mut connection)
+                    .await?
+            }
+        };
+        Ok(outcome(held))
+    }
+
+    /// Deletes every `tc:` key of this server (other keys are left alone).
+    pub async fn flush(&self) -> TierResult<()> {
+        let mut connection = self.connection.clone();
+        let mut pattern = PREFIX.to_vec();
+        pattern.push(b'*');
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut connection)
+                .await?;
+            if !keys.is_empty() {
+                let _: u64 = connection.unlink(keys).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// `redis://HOST:PORT`: one Redis server.
+#[derive(Debug)]
+pub struct RedisTier {
+    node: RedisNode,
+    counters: Counters,
+}
+
+impl RedisTier {
+    /// Connects to one server.
+    pub async fn connect(address: &str, options: &TierOptions) -> TierResult<RedisTier> {
+        Ok(RedisTier {
+            node: RedisNode::connect(address, options).await?,
+            counters: Counters::default(),
+        })
+    }
+}
+
+#[async_trait]
+impl Tier for RedisTier {
+    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        let result = self.node.get(key).await;
+        self.counters.get(&result);
+        result
+    }
+
+    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = self.node.write(key, Some(value), version).await;
+        self.counters.write(&result, false);
+        result
+    }
+
+    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = self.node.write(key, None, version).await;
+        self.counters.write(&result, true);
+        result
+    }
+
+    async fn flush(&self) -> TierResult<()> {
+        self.node.flush().await
+    }
+
+    fn stats(&self) -> TierStats {
+        self.counters.snapshot()
+    }
+
+    fn describe(&self) -> String {
+        format!("centralized (Redis at {})", self.node.address)
+    }
+}
+
+/// `redis-sharded://A,B,C`: independent Redis servers; the client maps each key's CRC16
+/// slot to a server (equal contiguous slot ranges). No server knows about the others, so a
+/// server that goes down takes its share of the keys with it until it returns.
+#[derive(Debug)]
+pub struct ShardedRedisTier {
+    nodes: Vec<RedisNode>,
+    counters: Counters,
+}
+
+impl ShardedRedisTier {
+    /// Connects to every server.
+    pub async fn connect(
+        addresses: &[String],
+        options: &TierOptions,
+    ) -> TierResult<ShardedRedisTier> {
+        if addresses.is_empty() {
+            return Err(TierError::InvalidUrl(
+                "redis-sharded:// needs at least one address".into(),
+            ));
+        }
+        let mut nodes = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            nodes.push(RedisNode::connect(address, options).await?);
+        }
+        Ok(ShardedRedisTier {
+            nodes,
+            counters: Counters::default(),
+        })
+    }
+
+    fn node(&self, key: &[u8]) -> &RedisNode {
+        &self.nodes[node_for_slot(key_slot(key), self.nodes.len())]
+    }
+}
+
+#[async_trait]
+impl Tier for ShardedRedisTier {
+    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        let result = self.node(key).get(key).await;
+        self.counters.get(&result);
+        result
+    }
+
+    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = self.node(key).write(key, Some(value), version).await;
+        self.counters.write(&result, false);
+        result
+    }
+
+    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = self.node(key).write(key, None, version).await;
+        self.counters.write(&result, true);
+        result
+    }
+
+    async fn flush(&self) -> TierResult<()> {
+        for node in &self.nodes {
+            node.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> TierStats {
+        self.counters.snapshot()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "sharded ({} independent Redis servers, client-side CRC16 slots)",
+            self.nodes.len()
+        )
+    }
+}

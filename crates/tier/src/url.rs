@@ -1,0 +1,125 @@
+//! Tier URLs.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::error::{TierError, TierResult};
+use crate::memory::{MemoryTier, PartitionedTier, ReplicatedTier};
+use crate::model::{Tier, TierOptions};
+use crate::redis_tier::{RedisTier, ShardedRedisTier};
+
+/// A parsed tier URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TierUrl {
+    /// `memory://`
+    Memory,
+    /// `memory-partitioned://N`
+    MemoryPartitioned(usize),
+    /// `memory-replicated://N`
+    MemoryReplicated(usize),
+    /// `redis://HOST:PORT`
+    Redis(String),
+    /// `redis-sharded://HOST:PORT,HOST:PORT,…`
+    RedisSharded(Vec<String>),
+}
+
+fn count(scheme: &str, rest: &str) -> TierResult<usize> {
+    match rest.trim_end_matches('/').parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(TierError::InvalidUrl(format!(
+            "{scheme}://N needs a node count from 1 to 64, got {rest:?}"
+        ))),
+    }
+}
+
+fn addresses(scheme: &str, rest: &str) -> TierResult<Vec<String>> {
+    let list: Vec<String> = rest
+        .trim_end_matches('/')
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if list.is_empty() || list.iter().any(|a| !a.contains(':')) {
+        return Err(TierError::InvalidUrl(format!(
+            "{scheme}:// needs HOST:PORT addresses separated by commas, got {rest:?}"
+        )));
+    }
+    Ok(list)
+}
+
+impl FromStr for TierUrl {
+    type Err = TierError;
+
+    fn from_str(url: &str) -> TierResult<TierUrl> {
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            TierError::InvalidUrl(format!("{url:?} is not a URL (expected SCHEME://…)"))
+        })?;
+        match scheme {
+            "memory" if rest.trim_end_matches('/').is_empty() => Ok(TierUrl::Memory),
+            "memory-partitioned" => Ok(TierUrl::MemoryPartitioned(count(scheme, rest)?)),
+            "memory-replicated" => Ok(TierUrl::MemoryReplicated(count(scheme, rest)?)),
+            "redis" => {
+                let list = addresses(scheme, rest)?;
+                match <[String; 1]>::try_from(list) {
+                    Ok([address]) => Ok(TierUrl::Redis(address)),
+                    Err(_) => Err(TierError::InvalidUrl(
+                        "redis:// takes one HOST:PORT; use redis-sharded:// for several".into(),
+                    )),
+                }
+            }
+            "redis-sharded" => Ok(TierUrl::RedisSharded(addresses(scheme, rest)?)),
+            "redis-cluster" | "redis-replicated" | "redis-sentinel" => Err(TierError::InvalidUrl(
+                format!("{scheme}:// is not supported yet; use redis:// or redis-sharded://"),
+            )),
+            _ => Err(TierError::InvalidUrl(format!(
+                "unknown tier scheme {scheme:?}: use memory://, memory-partitioned://N, \
+                 memory-replicated://N, redis://HOST:PORT or redis-sharded://HOST:PORT,…"
+            ))),
+        }
+    }
+}
+
+/// Opens the tier a URL names (connecting to its servers, for Redis).
+pub async fn open(url: &str, options: &TierOptions) -> TierResult<Arc<dyn Tier>> {
+    Ok(match url.parse::<TierUrl>()? {
+        TierUrl::Memory => Arc::new(MemoryTier::new(options)?),
+        TierUrl::MemoryPartitioned(n) => Arc::new(PartitionedTier::new(n, options)?),
+        TierUrl::MemoryReplicated(n) => Arc::new(ReplicatedTier::new(n, options)?),
+        TierUrl::Redis(address) => Arc::new(RedisTier::connect(&address, options).await?),
+        TierUrl::RedisSharded(list) => Arc::new(ShardedRedisTier::connect(&list, options).await?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_or_explain() {
+        assert_eq!("memory://".parse::<TierUrl>().unwrap(), TierUrl::Memory);
+        assert_eq!(
+            "memory-partitioned://3".parse::<TierUrl>().unwrap(),
+            TierUrl::MemoryPartitioned(3)
+        );
+        assert_eq!(
+            "redis-sharded://a:1, b:2".parse::<TierUrl>().unwrap(),
+            TierUrl::RedisSharded(vec!["a:1".into(), "b:2".into()])
+        );
+        for bad in [
+            "memcached://x",
+            "memory-partitioned://0",
+            "redis://",
+            "redis://a:1,b:2",
+            "nonsense",
+        ] {
+            let error = bad.parse::<TierUrl>().unwrap_err();
+            assert!(matches!(error, TierError::InvalidUrl(_)), "{bad}: {error}");
+        }
+        let error = "redis-cluster://a:1"
+            .parse::<TierUrl>()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not supported yet"), "{error}");
+    }
+}

@@ -1,0 +1,227 @@
+//! One conformance suite for every tier topology: the in-process ones and real
+//! redis-server processes started by the test kit (a single server; three independent
+//! sharded servers). Replicated tiers read from replicas that apply writes asynchronously,
+//! so reads that follow a write poll (bounded) until the write shows.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tiercache_core::Version;
+use tiercache_testkit::RedisServer;
+use tiercache_tier::{Entry, SetOutcome, Tier, TierOptions, open};
+
+fn options() -> TierOptions {
+    TierOptions {
+        tombstone_ttl: Duration::from_millis(300),
+        ..TierOptions::default()
+    }
+}
+
+/// Polls `tier.get(key)` until it equals `expected` (at most 3 s); returns the last answer.
+async fn read_until(tier: &dyn Tier, key: &[u8], expected: Option<(&[u8], u64)>) -> Option<Entry> {
+    let expected = expected.map(|(value, version)| Entry {
+        value: value.to_vec(),
+        version: Version(version),
+    });
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let got = tier.get(key).await.unwrap();
+        if got == expected || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn check(tier: &dyn Tier, key: &[u8], expected: Option<(&[u8], u64)>) {
+    let got = read_until(tier, key, expected).await;
+    let expected = expected.map(|(value, version)| Entry {
+        value: value.to_vec(),
+        version: Version(version),
+    });
+    assert_eq!(
+        got,
+        expected,
+        "{} key {:?}",
+        tier.describe(),
+        String::from_utf8_lossy(key)
+    );
+}
+
+async fn run_suite(tier: Arc<dyn Tier>) {
+    eprintln!("tier conformance: {}", tier.describe());
+    tier.flush().await.unwrap();
+    let t = &*tier;
+
+    // Miss, fill, hit.
+    assert_eq!(t.get(b"a").await.unwrap(), None);
+    assert_eq!(
+        t.set(b"a", b"v3", Version(3)).await.unwrap(),
+        SetOutcome::Stored
+    );
+    check(t, b"a", Some((b"v3", 3))).await;
+
+    // Never replace a version with an older or equal one.
+    assert_eq!(
+        t.set(b"a", b"v2", Version(2)).await.unwrap(),
+        SetOutcome::Kept {
+            current: Version(3)
+        }
+    );
+    assert_eq!(
+        t.set(b"a", b"other v3", Version(3)).await.unwrap(),
+        SetOutcome::Kept {
+            current: Version(3)
+        }
+    );
+    assert_eq!(
+        t.set(b"a", b"v5", Version(5)).await.unwrap(),
+        SetOutcome::Stored
+    );
+    check(t, b"a", Some((b"v5", 5))).await;
+
+    // A versioned delete leaves a tombstone that refuses late fills of older versions.
+    assert_eq!(
+        t.delete(b"a", Version(6)).await.unwrap(),
+        SetOutcome::Stored
+    );
+    check(t, b"a", None).await;
+    assert_eq!(
+        t.set(b"a", b"late v5", Version(5)).await.unwrap(),
+        SetOutcome::Kept {
+            current: Version(6)
+        }
+    );
+    assert_eq!(
+        t.delete(b"a", Version(4)).await.unwrap(),
+        SetOutcome::Kept {
+            current: Version(6)
+        }
+    );
+    assert_eq!(
+        t.set(b"a", b"v7", Version(7)).await.unwrap(),
+        SetOutcome::Stored
+    );
+    check(t, b"a", Some((b"v7", 7))).await;
+
+    // The tombstone is short-lived: once it is gone, the key is simply absent.
+    assert_eq!(
+        t.delete(b"t", Version(9)).await.unwrap(),
+        SetOutcome::Stored
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match t
+            .set(b"t", b"after the tombstone", Version(2))
+            .await
+            .unwrap()
+        {
+            SetOutcome::Stored => break,
+            SetOutcome::Kept { .. } if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            kept => panic!("the tombstone outlived its TTL: {kept:?}"),
+        }
+    }
+
+    // Concurrent fills of one key in any order end at the newest version.
+    let writers: Vec<_> = (0..8u64)
+        .map(|writer| {
+            let tier = tier.clone();
+            tokio::spawn(async move {
+                for round in 0..25u64 {
+                    let version = 100 + ((round * 8 + writer) * 7919) % 200;
+                    let value = format!("v{version}");
+                    tier.set(b"race", value.as_bytes(), Version(version))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    check(t, b"race", Some((b"v299", 299))).await;
+
+    // Keys and values are bytes; hash tags are just bytes too.
+    let binary_key: Vec<u8> = (0..=255u8).collect();
+    let binary_value: Vec<u8> = (0..=255u8).rev().collect();
+    t.set(&binary_key, &binary_value, Version(1)).await.unwrap();
+    check(t, &binary_key, Some((&binary_value, 1))).await;
+    t.set("{user:1}ключ".as_bytes(), b"", Version(1))
+        .await
+        .unwrap();
+    check(t, "{user:1}ключ".as_bytes(), Some((b"", 1))).await;
+
+    // Flush empties the tier.
+    t.flush().await.unwrap();
+    for key in [b"a".as_slice(), b"race", &binary_key] {
+        check(t, key, None).await;
+    }
+
+    let stats = t.stats();
+    assert!(
+        stats.hits > 0 && stats.misses > 0 && stats.sets > 0 && stats.kept >= 4,
+        "{stats:?}"
+    );
+    assert!(stats.deletes >= 2, "{stats:?}");
+    assert_eq!(stats.errors, 0, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_topologies_conform() {
+    for url in [
+        "memory://",
+        "memory-partitioned://3",
+        "memory-replicated://3",
+    ] {
+        run_suite(open(url, &options()).await.unwrap()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_single_server_conforms() {
+    let server = RedisServer::start().expect("redis-server must start for this test");
+    run_suite(open(&server.url(), &options()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sharded_servers_conform() {
+    let servers: Vec<RedisServer> = (0..3)
+        .map(|_| RedisServer::start().expect("redis-server must start for this test"))
+        .collect();
+    let addresses: Vec<String> = servers.iter().map(RedisServer::address).collect();
+    let tier = open(
+        &format!("redis-sharded://{}", addresses.join(",")),
+        &options(),
+    )
+    .await
+    .unwrap();
+    run_suite(tier.clone()).await;
+    // Keys really spread over the three servers.
+    for i in 0..300u64 {
+        tier.set(format!("spread-{i}").as_bytes(), b"x", Version(1))
+            .await
+            .unwrap();
+    }
+    for server in &servers {
+        let keys: u64 = server.command(&["DBSIZE"]).unwrap().parse().unwrap();
+        assert!(keys > 50, "a shard holds only {keys} of 300 keys");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_unavailable_quickly() {
+    let port = tiercache_testkit::free_port();
+    let started = Instant::now();
+    let error = match open(&format!("redis://127.0.0.1:{port}"), &options()).await {
+        Ok(_) => panic!("connected to a closed port"),
+        Err(error) => error,
+    };
+    assert!(
+        matches!(error, tiercache_tier::TierError::Unavailable(_)),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
