@@ -27,7 +27,7 @@ pub mod slot;
 mod url;
 
 pub use error::{TierError, TierResult};
-pub use memory::{MemoryNode, MemoryTier, PartitionedTier, ReplicatedTier};
+pub use memory::MemoryNode;
 pub use model::{Entry, SetOutcome, Tier, TierOptions, TierStats};
-pub use redis_tier::{RedisNode, RedisTier, ShardedRedisTier};
+pub use redis_tier::RedisNode;
 pub use url::{TierUrl, open};

@@ -11,7 +11,7 @@ use tiercache_core::Version;
 use tokio::sync::mpsc;
 
 use crate::error::{TierError, TierResult};
-use crate::model::{Counters, Entry, SetOutcome, Tier, TierOptions, TierStats};
+use crate::model::{Entry, SetOutcome, TierOptions, Topology};
 use crate::slot::{key_slot, node_for_slot};
 
 /// What a node holds under a key: a value, or a tombstone (`None`), at a version.
@@ -103,48 +103,37 @@ impl MemoryNode {
 
 /// `memory://`: one in-process node.
 #[derive(Debug)]
-pub struct MemoryTier {
+pub(crate) struct MemoryTier {
     node: MemoryNode,
-    counters: Counters,
 }
 
 impl MemoryTier {
     /// One node.
-    pub fn new(options: &TierOptions) -> TierResult<MemoryTier> {
+    pub(crate) fn new(options: &TierOptions) -> TierResult<MemoryTier> {
         Ok(MemoryTier {
             node: MemoryNode::new(options)?,
-            counters: Counters::default(),
         })
     }
 }
 
 #[async_trait]
-impl Tier for MemoryTier {
-    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
-        let result = Ok(self.node.get(key));
-        self.counters.get(&result);
-        result
+impl Topology for MemoryTier {
+    async fn read(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        Ok(self.node.get(key))
     }
 
-    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
-        let result = Ok(self.node.write(key, Some(value), version));
-        self.counters.write(&result, false);
-        result
-    }
-
-    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
-        let result = Ok(self.node.write(key, None, version));
-        self.counters.write(&result, true);
-        result
+    async fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        version: Version,
+    ) -> TierResult<SetOutcome> {
+        Ok(self.node.write(key, value, version))
     }
 
     async fn flush(&self) -> TierResult<()> {
         self.node.flush();
         Ok(())
-    }
-
-    fn stats(&self) -> TierStats {
-        self.counters.snapshot()
     }
 
     fn describe(&self) -> String {
@@ -155,14 +144,13 @@ impl Tier for MemoryTier {
 /// `memory-partitioned://N`: N in-process nodes, each owning a contiguous range of the
 /// 16384 hash slots.
 #[derive(Debug)]
-pub struct PartitionedTier {
+pub(crate) struct PartitionedTier {
     nodes: Vec<MemoryNode>,
-    counters: Counters,
 }
 
 impl PartitionedTier {
     /// `nodes` nodes (at least 1).
-    pub fn new(nodes: usize, options: &TierOptions) -> TierResult<PartitionedTier> {
+    pub(crate) fn new(nodes: usize, options: &TierOptions) -> TierResult<PartitionedTier> {
         if nodes == 0 {
             return Err(TierError::InvalidUrl(
                 "a partitioned tier needs at least 1 node".into(),
@@ -172,7 +160,6 @@ impl PartitionedTier {
             nodes: (0..nodes)
                 .map(|_| MemoryNode::new(options))
                 .collect::<TierResult<_>>()?,
-            counters: Counters::default(),
         })
     }
 
@@ -182,32 +169,23 @@ impl PartitionedTier {
 }
 
 #[async_trait]
-impl Tier for PartitionedTier {
-    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
-        let result = Ok(self.node(key).get(key));
-        self.counters.get(&result);
-        result
+impl Topology for PartitionedTier {
+    async fn read(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        Ok(self.node(key).get(key))
     }
 
-    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
-        let result = Ok(self.node(key).write(key, Some(value), version));
-        self.counters.write(&result, false);
-        result
-    }
-
-    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
-        let result = Ok(self.node(key).write(key, None, version));
-        self.counters.write(&result, true);
-        result
+    async fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        version: Version,
+    ) -> TierResult<SetOutcome> {
+        Ok(self.node(key).write(key, value, version))
     }
 
     async fn flush(&self) -> TierResult<()> {
         self.nodes.iter().for_each(MemoryNode::flush);
         Ok(())
-    }
-
-    fn stats(&self) -> TierStats {
-        self.counters.snapshot()
     }
 
     fn describe(&self) -> String {
@@ -227,12 +205,11 @@ type Replication = (Vec<u8>, Option<Vec<u8>>, Version);
 /// the replication lag this topology trades for read capacity — but never a version older
 /// than one it saw before on the same replica, since replicas apply writes in order and
 /// version-checked.
-pub struct ReplicatedTier {
+pub(crate) struct ReplicatedTier {
     primary: Arc<MemoryNode>,
     replicas: Vec<Arc<MemoryNode>>,
     to_replicas: mpsc::UnboundedSender<Replication>,
     next_read: AtomicUsize,
-    counters: Counters,
 }
 
 impl std::fmt::Debug for ReplicatedTier {
@@ -246,7 +223,7 @@ impl std::fmt::Debug for ReplicatedTier {
 impl ReplicatedTier {
     /// A primary and `nodes - 1` replicas. Must be called inside a tokio runtime (the
     /// replication stream runs as a task).
-    pub fn new(nodes: usize, options: &TierOptions) -> TierResult<ReplicatedTier> {
+    pub(crate) fn new(nodes: usize, options: &TierOptions) -> TierResult<ReplicatedTier> {
         if nodes == 0 {
             return Err(TierError::InvalidUrl(
                 "a replicated tier needs at least 1 node".into(),
@@ -270,7 +247,6 @@ impl ReplicatedTier {
             replicas,
             to_replicas,
             next_read: AtomicUsize::new(0),
-            counters: Counters::default(),
         })
     }
 
@@ -282,7 +258,7 @@ impl ReplicatedTier {
         &self.replicas[index]
     }
 
-    fn write(&self, key: &[u8], value: Option<&[u8]>, version: Version) -> SetOutcome {
+    fn write_through(&self, key: &[u8], value: Option<&[u8]>, version: Version) -> SetOutcome {
         let outcome = self.primary.write(key, value, version);
         if outcome == SetOutcome::Stored && !self.replicas.is_empty() {
             // The stream ends only when the tier is dropped.
@@ -295,33 +271,24 @@ impl ReplicatedTier {
 }
 
 #[async_trait]
-impl Tier for ReplicatedTier {
-    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
-        let result = Ok(self.read_node().get(key));
-        self.counters.get(&result);
-        result
+impl Topology for ReplicatedTier {
+    async fn read(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        Ok(self.read_node().get(key))
     }
 
-    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
-        let result = Ok(self.write(key, Some(value), version));
-        self.counters.write(&result, false);
-        result
-    }
-
-    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
-        let result = Ok(self.write(key, None, version));
-        self.counters.write(&result, true);
-        result
+    async fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        version: Version,
+    ) -> TierResult<SetOutcome> {
+        Ok(self.write_through(key, value, version))
     }
 
     async fn flush(&self) -> TierResult<()> {
         self.primary.flush();
         self.replicas.iter().for_each(|replica| replica.flush());
         Ok(())
-    }
-
-    fn stats(&self) -> TierStats {
-        self.counters.snapshot()
     }
 
     fn describe(&self) -> String {

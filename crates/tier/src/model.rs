@@ -136,3 +136,66 @@ pub trait Tier: Send + Sync + 'static {
     /// A short description of the topology, for logs and reports.
     fn describe(&self) -> String;
 }
+
+/// What a topology implements: the raw operations. [`Counted`] adds the counters and the
+/// [`Tier`] interface, so every topology counts the same way.
+#[async_trait]
+pub(crate) trait Topology: Send + Sync + 'static {
+    async fn read(&self, key: &[u8]) -> TierResult<Option<Entry>>;
+    async fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        version: Version,
+    ) -> TierResult<SetOutcome>;
+    async fn flush(&self) -> TierResult<()>;
+    fn describe(&self) -> String;
+}
+
+/// A topology with its counters.
+pub(crate) struct Counted<T> {
+    topology: T,
+    counters: Counters,
+}
+
+impl<T: Topology> Counted<T> {
+    pub(crate) fn new(topology: T) -> Counted<T> {
+        Counted {
+            topology,
+            counters: Counters::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Topology> Tier for Counted<T> {
+    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        let result = self.topology.read(key).await;
+        self.counters.get(&result);
+        result
+    }
+
+    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = self.topology.write(key, Some(value), version).await;
+        self.counters.write(&result, false);
+        result
+    }
+
+    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
+        let result = self.topology.write(key, None, version).await;
+        self.counters.write(&result, true);
+        result
+    }
+
+    async fn flush(&self) -> TierResult<()> {
+        self.topology.flush().await
+    }
+
+    fn stats(&self) -> TierStats {
+        self.counters.snapshot()
+    }
+
+    fn describe(&self) -> String {
+        self.topology.describe()
+    }
+}

@@ -12,7 +12,7 @@ use redis::{AsyncCommands, Script};
 use tiercache_core::Version;
 
 use crate::error::{TierError, TierResult};
-use crate::model::{Counters, Entry, SetOutcome, Tier, TierOptions, TierStats};
+use crate::model::{Entry, SetOutcome, TierOptions, Topology};
 use crate::slot::{key_slot, node_for_slot};
 
 /// The namespace of tiercache's keys in a shared Redis.
@@ -55,14 +55,81 @@ fn outcome(held: u64) -> SetOutcome {
     }
 }
 
+/// The two version-checked write scripts (sent by hash, loaded on first use per server).
+#[derive(Debug, Clone)]
+struct Scripts {
+    set: Script,
+    delete: Script,
+    tombstone_ttl: Duration,
+}
+
+impl Scripts {
+    fn new(options: &TierOptions) -> Scripts {
+        Scripts {
+            set: Script::new(SET_SCRIPT),
+            delete: Script::new(DELETE_SCRIPT),
+            tombstone_ttl: options.tombstone_ttl,
+        }
+    }
+}
+
+/// Reads one key over any connection (single server or cluster).
+async fn read(
+    connection: &mut impl redis::aio::ConnectionLike,
+    key: &[u8],
+) -> TierResult<Option<Entry>> {
+    let (version, value): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
+        .arg(namespaced(key))
+        .arg("v")
+        .arg("d")
+        .query_async(connection)
+        .await?;
+    Ok(match (version, value) {
+        (Some(version), Some(value)) => Some(Entry {
+            value,
+            version: Version(version),
+        }),
+        _ => None,
+    })
+}
+
+/// A version-checked write over any connection: the script runs on the key's server.
+async fn write(
+    connection: &mut impl redis::aio::ConnectionLike,
+    scripts: &Scripts,
+    key: &[u8],
+    value: Option<&[u8]>,
+    version: Version,
+) -> TierResult<SetOutcome> {
+    let held: u64 = match value {
+        Some(value) => {
+            scripts
+                .set
+                .key(namespaced(key))
+                .arg(version.0)
+                .arg(value)
+                .invoke_async(connection)
+                .await?
+        }
+        None => {
+            scripts
+                .delete
+                .key(namespaced(key))
+                .arg(version.0)
+                .arg(scripts.tombstone_ttl.as_millis() as u64)
+                .invoke_async(connection)
+                .await?
+        }
+    };
+    Ok(outcome(held))
+}
+
 /// One Redis server, reached through a reconnecting connection.
 #[derive(Clone)]
 pub struct RedisNode {
     address: String,
     connection: ConnectionManager,
-    set: Script,
-    delete: Script,
-    tombstone_ttl: Duration,
+    scripts: Scripts,
 }
 
 impl std::fmt::Debug for RedisNode {
@@ -93,28 +160,13 @@ impl RedisNode {
         Ok(RedisNode {
             address: address.to_owned(),
             connection,
-            set: Script::new(SET_SCRIPT),
-            delete: Script::new(DELETE_SCRIPT),
-            tombstone_ttl: options.tombstone_ttl,
+            scripts: Scripts::new(options),
         })
     }
 
     /// The live entry under `key`.
     pub async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
-        let mut connection = self.connection.clone();
-        let (version, value): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
-            .arg(namespaced(key))
-            .arg("v")
-            .arg("d")
-            .query_async(&mut connection)
-            .await?;
-        Ok(match (version, value) {
-            (Some(version), Some(value)) => Some(Entry {
-                value,
-                version: Version(version),
-            }),
-            _ => None,
-        })
+        read(&mut self.connection.clone(), key).await
     }
 
     /// Version-checked write of a value (`Some`) or a tombstone (`None`).
@@ -125,25 +177,7 @@ impl RedisNode {
         version: Version,
     ) -> TierResult<SetOutcome> {
         let mut connection = self.connection.clone();
-        let held: u64 = match value {
-            Some(value) => {
-                self.set
-                    .key(namespaced(key))
-                    .arg(version.0)
-                    .arg(value)
-                    .invoke_async(&mut connection)
-                    .await?
-            }
-            None => {
-                self.delete
-                    .key(namespaced(key))
-                    .arg(version.0)
-                    .arg(self.tombstone_ttl.as_millis() as u64)
-                    .invoke_async(&mut connection)
-                    .await?
-            }
-        };
-        Ok(outcome(held))
+        write(&mut connection, &self.scripts, key, value, version).await
     }
 
     /// Deletes every `tc:` key of this server (other keys are left alone).
@@ -174,47 +208,36 @@ impl RedisNode {
 
 /// `redis://HOST:PORT`: one Redis server.
 #[derive(Debug)]
-pub struct RedisTier {
+pub(crate) struct RedisTier {
     node: RedisNode,
-    counters: Counters,
 }
 
 impl RedisTier {
     /// Connects to one server.
-    pub async fn connect(address: &str, options: &TierOptions) -> TierResult<RedisTier> {
+    pub(crate) async fn connect(address: &str, options: &TierOptions) -> TierResult<RedisTier> {
         Ok(RedisTier {
             node: RedisNode::connect(address, options).await?,
-            counters: Counters::default(),
         })
     }
 }
 
 #[async_trait]
-impl Tier for RedisTier {
-    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
-        let result = self.node.get(key).await;
-        self.counters.get(&result);
-        result
+impl Topology for RedisTier {
+    async fn read(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        self.node.get(key).await
     }
 
-    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
-        let result = self.node.write(key, Some(value), version).await;
-        self.counters.write(&result, false);
-        result
-    }
-
-    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
-        let result = self.node.write(key, None, version).await;
-        self.counters.write(&result, true);
-        result
+    async fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        version: Version,
+    ) -> TierResult<SetOutcome> {
+        self.node.write(key, value, version).await
     }
 
     async fn flush(&self) -> TierResult<()> {
         self.node.flush().await
-    }
-
-    fn stats(&self) -> TierStats {
-        self.counters.snapshot()
     }
 
     fn describe(&self) -> String {
@@ -226,14 +249,13 @@ impl Tier for RedisTier {
 /// slot to a server (equal contiguous slot ranges). No server knows about the others, so a
 /// server that goes down takes its share of the keys with it until it returns.
 #[derive(Debug)]
-pub struct ShardedRedisTier {
+pub(crate) struct ShardedRedisTier {
     nodes: Vec<RedisNode>,
-    counters: Counters,
 }
 
 impl ShardedRedisTier {
     /// Connects to every server.
-    pub async fn connect(
+    pub(crate) async fn connect(
         addresses: &[String],
         options: &TierOptions,
     ) -> TierResult<ShardedRedisTier> {
@@ -246,10 +268,7 @@ impl ShardedRedisTier {
         for address in addresses {
             nodes.push(RedisNode::connect(address, options).await?);
         }
-        Ok(ShardedRedisTier {
-            nodes,
-            counters: Counters::default(),
-        })
+        Ok(ShardedRedisTier { nodes })
     }
 
     fn node(&self, key: &[u8]) -> &RedisNode {
@@ -258,23 +277,18 @@ impl ShardedRedisTier {
 }
 
 #[async_trait]
-impl Tier for ShardedRedisTier {
-    async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>> {
-        let result = self.node(key).get(key).await;
-        self.counters.get(&result);
-        result
+impl Topology for ShardedRedisTier {
+    async fn read(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        self.node(key).get(key).await
     }
 
-    async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome> {
-        let result = self.node(key).write(key, Some(value), version).await;
-        self.counters.write(&result, false);
-        result
-    }
-
-    async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome> {
-        let result = self.node(key).write(key, None, version).await;
-        self.counters.write(&result, true);
-        result
+    async fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        version: Version,
+    ) -> TierResult<SetOutcome> {
+        self.node(key).write(key, value, version).await
     }
 
     async fn flush(&self) -> TierResult<()> {
@@ -282,10 +296,6 @@ impl Tier for ShardedRedisTier {
             node.flush().await?;
         }
         Ok(())
-    }
-
-    fn stats(&self) -> TierStats {
-        self.counters.snapshot()
     }
 
     fn describe(&self) -> String {

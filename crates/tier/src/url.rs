@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::error::{TierError, TierResult};
 use crate::memory::{MemoryTier, PartitionedTier, ReplicatedTier};
-use crate::model::{Tier, TierOptions};
+use crate::model::{Counted, Tier, TierOptions};
 use crate::redis_tier::{RedisTier, ShardedRedisTier};
 
 /// A parsed tier URL.
@@ -83,11 +83,15 @@ impl FromStr for TierUrl {
 /// Opens the tier a URL names (connecting to its servers, for Redis).
 pub async fn open(url: &str, options: &TierOptions) -> TierResult<Arc<dyn Tier>> {
     Ok(match url.parse::<TierUrl>()? {
-        TierUrl::Memory => Arc::new(MemoryTier::new(options)?),
-        TierUrl::MemoryPartitioned(n) => Arc::new(PartitionedTier::new(n, options)?),
-        TierUrl::MemoryReplicated(n) => Arc::new(ReplicatedTier::new(n, options)?),
-        TierUrl::Redis(address) => Arc::new(RedisTier::connect(&address, options).await?),
-        TierUrl::RedisSharded(list) => Arc::new(ShardedRedisTier::connect(&list, options).await?),
+        TierUrl::Memory => Arc::new(Counted::new(MemoryTier::new(options)?)),
+        TierUrl::MemoryPartitioned(n) => Arc::new(Counted::new(PartitionedTier::new(n, options)?)),
+        TierUrl::MemoryReplicated(n) => Arc::new(Counted::new(ReplicatedTier::new(n, options)?)),
+        TierUrl::Redis(address) => {
+            Arc::new(Counted::new(RedisTier::connect(&address, options).await?))
+        }
+        TierUrl::RedisSharded(list) => Arc::new(Counted::new(
+            ShardedRedisTier::connect(&list, options).await?,
+        )),
     })
 }
 
