@@ -15,14 +15,15 @@
 //! | `memory-replicated://N` | a primary and N−1 replicas, asynchronous replication, reads from replicas |
 //! | `redis://HOST:PORT` | one Redis server (centralized) |
 //! | `redis-sharded://HOST:PORT,HOST:PORT,…` | independent Redis servers, client-side CRC16 slot map (the original lab's setup) |
-//!
-//! Redis Cluster, primary + replicas and Sentinel topologies are not built yet (see the
-//! open issue); their URLs are refused with a clear error.
+//! | `redis-cluster://HOST:PORT,…` | Redis Cluster: server-side slots, MOVED/ASK followed, slot map refreshed |
+//! | `redis-replicated://PRIMARY,REPLICA,…` | writes to the primary, reads spread over the replicas |
+//! | `redis-sentinel://SENTINEL,…/MASTER` | a Sentinel-managed primary; after a failover the tier flushes the new primary before serving from it |
 
 mod error;
 mod memory;
 mod model;
 mod redis_tier;
+mod redis_topologies;
 pub mod slot;
 mod url;
 

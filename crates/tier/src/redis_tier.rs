@@ -57,14 +57,14 @@ fn outcome(held: u64) -> SetOutcome {
 
 /// The two version-checked write scripts (sent by hash, loaded on first use per server).
 #[derive(Debug, Clone)]
-struct Scripts {
+pub(crate) struct Scripts {
     set: Script,
     delete: Script,
     tombstone_ttl: Duration,
 }
 
 impl Scripts {
-    fn new(options: &TierOptions) -> Scripts {
+    pub(crate) fn new(options: &TierOptions) -> Scripts {
         Scripts {
             set: Script::new(SET_SCRIPT),
             delete: Script::new(DELETE_SCRIPT),
@@ -74,7 +74,7 @@ impl Scripts {
 }
 
 /// Reads one key over any connection (single server or cluster).
-async fn read(
+pub(crate) async fn read(
     connection: &mut impl redis::aio::ConnectionLike,
     key: &[u8],
 ) -> TierResult<Option<Entry>> {
@@ -94,7 +94,7 @@ async fn read(
 }
 
 /// A version-checked write over any connection: the script runs on the key's server.
-async fn write(
+pub(crate) async fn write(
     connection: &mut impl redis::aio::ConnectionLike,
     scripts: &Scripts,
     key: &[u8],
@@ -162,6 +162,11 @@ impl RedisNode {
             connection,
             scripts: Scripts::new(options),
         })
+    }
+
+    /// The server's address.
+    pub fn address(&self) -> &str {
+        &self.address
     }
 
     /// The live entry under `key`.

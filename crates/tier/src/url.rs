@@ -7,6 +7,7 @@ use crate::error::{TierError, TierResult};
 use crate::memory::{MemoryTier, PartitionedTier, ReplicatedTier};
 use crate::model::{Counted, Tier, TierOptions};
 use crate::redis_tier::{RedisTier, ShardedRedisTier};
+use crate::redis_topologies::{ClusterRedisTier, ReplicatedRedisTier, SentinelRedisTier};
 
 /// A parsed tier URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,17 @@ pub enum TierUrl {
     Redis(String),
     /// `redis-sharded://HOST:PORT,HOST:PORT,…`
     RedisSharded(Vec<String>),
+    /// `redis-cluster://HOST:PORT,…` (seed nodes)
+    RedisCluster(Vec<String>),
+    /// `redis-replicated://PRIMARY,REPLICA,…`
+    RedisReplicated(Vec<String>),
+    /// `redis-sentinel://SENTINEL,…/MASTER`
+    RedisSentinel {
+        /// The Sentinels' addresses.
+        sentinels: Vec<String>,
+        /// The name they monitor the primary under.
+        master: String,
+    },
 }
 
 fn count(scheme: &str, rest: &str) -> TierResult<usize> {
@@ -69,12 +81,29 @@ impl FromStr for TierUrl {
                 }
             }
             "redis-sharded" => Ok(TierUrl::RedisSharded(addresses(scheme, rest)?)),
-            "redis-cluster" | "redis-replicated" | "redis-sentinel" => Err(TierError::InvalidUrl(
-                format!("{scheme}:// is not supported yet; use redis:// or redis-sharded://"),
-            )),
+            "redis-cluster" => Ok(TierUrl::RedisCluster(addresses(scheme, rest)?)),
+            "redis-replicated" => Ok(TierUrl::RedisReplicated(addresses(scheme, rest)?)),
+            "redis-sentinel" => {
+                let (list, master) = rest.rsplit_once('/').ok_or_else(|| {
+                    TierError::InvalidUrl(
+                        "redis-sentinel:// needs SENTINEL,…/MASTER (the monitored name)".into(),
+                    )
+                })?;
+                if master.is_empty() {
+                    return Err(TierError::InvalidUrl(
+                        "redis-sentinel://…/MASTER: the master name is empty".into(),
+                    ));
+                }
+                Ok(TierUrl::RedisSentinel {
+                    sentinels: addresses(scheme, list)?,
+                    master: master.to_owned(),
+                })
+            }
             _ => Err(TierError::InvalidUrl(format!(
                 "unknown tier scheme {scheme:?}: use memory://, memory-partitioned://N, \
-                 memory-replicated://N, redis://HOST:PORT or redis-sharded://HOST:PORT,…"
+                 memory-replicated://N, redis://HOST:PORT, redis-sharded://HOST:PORT,…, \
+                 redis-cluster://HOST:PORT,…, redis-replicated://PRIMARY,REPLICA,… or \
+                 redis-sentinel://SENTINEL,…/MASTER"
             ))),
         }
     }
@@ -91,6 +120,15 @@ pub async fn open(url: &str, options: &TierOptions) -> TierResult<Arc<dyn Tier>>
         }
         TierUrl::RedisSharded(list) => Arc::new(Counted::new(
             ShardedRedisTier::connect(&list, options).await?,
+        )),
+        TierUrl::RedisCluster(seeds) => Arc::new(Counted::new(
+            ClusterRedisTier::connect(&seeds, options).await?,
+        )),
+        TierUrl::RedisReplicated(list) => Arc::new(Counted::new(
+            ReplicatedRedisTier::connect(&list, options).await?,
+        )),
+        TierUrl::RedisSentinel { sentinels, master } => Arc::new(Counted::new(
+            SentinelRedisTier::connect(&sentinels, &master, options).await?,
         )),
     })
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tiercache_core::Version;
-use tiercache_testkit::RedisServer;
+use tiercache_testkit::{RedisCluster, RedisSentinel, RedisServer};
 use tiercache_tier::{Entry, SetOutcome, Tier, TierOptions, open};
 
 fn options() -> TierOptions {
@@ -209,6 +209,54 @@ async fn redis_sharded_servers_conform() {
         let keys: u64 = server.command(&["DBSIZE"]).unwrap().parse().unwrap();
         assert!(keys > 50, "a shard holds only {keys} of 300 keys");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_conforms() {
+    let cluster = RedisCluster::start(3, 1).expect("a Redis Cluster must start for this test");
+    let tier = open(&cluster.url(), &options()).await.unwrap();
+    run_suite(tier.clone()).await;
+    // Keys land on every primary (server-side slots, followed redirections).
+    for i in 0..300u64 {
+        tier.set(format!("spread-{i}").as_bytes(), b"x", Version(1)).await.unwrap();
+    }
+    let holding = cluster
+        .nodes()
+        .iter()
+        .filter(|node| node.command(&["DBSIZE"]).unwrap().parse::<u64>().unwrap() > 50)
+        .count();
+    assert!(holding >= 3, "only {holding} nodes hold a share of 300 keys");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_primary_with_replicas_conforms() {
+    let primary = RedisServer::start().expect("redis-server must start for this test");
+    let replicas: Vec<RedisServer> = (0..2)
+        .map(|_| RedisServer::replica_of(&primary).expect("a replica must start"))
+        .collect();
+    let url = format!(
+        "redis-replicated://{},{},{}",
+        primary.address(),
+        replicas[0].address(),
+        replicas[1].address()
+    );
+    let tier = open(&url, &options()).await.unwrap();
+    run_suite(tier.clone()).await;
+    // Reads are served by the replicas: they answer once replication caught up.
+    tier.set(b"replicated", b"r", Version(1)).await.unwrap();
+    for replica in &replicas {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while replica.command(&["HGET", "tc:replicated", "d"]).unwrap() != "r" {
+            assert!(Instant::now() < deadline, "replica {} never caught up", replica.port());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sentinel_conforms() {
+    let setup = RedisSentinel::start(2, 3, "tiercache").expect("Sentinel must start for this test");
+    run_suite(open(&setup.url(), &options()).await.unwrap()).await;
 }
 
 #[tokio::test]

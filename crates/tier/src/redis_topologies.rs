@@ -1,0 +1,287 @@
+//! Redis topologies beyond one server: Redis Cluster, a primary with read replicas, and a
+//! Sentinel-managed primary. They share the single-server code path (`redis_tier.rs`): the
+//! same key layout and the same version-checked scripts.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use tiercache_core::Version;
+use tokio::sync::RwLock;
+
+use crate::error::{TierError, TierResult};
+use crate::model::{Entry, SetOutcome, TierOptions, Topology};
+use crate::redis_tier::{RedisNode, Scripts, read, write};
+
+/// `redis-cluster://A,B,C`: Redis Cluster. The server assigns slots; the client learns the
+/// slot map from any seed node, follows MOVED/ASK redirections and refreshes the map when
+/// the cluster changes (a failover promotes a replica).
+pub(crate) struct ClusterRedisTier {
+    connection: ClusterConnection,
+    scripts: Scripts,
+    seeds: Vec<String>,
+}
+
+impl ClusterRedisTier {
+    pub(crate) async fn connect(
+        seeds: &[String],
+        options: &TierOptions,
+    ) -> TierResult<ClusterRedisTier> {
+        let client = ClusterClient::builder(seeds.iter().map(|seed| format!("redis://{seed}/")))
+            .connection_timeout(options.redis_timeout)
+            .response_timeout(options.redis_timeout)
+            .retries(3)
+            .build()
+            .map_err(|error| TierError::InvalidUrl(format!("redis-cluster://: {error}")))?;
+        // Bounded: connection set-up can otherwise wait on an unresponsive seed.
+        let connection =
+            tokio::time::timeout(options.redis_timeout * 3, client.get_async_connection())
+                .await
+                .map_err(|_| {
+                    TierError::Unavailable(format!("no Redis Cluster answered at {seeds:?}"))
+                })?
+                .map_err(|error| {
+                    TierError::Unavailable(format!("Redis Cluster at {seeds:?}: {error}"))
+                })?;
+        Ok(ClusterRedisTier {
+            connection,
+            scripts: Scripts::new(options),
+            seeds: seeds.to_vec(),
+        })
+    }
+}
+
+#[async_trait]
+impl Topology for ClusterRedisTier {
+    async fn read(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        read(&mut self.connection.clone(), key).await
+    }
+
+    async fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        version: Version,
+    ) -> TierResult<SetOutcome> {
+        write(
+            &mut self.connection.clone(),
+            &self.scripts,
+            key,
+            value,
+            version,
+        )
+        .await
+    }
+
+    /// Empties the cluster's database on every primary (FLUSHDB): give tiercache a cluster
+    /// (or a database) of its own.
+    async fn flush(&self) -> TierResult<()> {
+        let () = redis::cmd("FLUSHDB")
+            .query_async(&mut self.connection.clone())
+            .await?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "partitioned (Redis Cluster, seeds {})",
+            self.seeds.join(",")
+        )
+    }
+}
+
+/// `redis-replicated://PRIMARY,REPLICA,…`: writes go to the primary; reads are spread
+/// round-robin over the replicas (Redis replicates asynchronously, so a read may lag the
+/// primary), falling back to the primary when a replica cannot answer.
+pub(crate) struct ReplicatedRedisTier {
+    primary: RedisNode,
+    replicas: Vec<RedisNode>,
+    next_read: AtomicUsize,
+}
+
+impl ReplicatedRedisTier {
+    pub(crate) async fn connect(
+        addresses: &[String],
+        options: &TierOptions,
+    ) -> TierResult<ReplicatedRedisTier> {
+        let (primary, replicas) = addresses.split_first().ok_or_else(|| {
+            TierError::InvalidUrl("redis-replicated:// needs the primary's address first".into())
+        })?;
+        let primary = RedisNode::connect(primary, options).await?;
+        let mut connected = Vec::with_capacity(replicas.len());
+        for replica in replicas {
+            connected.push(RedisNode::connect(replica, options).await?);
+        }
+        Ok(ReplicatedRedisTier {
+            primary,
+            replicas: connected,
+            next_read: AtomicUsize::new(0),
+        })
+    }
+}
+
+#[async_trait]
+impl Topology for ReplicatedRedisTier {
+    async fn read(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        if self.replicas.is_empty() {
+            return self.primary.get(key).await;
+        }
+        let index = self.next_read.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
+        match self.replicas[index].get(key).await {
+            Err(TierError::Unavailable(_)) => self.primary.get(key).await,
+            answer => answer,
+        }
+    }
+
+    async fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        version: Version,
+    ) -> TierResult<SetOutcome> {
+        self.primary.write(key, value, version).await
+    }
+
+    async fn flush(&self) -> TierResult<()> {
+        // Replicas follow the primary's deletions.
+        self.primary.flush().await
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "replicated (Redis primary {} + {} replicas)",
+            self.primary.address(),
+            self.replicas.len()
+        )
+    }
+}
+
+/// `redis-sentinel://S1,S2,S3/MASTER`: a primary whose address the Sentinels give. When an
+/// operation fails because the primary is unreachable, the tier asks the Sentinels again;
+/// if they name a new primary (a failover happened), it connects to it and **flushes its
+/// tiercache keys before serving from it**: writes the old primary acknowledged may not have
+/// reached the replica that was promoted, and an entry older than such a write must never
+/// be served. The operation is then retried once on the new primary.
+pub(crate) struct SentinelRedisTier {
+    sentinels: Vec<String>,
+    master: String,
+    options: TierOptions,
+    current: RwLock<RedisNode>,
+}
+
+/// Asks each Sentinel in turn for the primary's address.
+async fn primary_address(
+    sentinels: &[String],
+    master: &str,
+    timeout: Duration,
+) -> TierResult<String> {
+    let mut last_error = String::from("no Sentinel given");
+    for sentinel in sentinels {
+        let asked = async {
+            let client = redis::Client::open(format!("redis://{sentinel}/"))?;
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(master)
+                .query_async::<Option<(String, u16)>>(&mut connection)
+                .await
+        };
+        match tokio::time::timeout(timeout, asked).await {
+            Ok(Ok(Some((host, port)))) => return Ok(format!("{host}:{port}")),
+            Ok(Ok(None)) => last_error = format!("{sentinel} does not know master {master:?}"),
+            Ok(Err(error)) => last_error = format!("{sentinel}: {error}"),
+            Err(_) => last_error = format!("{sentinel}: no answer within {timeout:?}"),
+        }
+    }
+    Err(TierError::Unavailable(format!(
+        "no Sentinel named a primary for {master:?}: {last_error}"
+    )))
+}
+
+impl SentinelRedisTier {
+    pub(crate) async fn connect(
+        sentinels: &[String],
+        master: &str,
+        options: &TierOptions,
+    ) -> TierResult<SentinelRedisTier> {
+        let address = primary_address(sentinels, master, options.redis_timeout).await?;
+        let node = RedisNode::connect(&address, options).await?;
+        Ok(SentinelRedisTier {
+            sentinels: sentinels.to_vec(),
+            master: master.to_owned(),
+            options: options.clone(),
+            current: RwLock::new(node),
+        })
+    }
+
+    /// After a failure: switches to the primary the Sentinels name now, if it changed.
+    /// Returns whether it switched.
+    async fn follow_failover(&self) -> TierResult<bool> {
+        let address =
+            primary_address(&self.sentinels, &self.master, self.options.redis_timeout).await?;
+        if self.current.read().await.address() == address {
+            return Ok(false);
+        }
+        let mut current = self.current.write().await;
+        if current.address() == address {
+            return Ok(true); // another task switched meanwhile
+        }
+        let node = RedisNode::connect(&address, &self.options).await?;
+        node.flush().await?;
+        *current = node;
+        Ok(true)
+    }
+
+    async fn primary(&self) -> RedisNode {
+        self.current.read().await.clone()
+    }
+}
+
+/// Runs `$call` on the current primary (bound to `$node`); after an `Unavailable` failure
+/// follows a failover and, if the primary changed, runs it once more on the new one.
+macro_rules! on_primary {
+    ($tier:ident, $node:ident => $call:expr) => {{
+        let $node = $tier.primary().await;
+        match $call {
+            Err(TierError::Unavailable(reason)) => {
+                if $tier.follow_failover().await? {
+                    let $node = $tier.primary().await;
+                    $call
+                } else {
+                    Err(TierError::Unavailable(reason))
+                }
+            }
+            answer => answer,
+        }
+    }};
+}
+
+#[async_trait]
+impl Topology for SentinelRedisTier {
+    async fn read(&self, key: &[u8]) -> TierResult<Option<Entry>> {
+        on_primary!(self, node => node.get(key).await)
+    }
+
+    async fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        version: Version,
+    ) -> TierResult<SetOutcome> {
+        on_primary!(self, node => node.write(key, value, version).await)
+    }
+
+    async fn flush(&self) -> TierResult<()> {
+        on_primary!(self, node => node.flush().await)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "replicated with failover (Sentinel master {:?} via {})",
+            self.master,
+            self.sentinels.join(",")
+        )
+    }
+}
