@@ -227,6 +227,11 @@ impl RedisCluster {
                     "nodes.conf",
                     "--cluster-node-timeout",
                     "2000",
+                    // A replica always tries to take over a failed primary: on these
+                    // machines the wall clock can jump, and Redis would otherwise judge the
+                    // replica's data "too old" and refuse (cluster-replica-validity-factor).
+                    "--cluster-replica-validity-factor",
+                    "0",
                 ])
             })
             .collect::<Result<Vec<_>, _>>()?;

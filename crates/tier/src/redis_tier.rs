@@ -39,7 +39,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0
 ";
 
-fn namespaced(key: &[u8]) -> Vec<u8> {
+pub(crate) fn namespaced(key: &[u8]) -> Vec<u8> {
     let mut full = Vec::with_capacity(PREFIX.len() + key.len());
     full.extend_from_slice(PREFIX);
     full.extend_from_slice(key);

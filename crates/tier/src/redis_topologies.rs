@@ -13,15 +13,28 @@ use tokio::sync::RwLock;
 
 use crate::error::{TierError, TierResult};
 use crate::model::{Entry, SetOutcome, TierOptions, Topology};
-use crate::redis_tier::{RedisNode, Scripts, read, write};
+use crate::redis_tier::{RedisNode, Scripts, namespaced, read, write};
+use crate::slot::key_slot;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 
 /// `redis-cluster://A,B,C`: Redis Cluster. The server assigns slots; the client learns the
 /// slot map from any seed node, follows MOVED/ASK redirections and refreshes the map when
 /// the cluster changes (a failover promotes a replica).
+///
+/// A failover can lose writes the old primary acknowledged but had not yet replicated; a
+/// lost invalidation would leave an old version readable. So when the cluster has replicas,
+/// every write is followed by `WAIT 1` on the key's primary and counts only once a replica
+/// holds it (otherwise it fails with `Unavailable`): the replica that gets promoted has it.
 pub(crate) struct ClusterRedisTier {
     connection: ClusterConnection,
     scripts: Scripts,
     seeds: Vec<String>,
+    /// Replicas that must hold a write before it counts (0 without replicas, else 1).
+    wait_replicas: u64,
+    wait_timeout: Duration,
+    /// Slots whose primary was found without a replica (a promoted replica whose old
+    /// primary is dead), until when: no failover can lose their writes, so no WAIT.
+    unreplicated: parking_lot::Mutex<std::collections::HashMap<u16, std::time::Instant>>,
 }
 
 impl ClusterRedisTier {
@@ -45,11 +58,74 @@ impl ClusterRedisTier {
                 .map_err(|error| {
                     TierError::Unavailable(format!("Redis Cluster at {seeds:?}: {error}"))
                 })?;
-        Ok(ClusterRedisTier {
+        let mut tier = ClusterRedisTier {
             connection,
             scripts: Scripts::new(options),
             seeds: seeds.to_vec(),
-        })
+            wait_replicas: 0,
+            // Below the response timeout, so WAIT answers before the client gives up on it.
+            wait_timeout: options.redis_timeout / 2,
+            unreplicated: Default::default(),
+        };
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async(&mut tier.connection)
+            .await?;
+        let has_replicas = nodes.lines().any(|line| {
+            line.contains(" slave ") || line.contains(",slave ") || line.contains("replica")
+        });
+        tier.wait_replicas = u64::from(has_replicas);
+        Ok(tier)
+    }
+
+    /// Waits until a replica of `key`'s primary holds the writes sent before.
+    async fn wait_for_replica(&self, key: &[u8]) -> TierResult<()> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let slot = key_slot(&namespaced(key));
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(self.wait_replicas)
+            .arg(self.wait_timeout.as_millis() as u64);
+        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
+            slot,
+            SlotAddr::Master,
+        )));
+        if self
+            .unreplicated
+            .lock()
+            .get(&slot)
+            .is_some_and(|until| *until > std::time::Instant::now())
+        {
+            return Ok(());
+        }
+        let acked = self
+            .connection
+            .clone()
+            .route_command(wait, route.clone())
+            .await?;
+        if matches!(acked, redis::Value::Int(n) if n as u64 >= self.wait_replicas) {
+            return Ok(());
+        }
+        // No replica acknowledged: fine if the primary has none (nothing could be promoted
+        // over it), remembered for a while so its writes do not each wait the timeout.
+        let info = self
+            .connection
+            .clone()
+            .route_command(redis::cmd("INFO").arg("replication").clone(), route)
+            .await?;
+        let info: String = redis::from_redis_value(info)
+            .map_err(|error| TierError::Internal(format!("INFO replication: {error}")))?;
+        if info.contains("connected_slaves:0") {
+            self.unreplicated
+                .lock()
+                .insert(slot, std::time::Instant::now() + Duration::from_secs(2));
+            return Ok(());
+        }
+        Err(TierError::Unavailable(format!(
+            "the write reached no replica within {:?} (WAIT answered {acked:?})",
+            self.wait_timeout
+        )))
     }
 }
 
@@ -65,14 +141,12 @@ impl Topology for ClusterRedisTier {
         value: Option<&[u8]>,
         version: Version,
     ) -> TierResult<SetOutcome> {
-        write(
-            &mut self.connection.clone(),
-            &self.scripts,
-            key,
-            value,
-            version,
-        )
-        .await
+        let mut connection = self.connection.clone();
+        let outcome = write(&mut connection, &self.scripts, key, value, version).await?;
+        if outcome == SetOutcome::Stored {
+            self.wait_for_replica(key).await?;
+        }
+        Ok(outcome)
     }
 
     /// Empties the cluster's database on every primary (FLUSHDB): give tiercache a cluster

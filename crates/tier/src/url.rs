@@ -158,10 +158,18 @@ mod tests {
             let error = bad.parse::<TierUrl>().unwrap_err();
             assert!(matches!(error, TierError::InvalidUrl(_)), "{bad}: {error}");
         }
-        let error = "redis-cluster://a:1"
-            .parse::<TierUrl>()
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("not supported yet"), "{error}");
+        assert_eq!(
+            "redis-cluster://a:1,b:2".parse::<TierUrl>().unwrap(),
+            TierUrl::RedisCluster(vec!["a:1".into(), "b:2".into()])
+        );
+        assert_eq!(
+            "redis-sentinel://s:1,s:2/main".parse::<TierUrl>().unwrap(),
+            TierUrl::RedisSentinel {
+                sentinels: vec!["s:1".into(), "s:2".into()],
+                master: "main".into()
+            }
+        );
+        assert!("redis-sentinel://s:1".parse::<TierUrl>().is_err());
+        assert!("redis-sentinel://s:1/".parse::<TierUrl>().is_err());
     }
 }

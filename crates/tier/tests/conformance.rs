@@ -218,14 +218,19 @@ async fn redis_cluster_conforms() {
     run_suite(tier.clone()).await;
     // Keys land on every primary (server-side slots, followed redirections).
     for i in 0..300u64 {
-        tier.set(format!("spread-{i}").as_bytes(), b"x", Version(1)).await.unwrap();
+        tier.set(format!("spread-{i}").as_bytes(), b"x", Version(1))
+            .await
+            .unwrap();
     }
     let holding = cluster
         .nodes()
         .iter()
         .filter(|node| node.command(&["DBSIZE"]).unwrap().parse::<u64>().unwrap() > 50)
         .count();
-    assert!(holding >= 3, "only {holding} nodes hold a share of 300 keys");
+    assert!(
+        holding >= 3,
+        "only {holding} nodes hold a share of 300 keys"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,7 +252,11 @@ async fn redis_primary_with_replicas_conforms() {
     for replica in &replicas {
         let deadline = Instant::now() + Duration::from_secs(3);
         while replica.command(&["HGET", "tc:replicated", "d"]).unwrap() != "r" {
-            assert!(Instant::now() < deadline, "replica {} never caught up", replica.port());
+            assert!(
+                Instant::now() < deadline,
+                "replica {} never caught up",
+                replica.port()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
