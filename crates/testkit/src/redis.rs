@@ -261,6 +261,13 @@ impl RedisCluster {
                         && info.contains(&format!("cluster_known_nodes:{count}"))
                 })
             })?;
+            // Replicas finish their first sync before the cluster counts as ready: until
+            // then a primary cannot have a write acknowledged by a replica (WAIT).
+            node.wait_for(Duration::from_secs(30), "replica sync", |node| {
+                node.command(&["INFO", "replication"]).is_ok_and(|info| {
+                    info.contains("role:master") || info.contains("master_link_status:up")
+                })
+            })?;
         }
         Ok(cluster)
     }
