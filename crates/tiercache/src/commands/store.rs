@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -112,7 +111,6 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
     let options = SqlOptions {
         limits,
         max_connections: config.max_connections,
-        acquire_timeout: Duration::from_secs(5),
         ..SqlOptions::default()
     };
     let StoreConfig { db, listen, .. } = config;
