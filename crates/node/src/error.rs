@@ -1,0 +1,44 @@
+use tiercache_core::{ErrorCode, Version};
+use tiercache_store::StoreError;
+use tiercache_tier::TierError;
+
+/// Why a read or write on a node failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// The key is empty, too long, or contains a control character.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// The store refused or failed the operation (not found, too large, version conflict,
+    /// unavailable, ...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store applied the write at `version`, but the shared tier could not drop its
+    /// older copy, so other nodes might still read the old value from it. The write is
+    /// durable; the caller is told it is not acknowledged as coherent.
+    #[error(
+        "written to the store at version {version}, but the shared tier could not be invalidated: {error}"
+    )]
+    TierInvalidation {
+        /// The version the store assigned.
+        version: Version,
+        /// What the tier answered.
+        error: TierError,
+    },
+    /// The operation took longer than the node's request timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+impl NodeError {
+    /// The error's classification, which the HTTP edge maps to a status.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            NodeError::InvalidKey(_) => ErrorCode::InvalidArgument,
+            NodeError::Store(error) => error.code(),
+            NodeError::TierInvalidation { .. } | NodeError::Timeout(_) => ErrorCode::Unavailable,
+        }
+    }
+}
+
+/// The result of a node operation.
+pub type NodeResult<T> = Result<T, NodeError>;

@@ -1,0 +1,132 @@
+//! The near cache: the node's in-process copy of objects, with version-checked installs.
+
+use std::hash::BuildHasher;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tiercache_cache::{Cache, CacheBuilder, CacheStats, PolicySpec};
+use tiercache_core::Version;
+
+/// What the near cache holds under a key: a value, or the version of a delete (so a fill of
+/// an older version that was already in flight cannot bring the object back).
+#[derive(Debug, Clone)]
+struct Slot {
+    version: Version,
+    value: Option<Bytes>,
+}
+
+/// How long a delete's marker stays: longer than any fill can take.
+const DELETE_MARKER_TTL: Duration = Duration::from_secs(30);
+/// Install locks, striped so unrelated keys rarely share one.
+const STRIPES: usize = 64;
+
+/// A live object found in the near cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NearHit {
+    pub(crate) value: Bytes,
+    pub(crate) version: Version,
+}
+
+/// The near cache of one node.
+pub(crate) struct NearCache {
+    cache: Cache<Vec<u8>, Slot>,
+    stripes: Box<[Mutex<()>]>,
+    stripe_hasher: foldhash::fast::RandomState,
+}
+
+impl NearCache {
+    /// A near cache of `capacity_bytes` (keys + values + per-entry overhead) under `policy`.
+    pub(crate) fn new(policy: PolicySpec, capacity_bytes: u64) -> Result<NearCache, String> {
+        let cache = CacheBuilder::new(policy)
+            .max_bytes(capacity_bytes, |key: &Vec<u8>, slot: &Slot| {
+                (key.len() + slot.value.as_ref().map_or(0, Bytes::len)) as u64
+            })
+            .build()
+            .map_err(|error| format!("near cache: {error}"))?;
+        Ok(NearCache {
+            cache,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            stripe_hasher: foldhash::fast::RandomState::default(),
+        })
+    }
+
+    /// The live object under `key`, if held.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<NearHit> {
+        let slot = self.cache.get(key)?;
+        Some(NearHit {
+            value: slot.value?,
+            version: slot.version,
+        })
+    }
+
+    /// Installs `value` (or a delete marker for `None`) at `version` unless the cache holds
+    /// that version or a newer one. Returns whether it installed.
+    pub(crate) fn install(&self, key: &[u8], value: Option<Bytes>, version: Version) -> bool {
+        let stripe = (self.stripe_hasher.hash_one(key) as usize) % STRIPES;
+        let _guard = self.stripes[stripe].lock();
+        if let Some(held) = self.cache.peek(key)
+            && held.version >= version
+        {
+            return false;
+        }
+        let delete = value.is_none();
+        let slot = Slot { version, value };
+        // A refusal (a full `noeviction` cache, an object larger than a shard) just means
+        // the object is not cached here, which is always safe. But a refused delete marker
+        // must not leave the old value behind.
+        let installed = if delete {
+            self.cache
+                .insert_with_ttl(key.to_vec(), slot, DELETE_MARKER_TTL)
+                .is_ok()
+        } else {
+            self.cache.insert(key.to_vec(), slot).is_ok()
+        };
+        if !installed {
+            self.cache.invalidate(key);
+        }
+        installed
+    }
+
+    /// Counters of the engine underneath.
+    pub(crate) fn stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Drops everything.
+    pub(crate) fn clear(&self) {
+        self.cache.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn near() -> NearCache {
+        NearCache::new("allkeys-lru".parse().unwrap(), 1 << 20).unwrap()
+    }
+
+    #[test]
+    fn never_installs_an_older_version() {
+        let near = near();
+        assert!(near.install(b"k", Some(Bytes::from_static(b"v2")), Version(2)));
+        assert!(!near.install(b"k", Some(Bytes::from_static(b"v1")), Version(1)));
+        assert!(!near.install(b"k", Some(Bytes::from_static(b"again")), Version(2)));
+        assert_eq!(near.get(b"k").unwrap().value, Bytes::from_static(b"v2"));
+        assert!(near.install(b"k", Some(Bytes::from_static(b"v3")), Version(3)));
+        assert_eq!(near.get(b"k").unwrap().version, Version(3));
+    }
+
+    #[test]
+    fn a_delete_marker_refuses_late_fills() {
+        let near = near();
+        near.install(b"k", Some(Bytes::from_static(b"v1")), Version(1));
+        assert!(near.install(b"k", None, Version(2)));
+        assert_eq!(near.get(b"k"), None);
+        assert!(!near.install(b"k", Some(Bytes::from_static(b"v1")), Version(1)));
+        assert_eq!(near.get(b"k"), None);
+        assert!(near.install(b"k", Some(Bytes::from_static(b"v3")), Version(3)));
+        assert_eq!(near.get(b"k").unwrap().version, Version(3));
+    }
+}
