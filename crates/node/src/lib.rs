@@ -146,7 +146,7 @@ impl Node {
             near,
             tier,
             store,
-            limits: options.limits.clone(),
+            limits: options.limits,
             flights: Mutex::new(HashMap::new()),
             counters: Counters::default(),
         })
