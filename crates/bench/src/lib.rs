@@ -11,8 +11,11 @@
 //! - [`workload`]: seeded synthetic workloads (Zipf, uniform, scan mix, shifting popularity).
 //! - [`sim`]: the simulator ([`sim::simulate`]) and its report.
 //! - [`belady`]: Belady's MIN, the offline optimum.
+//! - [`http_load`]: the load generator that drives API nodes over HTTP (`tiercache bench`,
+//!   `tiercache demo`).
 
 pub mod belady;
+pub mod http_load;
 pub mod sim;
 pub mod trace;
 pub mod workload;

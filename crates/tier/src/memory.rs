@@ -208,10 +208,11 @@ type Replication = (Vec<u8>, Option<Vec<u8>>, Version);
 
 /// `memory-replicated://N`: writes go to a primary and are replicated asynchronously, in
 /// order, to N−1 replicas; reads are spread round-robin over the replicas (the primary when
-/// there are none). A read may therefore see an older version than the primary holds —
-/// the replication lag this topology trades for read capacity — but never a version older
-/// than one it saw before on the same replica, since replicas apply writes in order and
-/// version-checked.
+/// there are none). Fills reach the replicas asynchronously (a replica that lags merely
+/// misses: the replication lag this topology trades for read capacity), but a tombstone is
+/// written to every replica before the delete returns, so once a versioned delete returned
+/// no replica serves the version it replaced. Replicas apply writes version-checked, so a
+/// late replicated write never moves a replica backwards.
 pub(crate) struct ReplicatedTier {
     primary: Arc<MemoryNode>,
     replicas: Vec<Arc<MemoryNode>>,
@@ -267,6 +268,14 @@ impl ReplicatedTier {
 
     fn write_through(&self, key: &[u8], value: Option<&[u8]>, version: Version) -> SetOutcome {
         let outcome = self.primary.write(key, value, version);
+        if outcome == SetOutcome::Stored && value.is_none() {
+            // A tombstone reaches every replica before the delete returns, or a reader could
+            // still find the replaced value on a lagging replica after the write finished.
+            // The stream below may deliver an older write later: replicas refuse it by version.
+            for replica in &self.replicas {
+                replica.write(key, None, version);
+            }
+        }
         if outcome == SetOutcome::Stored && !self.replicas.is_empty() {
             // The stream ends only when the tier is dropped.
             let _ = self

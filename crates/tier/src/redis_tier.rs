@@ -185,6 +185,18 @@ impl RedisNode {
         write(&mut connection, &self.scripts, key, value, version).await
     }
 
+    /// Waits (at most `timeout`) until `replicas` replicas acknowledged every write sent on
+    /// this node's connection so far (`WAIT`); returns how many did.
+    pub async fn wait_for_replicas(&self, replicas: usize, timeout: Duration) -> TierResult<u64> {
+        let mut connection = self.connection.clone();
+        let acknowledged: u64 = redis::cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout.as_millis() as u64)
+            .query_async(&mut connection)
+            .await?;
+        Ok(acknowledged)
+    }
+
     /// Deletes every `tc:` key of this server (other keys are left alone).
     pub async fn flush(&self) -> TierResult<()> {
         let mut connection = self.connection.clone();

@@ -173,6 +173,8 @@ pub(crate) struct ReplicatedRedisTier {
     primary: RedisNode,
     replicas: Vec<RedisNode>,
     next_read: AtomicUsize,
+    /// How long a tombstone may take to reach every replica.
+    wait_timeout: Duration,
 }
 
 impl ReplicatedRedisTier {
@@ -192,6 +194,8 @@ impl ReplicatedRedisTier {
             primary,
             replicas: connected,
             next_read: AtomicUsize::new(0),
+            // Below the response timeout, so WAIT answers before the client gives up on it.
+            wait_timeout: options.redis_timeout / 2,
         })
     }
 }
@@ -215,7 +219,24 @@ impl Topology for ReplicatedRedisTier {
         value: Option<&[u8]>,
         version: Version,
     ) -> TierResult<SetOutcome> {
-        self.primary.write(key, value, version).await
+        let outcome = self.primary.write(key, value, version).await?;
+        // Reads go to the replicas, so a tombstone counts only once every replica holds it:
+        // otherwise a reader could still find the replaced value there after the write was
+        // acknowledged. Fills need no such wait (a replica that lacks one merely misses).
+        if value.is_none() && outcome == SetOutcome::Stored && !self.replicas.is_empty() {
+            let wanted = self.replicas.len();
+            let acknowledged = self
+                .primary
+                .wait_for_replicas(wanted, self.wait_timeout)
+                .await?;
+            if (acknowledged as usize) < wanted {
+                return Err(TierError::Unavailable(format!(
+                    "the tombstone reached {acknowledged} of {wanted} replicas within {:?}",
+                    self.wait_timeout
+                )));
+            }
+        }
+        Ok(outcome)
     }
 
     async fn flush(&self) -> TierResult<()> {

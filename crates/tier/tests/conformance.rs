@@ -86,6 +86,20 @@ async fn run_suite(tier: Arc<dyn Tier>) {
         SetOutcome::Stored
     );
     check(t, b"a", None).await;
+    // Once a delete returned, no read finds the replaced version: not even on a replica
+    // (reads rotate over them), which is what lets a write be acknowledged.
+    assert_eq!(
+        t.set(b"d", b"d1", Version(1)).await.unwrap(),
+        SetOutcome::Stored
+    );
+    check(t, b"d", Some((b"d1", 1))).await;
+    assert_eq!(
+        t.delete(b"d", Version(2)).await.unwrap(),
+        SetOutcome::Stored
+    );
+    for _ in 0..6 {
+        assert_eq!(t.get(b"d").await.unwrap(), None, "{}", t.describe());
+    }
     assert_eq!(
         t.set(b"a", b"late v5", Version(5)).await.unwrap(),
         SetOutcome::Kept {

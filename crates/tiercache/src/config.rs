@@ -25,6 +25,76 @@ use tiercache_store::Limits;
 pub struct ConfigFile {
     /// `[store]`: the store service (and the database `load` writes to).
     pub store: StoreConfig,
+    /// `[api]`: one API node.
+    pub api: ApiConfig,
+    /// `[serve]`: everything embedded in one process.
+    pub serve: ServeConfig,
+}
+
+/// Settings of `tiercache api`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// The store: `http://HOST:PORT` (a `tiercache store` service) or a database URL
+    /// (`sqlite://PATH`, `postgres://…`) opened in process.
+    pub store: String,
+    /// The shared tier's URL, or `none`.
+    pub tier: String,
+    /// The near cache's byte budget (0 disables it).
+    pub near_capacity: ByteSize,
+    /// The near cache's eviction policy.
+    pub policy: String,
+    /// Address to serve HTTP on.
+    pub listen: SocketAddr,
+    /// Longest a request may take before a 503, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Largest request body.
+    pub max_body: ByteSize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            store: "http://127.0.0.1:7070".to_owned(),
+            tier: "none".to_owned(),
+            near_capacity: ByteSize(64 << 20),
+            policy: "allkeys-lru".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout_ms: 10_000,
+            max_body: ByteSize((1 << 20) + (64 << 10)),
+        }
+    }
+}
+
+/// Settings of `tiercache serve`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Where the SQLite database lives.
+    pub data: std::path::PathBuf,
+    /// Address of the first API node; node i listens on its port + i.
+    pub listen: SocketAddr,
+    /// API nodes.
+    pub nodes: usize,
+    /// The shared tier's URL, or `none`.
+    pub tier: String,
+    /// Each node's near-cache byte budget (0 disables it).
+    pub near_capacity: ByteSize,
+    /// The near caches' eviction policy.
+    pub policy: String,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            data: "data".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            nodes: 1,
+            tier: "memory://".to_owned(),
+            near_capacity: ByteSize(64 << 20),
+            policy: "allkeys-lru".to_owned(),
+        }
+    }
 }
 
 /// Settings of `tiercache store`.

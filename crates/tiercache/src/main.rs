@@ -26,6 +26,17 @@ enum Command {
     Store(commands::store::StoreArgs),
     /// Load a dataset (the Kepler-like table, or a CSV file) into the store's database.
     Load(commands::load::LoadArgs),
+    /// Serve the HTTP API of one node: near cache → shared tier → store.
+    Api(commands::api::ApiArgs),
+    /// Run everything embedded in one process (SQLite store with the dataset, in-process
+    /// tier, N API nodes): nothing to install.
+    Serve(commands::serve::ServeArgs),
+    /// Compare the centralized, partitioned and replicated tiers on one seeded workload,
+    /// embedded, and print a table.
+    Demo(commands::demo::DemoArgs),
+    /// Drive running API nodes with a seeded workload; report throughput, latency
+    /// percentiles and hit ratio per tier.
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +45,10 @@ fn main() -> ExitCode {
         Command::Sim(args) => commands::sim::run(args),
         Command::Store(args) => commands::store::run(args),
         Command::Load(args) => commands::load::run(args),
+        Command::Api(args) => commands::api::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,11 @@
 //! One module per subcommand, plus what several of them share.
 
+pub mod api;
+pub mod bench;
+pub mod demo;
+pub mod deployment;
 pub mod load;
+pub mod serve;
 pub mod sim;
 pub mod store;
 

@@ -1,0 +1,145 @@
+//! `tiercache api`: one API node (REST, near cache, shared tier, store).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tiercache_api::ApiOptions;
+use tiercache_cache::PolicySpec;
+use tiercache_core::ByteSize;
+use tiercache_tier::TierOptions;
+
+use super::deployment::{self, NodeSetup};
+use crate::config::{ApiConfig, ConfigFile, print_section};
+
+/// Serves the HTTP API of one node: reads go near cache → shared tier → store; writes go
+/// through to the store, then update the near cache and invalidate the shared tier.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  tiercache api --store http://127.0.0.1:7070 --tier redis://127.0.0.1:6379
+  tiercache api --store sqlite://data/tiercache.db --tier memory:// --near-capacity 16MiB
+  tiercache api --store http://127.0.0.1:7070 --tier redis-cluster://127.0.0.1:7000,127.0.0.1:7001 --near-capacity 0
+
+Tier URLs: none, memory://, memory-partitioned://N, memory-replicated://N, redis://H:P,
+redis-sharded://H:P,H:P,…, redis-cluster://H:P,…, redis-replicated://PRIMARY,REPLICA,…,
+redis-sentinel://S1,S2,…/MASTER.
+Routes: GET|PUT|DELETE /v1/objects/{key}, GET /search?id=KEY, GET /v1/stats, GET /metrics,
+GET /healthz. Settings: defaults < --config FILE ([api]) < TIERCACHE_* variables < flags.
+The first line on stdout is `listening on ADDRESS`.")]
+pub struct ApiArgs {
+    /// TOML configuration file; its [api] section sets any of the flags below.
+    #[arg(long, value_name = "FILE", env = "TIERCACHE_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Print the resulting configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+
+    /// The store: http://HOST:PORT of a `tiercache store`, or a database URL (sqlite://PATH,
+    /// postgres://…) to open in this process [default: http://127.0.0.1:7070].
+    #[arg(long, value_name = "URL", env = "TIERCACHE_STORE")]
+    store: Option<String>,
+
+    /// The shared tier's URL, or `none` [default: none].
+    #[arg(long, value_name = "URL", env = "TIERCACHE_TIER")]
+    tier: Option<String>,
+
+    /// The near cache's byte budget, e.g. 64MiB; 0 disables it [default: 64MiB].
+    #[arg(long, value_name = "SIZE", env = "TIERCACHE_NEAR_CAPACITY")]
+    near_capacity: Option<ByteSize>,
+
+    /// The near cache's eviction policy (the eight Redis policies, fifo, sieve, s3fifo,
+    /// w-tinylfu) [default: allkeys-lru].
+    #[arg(long, value_name = "POLICY", env = "TIERCACHE_POLICY")]
+    policy: Option<String>,
+
+    /// Address to serve HTTP on; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR", env = "TIERCACHE_LISTEN")]
+    listen: Option<SocketAddr>,
+
+    /// Longest a request may take before the API answers 503, in ms [default: 10000].
+    #[arg(long, value_name = "MS", env = "TIERCACHE_REQUEST_TIMEOUT_MS")]
+    request_timeout_ms: Option<u64>,
+
+    /// Largest request body [default: 1088KiB, the 1 MiB value limit plus headroom].
+    #[arg(long, value_name = "SIZE", env = "TIERCACHE_MAX_BODY")]
+    max_body: Option<ByteSize>,
+}
+
+impl ApiArgs {
+    fn resolve(&self) -> anyhow::Result<ApiConfig> {
+        let mut config = ConfigFile::load(self.config.as_deref())?.api;
+        if let Some(store) = &self.store {
+            config.store = store.clone();
+        }
+        if let Some(tier) = &self.tier {
+            config.tier = tier.clone();
+        }
+        if let Some(size) = self.near_capacity {
+            config.near_capacity = size;
+        }
+        if let Some(policy) = &self.policy {
+            config.policy = policy.clone();
+        }
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(ms) = self.request_timeout_ms {
+            config.request_timeout_ms = ms;
+        }
+        if let Some(size) = self.max_body {
+            config.max_body = size;
+        }
+        anyhow::ensure!(
+            config.request_timeout_ms > 0,
+            "request_timeout_ms must be at least 1"
+        );
+        Ok(config)
+    }
+}
+
+/// The near-cache policy by name, with the list of names on error.
+pub fn parse_policy(name: &str) -> anyhow::Result<PolicySpec> {
+    name.parse::<PolicySpec>()
+        .with_context(|| format!("bad near-cache policy {name:?}"))
+}
+
+/// Runs one node until a shutdown signal.
+pub fn run(args: ApiArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    if args.print_config {
+        return print_section("api", &config);
+    }
+    let setup = NodeSetup {
+        near_capacity_bytes: config.near_capacity.bytes(),
+        policy: parse_policy(&config.policy)?,
+        api: ApiOptions {
+            max_body_bytes: usize::try_from(config.max_body.bytes())
+                .context("max_body is too large")?,
+            request_timeout: Duration::from_millis(config.request_timeout_ms),
+            node_name: "api".to_owned(),
+        },
+    };
+    super::runtime()?.block_on(async move {
+        let store = deployment::open_store(&config.store).await?;
+        let tier = deployment::open_tier(&config.tier, &TierOptions::default()).await?;
+        let tier_text = tier
+            .as_ref()
+            .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
+        let mut nodes = deployment::start_nodes(store, tier, 1, config.listen, &setup).await?;
+        println!("listening on {}", nodes.addresses[0]);
+        eprintln!(
+            "tiercache api: store {}, {tier_text}, near cache {} ({}), on http://{} (Ctrl-C to stop)",
+            config.store, config.near_capacity, config.policy, nodes.addresses[0]
+        );
+        tokio::select! {
+            () = super::shutdown_signal() => {}
+            failed = nodes.failed() => failed?,
+        }
+        nodes.stop().await?;
+        eprintln!("tiercache api: stopped");
+        Ok(())
+    })
+}

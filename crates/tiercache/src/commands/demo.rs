@@ -1,0 +1,199 @@
+//! `tiercache demo`: the three topologies side by side, embedded, in a few seconds.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tiercache_api::ApiOptions;
+use tiercache_bench::http_load::{KeyDistribution, LoadReport, LoadSpec};
+use tiercache_core::ByteSize;
+use tiercache_tier::TierOptions;
+
+use super::api::parse_policy;
+use super::deployment::{self, NodeSetup};
+
+/// Runs the same seeded workload through the HTTP API of an embedded deployment once per
+/// shared-tier topology (centralized, partitioned, replicated), then prints a table of
+/// throughput, response-time percentiles and the share of reads each tier answered.
+///
+/// Nothing needs to be installed: the store is SQLite in a temporary directory, loaded with
+/// the Kepler-like dataset, and the tiers run in process. Every topology starts cold.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  tiercache demo
+  tiercache demo --requests 100000 --concurrency 16 --seed 7
+  tiercache demo --near-capacity 0      # every read goes to the shared tier or the store
+
+The same --seed gives the same requests; the table prints it so a run can be reproduced.")]
+pub struct DemoArgs {
+    /// Key popularity: zipf:ALPHA or uniform.
+    #[arg(long, value_name = "NAME", default_value = "zipf:0.99")]
+    workload: KeyDistribution,
+
+    /// Requests per topology.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    requests: u64,
+
+    /// Concurrent clients (one connection each).
+    #[arg(long, value_name = "C", default_value_t = 8)]
+    concurrency: usize,
+
+    /// Fraction of requests that are writes.
+    #[arg(long, value_name = "R", default_value_t = 0.01)]
+    write_ratio: f64,
+
+    /// Seed of the workload.
+    #[arg(long, value_name = "S", default_value_t = 42)]
+    seed: u64,
+
+    /// API nodes sharing the tier (clients are spread over them).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    nodes: usize,
+
+    /// Each node's near cache (the dataset is about 4 MB: 512KiB holds roughly its
+    /// hottest tenth); 0 disables the near caches.
+    #[arg(long, value_name = "SIZE", default_value = "512KiB")]
+    near_capacity: ByteSize,
+
+    /// The near caches' eviction policy.
+    #[arg(long, value_name = "POLICY", default_value = "allkeys-lru")]
+    policy: String,
+
+    /// Nodes of the partitioned and replicated tiers.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    tier_nodes: usize,
+
+    /// Print the reports as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+
+    /// Do not draw progress bars.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// One row of the table.
+#[derive(Debug, serde::Serialize)]
+struct TopologyRun {
+    topology: String,
+    tier_url: String,
+    report: LoadReport,
+}
+
+/// Runs the demo and prints the table.
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=16).contains(&args.nodes), "--nodes must be 1 to 16");
+    anyhow::ensure!(
+        (1..=64).contains(&args.tier_nodes),
+        "--tier-nodes must be 1 to 64"
+    );
+    let setup = NodeSetup {
+        near_capacity_bytes: args.near_capacity.bytes(),
+        policy: parse_policy(&args.policy)?,
+        api: ApiOptions::default(),
+    };
+    let topologies = [
+        ("centralized", "memory://".to_owned()),
+        (
+            "partitioned",
+            format!("memory-partitioned://{}", args.tier_nodes),
+        ),
+        (
+            "replicated",
+            format!("memory-replicated://{}", args.tier_nodes),
+        ),
+    ];
+    let dir = tempfile::Builder::new()
+        .prefix("tiercache-demo-")
+        .tempdir()
+        .context("creating a temporary directory for the store")?;
+    let db = format!("sqlite://{}", dir.path().join("tiercache.db").display());
+
+    let runs = super::runtime()?.block_on(async {
+        let store = deployment::open_store(&db).await?;
+        let rows = deployment::load_dataset_if_empty(store.as_ref(), args.no_progress).await?;
+        if !args.json {
+            eprintln!(
+                "store: SQLite in a temporary directory, {rows} rows of the Kepler-like dataset"
+            );
+        }
+        let mut runs = Vec::new();
+        for (name, url) in &topologies {
+            let tier = deployment::open_tier(url, &TierOptions::default()).await?;
+            let nodes = deployment::start_nodes(
+                Arc::clone(&store),
+                tier,
+                args.nodes,
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                &setup,
+            )
+            .await?;
+            let spec = LoadSpec {
+                targets: nodes.addresses.clone(),
+                distribution: args.workload,
+                keys: rows.max(1),
+                requests: args.requests,
+                concurrency: args.concurrency,
+                write_ratio: args.write_ratio,
+                seed: args.seed,
+                max_duration: Duration::from_secs(600),
+            };
+            if !args.json {
+                eprintln!("{name}: {url}, {} API node(s)", args.nodes);
+            }
+            let report = super::bench::run_with_progress(&spec, args.no_progress).await;
+            nodes.stop().await?;
+            runs.push(TopologyRun {
+                topology: (*name).to_owned(),
+                tier_url: url.clone(),
+                report: report?,
+            });
+        }
+        anyhow::Ok(runs)
+    })?;
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(());
+    }
+    println!();
+    println!(
+        "workload {} over {} keys, {} requests per topology, {} clients, {:.0}% writes, seed {}, {} API node(s) with {} near caches ({})",
+        args.workload,
+        runs.first().map_or(0, |r| r.report.keys),
+        args.requests,
+        args.concurrency,
+        args.write_ratio * 100.0,
+        args.seed,
+        args.nodes,
+        args.near_capacity,
+        args.policy,
+    );
+    println!();
+    println!(
+        "{:<12} {:>10} {:>9} {:>9} {:>9}   {:>6} {:>7} {:>6}   {:>6}",
+        "topology", "req/s", "p50 µs", "p99 µs", "p99.9 µs", "near", "shared", "store", "errors"
+    );
+    for run in &runs {
+        let r = &run.report;
+        println!(
+            "{:<12} {:>10.0} {:>9.0} {:>9.0} {:>9.0}   {:>5.1}% {:>6.1}% {:>5.1}%   {:>6}",
+            run.topology,
+            r.throughput,
+            r.latency.p50_us,
+            r.latency.p99_us,
+            r.latency.p999_us,
+            r.hits.near_ratio * 100.0,
+            r.hits.shared_ratio * 100.0,
+            r.hits.store_ratio * 100.0,
+            r.error_count(),
+        );
+    }
+    println!();
+    println!(
+        "near/shared/store: the share of successful reads each tier answered (the `source` of each answer)."
+    );
+    Ok(())
+}
