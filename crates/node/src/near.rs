@@ -61,16 +61,19 @@ impl NearCache {
     }
 
     /// Installs `value` (or a delete marker for `None`) at `version` unless the cache holds
-    /// that version or a newer one. Returns whether it installed.
+    /// a newer version or a live value at `version`. Returns whether it installed.
     pub(crate) fn install(&self, key: &[u8], value: Option<Bytes>, version: Version) -> bool {
         let stripe = (self.stripe_hasher.hash_one(key) as usize) % STRIPES;
         let _guard = self.stripes[stripe].lock();
+        let delete = value.is_none();
+        // The tier's rule: a newer version wins; at one version, a live value wins over a
+        // delete marker (which only invalidated the versions before it).
         if let Some(held) = self.cache.peek(key)
-            && held.version >= version
+            && (held.version > version
+                || (held.version == version && (held.value.is_some() || delete)))
         {
             return false;
         }
-        let delete = value.is_none();
         let slot = Slot { version, value };
         // A refusal (a full `noeviction` cache, an object larger than a shard) just means
         // the object is not cached here, which is always safe. But a refused delete marker
@@ -128,5 +131,14 @@ mod tests {
         assert_eq!(near.get(b"k"), None);
         assert!(near.install(b"k", Some(Bytes::from_static(b"v3")), Version(3)));
         assert_eq!(near.get(b"k").unwrap().version, Version(3));
+    }
+
+    #[test]
+    fn a_value_outranks_a_delete_marker_of_its_own_version() {
+        let near = near();
+        assert!(near.install(b"k", None, Version(4)));
+        assert!(near.install(b"k", Some(Bytes::from_static(b"v4")), Version(4)));
+        assert!(!near.install(b"k", None, Version(4)));
+        assert_eq!(near.get(b"k").unwrap().value, Bytes::from_static(b"v4"));
     }
 }

@@ -125,6 +125,9 @@ async fn writes_go_through_and_later_reads_see_them_on_every_node() {
     let seen = reader.get(b"k").await.unwrap().unwrap();
     assert_eq!((seen.version, seen.source), (v2, Source::Store));
     assert_eq!(seen.value, Bytes::from_static(b"two"));
+    // That read refilled the tier over the writer's tombstone (same version).
+    let again = reader.get(b"k").await.unwrap().unwrap();
+    assert_eq!((again.version, again.source), (v2, Source::Shared));
     // The writer installed its own write in its near cache.
     let own = writer.get(b"k").await.unwrap().unwrap();
     assert_eq!((own.version, own.source), (v2, Source::Near));

@@ -2,11 +2,12 @@
 //! store, chosen by URL.
 //!
 //! Every topology implements [`Tier`] with the same guarantee: a write carries the store's
-//! version of the object, and **a tier never replaces a version with an older or equal
-//! one** — the check and the write are one atomic step (a striped lock in process, a Lua
-//! script on Redis). Concurrent fills after a miss therefore cannot put an old value over a
-//! new one, and a versioned delete leaves a short-lived tombstone so a fill of the deleted
-//! version that arrives late is refused too.
+//! version of the object, and **a tier never replaces a version with an older one, nor a
+//! live value with anything at its own version** — the check and the write are one atomic
+//! step (a striped lock in process, a Lua script on Redis). Concurrent fills after a miss
+//! therefore cannot put an old value over a new one, and a versioned delete leaves a
+//! short-lived tombstone so a fill of a replaced version that arrives late is refused too;
+//! only the value of the tombstone's own version may fill over it ([`Tier::set`]).
 //!
 //! | URL | topology |
 //! |---|---|

@@ -120,11 +120,18 @@ pub trait Tier: Send + Sync + 'static {
     /// The live entry under `key`, if any (a tombstone reads as `None`).
     async fn get(&self, key: &[u8]) -> TierResult<Option<Entry>>;
 
-    /// Stores `value` at `version` unless the tier holds `version` or a newer one.
+    /// Stores `value` at `version` unless the tier holds a newer version, or `version`
+    /// itself as a live value.
+    ///
+    /// A tombstone at the same `version` gives way: the store gives each version to one
+    /// write, so a live value at `version` *is* that write's value, and the tombstone was
+    /// the writer's invalidation of the versions before it. This lets the first read after
+    /// a write fill the tier again at once.
     async fn set(&self, key: &[u8], value: &[u8], version: Version) -> TierResult<SetOutcome>;
 
     /// Replaces the entry by a tombstone at `version` (living `tombstone_ttl`) unless the
-    /// tier holds `version` or a newer one.
+    /// tier holds `version` (live or not) or a newer one. A writer calls it with the
+    /// version the store gave its write, which removes every older copy.
     async fn delete(&self, key: &[u8], version: Version) -> TierResult<SetOutcome>;
 
     /// Removes every entry this tier wrote.

@@ -18,11 +18,16 @@ use crate::slot::{key_slot, node_for_slot};
 /// The namespace of tiercache's keys in a shared Redis.
 const PREFIX: &[u8] = b"tc:";
 
-/// Stores ARGV[2] at version ARGV[1] unless the key holds that version or a newer one.
-/// Returns 0 when stored, else the version held.
+/// Stores ARGV[2] at version ARGV[1] unless the key holds a newer version, or this version
+/// live (a tombstone at this very version gives way: see `Tier::set`). Returns 0 when
+/// stored, else the version held.
 const SET_SCRIPT: &str = r"
 local held = redis.call('HGET', KEYS[1], 'v')
-if held and tonumber(held) >= tonumber(ARGV[1]) then return tonumber(held) end
+if held then
+  local h = tonumber(held)
+  local v = tonumber(ARGV[1])
+  if h > v or (h == v and redis.call('HEXISTS', KEYS[1], 'd') == 1) then return h end
+end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
 redis.call('PERSIST', KEYS[1])
 return 0

@@ -1,0 +1,357 @@
+//! The `serve`, `api`, `bench` and `demo` commands, run as the real binary.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tiercache_store::dataset::kepler;
+
+fn tiercache() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tiercache"))
+}
+
+fn run(args: &[&str], dir: &Path) -> (bool, String, String) {
+    let output = tiercache().args(args).current_dir(dir).output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A long-running tiercache process and the addresses it printed; killed on drop.
+struct Running {
+    child: Child,
+    addresses: Vec<String>,
+}
+
+impl Running {
+    /// Starts `tiercache ARGS` and waits (bounded) for `lines` `listening on` lines.
+    fn start(args: &[&str], dir: &Path, lines: usize) -> Running {
+        let mut child = tiercache()
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addresses = Vec::new();
+        while addresses.len() < lines {
+            let line = receiver
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("`tiercache {}` did not print its addresses", args[0]));
+            let address = line
+                .strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+            addresses.push(address.to_owned());
+        }
+        Running { child, addresses }
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; returns stderr.
+    fn terminate(mut self) -> String {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "no exit 15 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(status.success(), "{status}: {stderr}");
+        stderr
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, JSON body).
+fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn serve_answers_the_search_route_from_the_store_then_the_near_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = tiercache_testkit::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "serve",
+        "--data",
+        "data",
+        "--listen",
+        &listen,
+        "--nodes",
+        "2",
+        "--no-progress",
+    ];
+    let serve = Running::start(&args, dir.path(), 2);
+    assert_eq!(
+        serve.addresses,
+        [listen.clone(), format!("127.0.0.1:{}", port + 1)]
+    );
+
+    let expected: Value = {
+        let row = kepler::rows(42, kepler::DEFAULT_SEED).last().unwrap();
+        serde_json::from_slice(&row.value).unwrap()
+    };
+    let (status, first) = http(&listen, "GET", "/search?id=42", "");
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["source"], "store");
+    assert_eq!(first["value"], expected);
+    let (_, second) = http(&listen, "GET", "/search?id=42", "");
+    assert_eq!(second["source"], "near");
+    assert_eq!(second["version"], first["version"]);
+    // The second node shares the tier: the first node's fill is there.
+    let (_, other) = http(&serve.addresses[1], "GET", "/v1/objects/42", "");
+    assert_eq!(
+        (other["source"].as_str(), &other["value"]),
+        (Some("shared"), &expected)
+    );
+
+    // The load generator, on both nodes, as JSON.
+    let targets = format!(
+        "http://{},http://{}",
+        serve.addresses[0], serve.addresses[1]
+    );
+    let (ok, stdout, stderr) = run(
+        &[
+            "bench",
+            "--target",
+            &targets,
+            "--requests",
+            "2000",
+            "--concurrency",
+            "4",
+            "--write-ratio",
+            "0.05",
+            "--seed",
+            "7",
+            "--json",
+            "--no-progress",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["requests"], 2000);
+    assert_eq!(report["seed"], 7);
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    let reads = report["reads"].as_u64().unwrap();
+    let writes = report["writes"].as_u64().unwrap();
+    assert_eq!(reads + writes, 2000);
+    assert!(
+        (40..=200).contains(&writes),
+        "{writes} writes for a ratio of 0.05"
+    );
+    let hits = &report["hits"];
+    let answered = ["near", "shared", "store"].map(|t| hits[t].as_u64().unwrap());
+    assert_eq!(
+        answered.iter().sum::<u64>() + report["not_found"].as_u64().unwrap(),
+        reads
+    );
+    assert!(answered[0] > 0 && report["latency"]["p99_us"].as_f64().unwrap() > 0.0);
+
+    let stderr = serve.terminate();
+    assert!(stderr.contains("loaded 9564 rows"), "{stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+
+    // A second start finds the data and does not load it again; a bench write survived.
+    let serve = Running::start(&args, dir.path(), 2);
+    let (status, _) = http(&serve.addresses[0], "GET", "/search?id=9564", "");
+    assert_eq!(status, 200);
+    let stderr = serve.terminate();
+    assert!(!stderr.contains("loaded"), "{stderr}");
+}
+
+#[test]
+fn api_over_a_store_service_with_an_in_process_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Running::start(
+        &[
+            "store",
+            "--db",
+            "sqlite://store.db",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+        1,
+    );
+    let store_url = format!("http://{}", store.addresses[0]);
+    let api = Running::start(
+        &[
+            "api",
+            "--store",
+            &store_url,
+            "--tier",
+            "memory://",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+        1,
+    );
+    let address = &api.addresses[0];
+    let (status, written) = http(address, "PUT", "/v1/objects/k", "{\"a\":1}");
+    assert_eq!(status, 200, "{written}");
+    let (_, read) = http(address, "GET", "/v1/objects/k", "");
+    assert_eq!(
+        (read["source"].as_str(), &read["value"]["a"]),
+        (Some("near"), &Value::from(1))
+    );
+    let (status, metrics) = {
+        let mut stream = TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        (text[9..12].to_owned(), text)
+    };
+    assert_eq!(status, "200");
+    assert!(
+        metrics.contains("tiercache_writes_total{node=\"api\"} 1"),
+        "{metrics}"
+    );
+
+    // The store going away: reads of uncached keys are 503, cached ones still answer.
+    drop(store);
+    let (status, error) = http(address, "GET", "/v1/objects/other", "");
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (503, Some("unavailable")),
+        "{error}"
+    );
+    let (status, _) = http(address, "GET", "/v1/objects/k", "");
+    assert_eq!(status, 200);
+    api.terminate();
+}
+
+#[test]
+fn demo_prints_a_row_per_topology() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = run(
+        &["demo", "--requests", "600", "--no-progress", "--json"],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let runs: Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["topology"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["centralized", "partitioned", "replicated"]);
+    for run in runs.as_array().unwrap() {
+        let report = &run["report"];
+        assert_eq!(report["requests"], 600, "{run}");
+        assert_eq!(report["errors"], serde_json::json!({}), "{run}");
+        let ratios: f64 = ["near_ratio", "shared_ratio", "store_ratio"]
+            .iter()
+            .map(|r| report["hits"][r].as_f64().unwrap())
+            .sum();
+        assert!((ratios - 1.0).abs() < 1e-9, "{run}");
+    }
+    // The table form names the seed so the run can be reproduced.
+    let (ok, stdout, stderr) = run(
+        &["demo", "--requests", "300", "--no-progress", "--seed", "9"],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("seed 9") && stdout.contains("partitioned"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "api",
+                "--store",
+                "sqlite://s.db",
+                "--tier",
+                "bogus://x",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            "bad tier URL",
+        ),
+        (
+            &[
+                "api",
+                "--store",
+                "http://127.0.0.1:1",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            "connecting to the store service",
+        ),
+        (
+            &["api", "--store", "sqlite://s.db", "--policy", "most-recent"],
+            "bad near-cache policy",
+        ),
+        (
+            &["bench", "--target", "http://192.0.2.1:80"],
+            "not a loopback address",
+        ),
+        (&["serve", "--nodes", "0"], "nodes must be between 1 and 64"),
+    ];
+    for (args, expected) in cases {
+        let (ok, _, stderr) = run(args, dir.path());
+        assert!(!ok, "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
