@@ -1,0 +1,292 @@
+//! The API's read path side by side with baselines, in one run, same client:
+//!
+//! * a **near-cache hit** over HTTP vs a bare axum handler that returns the same JSON from a
+//!   hash map (same route shape, same bytes, same connection handling);
+//! * a **shared-tier hit** (near cache disabled, tier on a local redis-server) vs
+//!   `redis-benchmark -t get` at the same concurrency and value size, with the node's own
+//!   time for the Redis round trip (from its counters) to show where the time goes.
+//!
+//! The client is tiercache's load generator (one HTTP/1.1 keep-alive connection per
+//! worker, uniform keys over the Kepler-like dataset). Runs are interleaved and the median
+//! of several is reported.
+//!
+//! ```text
+//! cargo bench -p tiercache-api --bench http_api [-- --runs 5 --requests 40000]
+//! ```
+//!
+//! Under `cargo test` (no `--bench` argument) it does a tiny smoke run instead.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use tiercache_api::ApiOptions;
+use tiercache_bench::http_load::{self, KeyDistribution, LoadReport, LoadSpec};
+use tiercache_node::{Node, NodeOptions};
+use tiercache_store::dataset::{self, kepler};
+use tiercache_store::{SqlOptions, SqlStore, Store};
+use tiercache_testkit::RedisServer;
+use tiercache_tier::TierOptions;
+
+struct Settings {
+    full: bool,
+    runs: usize,
+    requests: u64,
+    keys: usize,
+}
+
+fn settings() -> Settings {
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench");
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Settings {
+        full,
+        runs: value("--runs").map_or(if full { 5 } else { 1 }, |v| v as usize),
+        requests: value("--requests").unwrap_or(if full { 40_000 } else { 300 }),
+        keys: if full { kepler::FULL_ROWS } else { 200 },
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(tiercache_api::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    address
+}
+
+async fn node_api(
+    store: Arc<dyn Store>,
+    tier_url: Option<&str>,
+    near: u64,
+) -> (SocketAddr, Arc<Node>) {
+    let tier = match tier_url {
+        Some(url) => Some(
+            tiercache_tier::open(url, &TierOptions::default())
+                .await
+                .unwrap(),
+        ),
+        None => None,
+    };
+    let options = NodeOptions {
+        near_capacity_bytes: near,
+        ..NodeOptions::default()
+    };
+    let node = Arc::new(Node::new(store, tier, &options).unwrap());
+    let address = serve(tiercache_api::router(
+        Arc::clone(&node),
+        ApiOptions::default(),
+    ))
+    .await;
+    (address, node)
+}
+
+/// The baseline: the same answers, pre-rendered, from a hash map.
+async fn bare_axum(bodies: HashMap<String, Bytes>) -> SocketAddr {
+    async fn handler(
+        State(bodies): State<Arc<HashMap<String, Bytes>>>,
+        Path(key): Path<String>,
+    ) -> axum::response::Response {
+        match bodies.get(&key) {
+            Some(body) => ([(CONTENT_TYPE, "application/json")], body.clone()).into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    let router = axum::Router::new()
+        .route("/v1/objects/{key}", axum::routing::get(handler))
+        .with_state(Arc::new(bodies));
+    serve(router).await
+}
+
+async fn load(target: SocketAddr, keys: usize, requests: u64, concurrency: usize) -> LoadReport {
+    let spec = LoadSpec {
+        targets: vec![target],
+        distribution: KeyDistribution::Uniform,
+        keys: keys as u64,
+        requests,
+        concurrency,
+        write_ratio: 0.0,
+        seed: 42,
+        max_duration: Duration::from_secs(120),
+    };
+    let report = http_load::run(&spec, Arc::new(AtomicU64::new(0)))
+        .await
+        .unwrap();
+    assert_eq!(report.error_count(), 0, "{report:?}");
+    report
+}
+
+/// `redis-benchmark -t get` with values of `size` bytes over `keys` keys: (ops/s, p50 µs).
+fn redis_benchmark(
+    port: u16,
+    requests: u64,
+    concurrency: usize,
+    size: usize,
+    keys: usize,
+) -> (f64, f64) {
+    let output = Command::new("redis-benchmark")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "set,get",
+            "--csv",
+        ])
+        .args(["-n", &requests.to_string(), "-c", &concurrency.to_string()])
+        .args(["-d", &size.to_string(), "-r", &keys.to_string()])
+        .output()
+        .expect("redis-benchmark runs (Debian package redis-tools)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("\"GET\""))
+        .unwrap_or_else(|| panic!("no GET line in redis-benchmark output: {text}"));
+    let fields: Vec<f64> = line
+        .split(',')
+        .skip(1)
+        .map(|f| f.trim_matches('"').parse().unwrap_or(0.0))
+        .collect();
+    (fields[0], fields[3] * 1000.0)
+}
+
+/// Reads every row once through `node`, so the measured reads all hit the tier under test.
+async fn warm(node: &Node, rows: &[dataset::Row]) {
+    for row in rows {
+        node.get(row.key.as_bytes()).await.unwrap().unwrap();
+    }
+}
+
+fn main() {
+    let settings = settings();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}/store.db", dir.path().display());
+        let store: Arc<dyn Store> =
+            Arc::new(SqlStore::open(&db, SqlOptions::default()).await.unwrap());
+        let rows: Vec<_> = kepler::rows(settings.keys, kepler::DEFAULT_SEED).collect();
+        let value_size = rows.iter().map(|r| r.value.len()).sum::<usize>() / rows.len();
+        dataset::load(store.as_ref(), rows.iter().cloned().map(Ok), 500, |_| {})
+            .await
+            .unwrap();
+
+        // Near-cache hits: warm every key first.
+        let (near_api, near_node) = node_api(Arc::clone(&store), Some("memory://"), 64 << 20).await;
+        warm(&near_node, &rows).await;
+        let mut bodies = HashMap::new();
+        for row in &rows {
+            let body = format!(
+                r#"{{"key":"{}","value":{},"version":1,"source":"near","micros":0.6}}"#,
+                row.key,
+                String::from_utf8_lossy(&row.value)
+            );
+            bodies.insert(row.key.clone(), Bytes::from(body));
+        }
+        let bare = bare_axum(bodies).await;
+
+        println!(
+            "near-cache hit over HTTP vs a bare axum handler, {} keys, {value_size}-byte rows, \
+             {} requests per run, median of {} interleaved runs",
+            settings.keys, settings.requests, settings.runs
+        );
+        println!(
+            "{:>11} {:>12} {:>12} {:>7} {:>10} {:>10}",
+            "concurrency", "api req/s", "axum req/s", "ratio", "api p50", "axum p50"
+        );
+        for concurrency in [1usize, 16] {
+            let (mut ours, mut theirs) = (vec![], vec![]);
+            let (mut our_p50, mut their_p50) = (vec![], vec![]);
+            for _ in 0..settings.runs {
+                let a = load(near_api, settings.keys, settings.requests, concurrency).await;
+                assert!(a.hits.near_ratio > 0.99, "not all near hits: {a:?}");
+                let b = load(bare, settings.keys, settings.requests, concurrency).await;
+                ours.push(a.throughput);
+                theirs.push(b.throughput);
+                our_p50.push(a.latency.p50_us);
+                their_p50.push(b.latency.p50_us);
+            }
+            let (ours, theirs) = (median(ours), median(theirs));
+            println!(
+                "{concurrency:>11} {ours:>12.0} {theirs:>12.0} {:>6.2}x {:>8.0}µs {:>8.0}µs",
+                ours / theirs,
+                median(our_p50),
+                median(their_p50)
+            );
+        }
+
+        // Shared-tier hits on a real redis-server, near cache off.
+        let redis = RedisServer::start().unwrap();
+        let tier_url = format!("redis://{}", redis.address());
+        let (shared_api, shared_node) = node_api(Arc::clone(&store), Some(&tier_url), 0).await;
+        warm(&shared_node, &rows).await;
+        println!();
+        println!(
+            "shared-tier hit (near cache off, redis://) vs redis-benchmark -t get -d {value_size}, \
+             median of {} runs",
+            settings.runs
+        );
+        println!(
+            "{:>11} {:>12} {:>12} {:>7} {:>10} {:>12} {:>10}",
+            "concurrency", "api req/s", "redis ops/s", "ratio", "api p50", "in node", "redis p50"
+        );
+        for concurrency in [1usize, 16] {
+            let (mut ours, mut theirs) = (vec![], vec![]);
+            let (mut our_p50, mut their_p50, mut inside) = (vec![], vec![], vec![]);
+            for _ in 0..settings.runs {
+                let a = load(shared_api, settings.keys, settings.requests, concurrency).await;
+                assert!(a.hits.shared_ratio > 0.99, "not all shared hits: {a:?}");
+                // The node's own time per shared hit (cumulative since start).
+                inside.push(shared_node.stats().latency.shared.p50_us);
+                let (ops, p50) = redis_benchmark(
+                    redis.port(),
+                    settings.requests,
+                    concurrency,
+                    value_size,
+                    settings.keys,
+                );
+                ours.push(a.throughput);
+                theirs.push(ops);
+                our_p50.push(a.latency.p50_us);
+                their_p50.push(p50);
+            }
+            let (ours, theirs) = (median(ours), median(theirs));
+            println!(
+                "{concurrency:>11} {ours:>12.0} {theirs:>12.0} {:>6.2}x {:>8.0}µs {:>10.0}µs {:>8.0}µs",
+                ours / theirs,
+                median(our_p50),
+                median(inside),
+                median(their_p50)
+            );
+        }
+        if !settings.full {
+            println!("(smoke run: pass --bench for real figures)");
+        }
+    });
+}
