@@ -51,8 +51,15 @@ impl RedisServer {
 
     /// A replica of `primary`, returned once its replication link is up.
     pub fn replica_of(primary: &RedisServer) -> Result<RedisServer, Error> {
+        RedisServer::replica_of_with(primary, &[])
+    }
+
+    /// A replica of `primary` with extra `redis-server` arguments.
+    pub fn replica_of_with(primary: &RedisServer, extra: &[&str]) -> Result<RedisServer, Error> {
         let port = primary.port.to_string();
-        let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port])?;
+        let mut args = vec!["--replicaof", "127.0.0.1", &port];
+        args.extend_from_slice(extra);
+        let replica = RedisServer::start_with(&args)?;
         replica.wait_for(Duration::from_secs(30), "replication link", |node| {
             node.command(&["INFO", "replication"])
                 .is_ok_and(|info| info.contains("master_link_status:up"))
@@ -213,6 +220,16 @@ impl RedisCluster {
     /// Starts the nodes, creates the cluster and waits until every node reports
     /// `cluster_state:ok` and knows every other node.
     pub fn start(primaries: usize, replicas_per_primary: usize) -> Result<RedisCluster, Error> {
+        RedisCluster::start_with(primaries, replicas_per_primary, &[])
+    }
+
+    /// Like [`RedisCluster::start`], with extra `redis-server` arguments for every node
+    /// (for example `maxmemory` and `maxmemory-policy`).
+    pub fn start_with(
+        primaries: usize,
+        replicas_per_primary: usize,
+        extra: &[&str],
+    ) -> Result<RedisCluster, Error> {
         assert!(
             primaries >= 3,
             "Redis Cluster needs at least three primaries"
@@ -220,7 +237,7 @@ impl RedisCluster {
         let count = primaries * (1 + replicas_per_primary);
         let nodes = (0..count)
             .map(|_| {
-                RedisServer::start_with(&[
+                let mut args = vec![
                     "--cluster-enabled",
                     "yes",
                     "--cluster-config-file",
@@ -232,7 +249,9 @@ impl RedisCluster {
                     // replica's data "too old" and refuse (cluster-replica-validity-factor).
                     "--cluster-replica-validity-factor",
                     "0",
-                ])
+                ];
+                args.extend_from_slice(extra);
+                RedisServer::start_with(&args)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let cli = binary("redis-cli", "redis-tools")?;

@@ -10,6 +10,9 @@ pub enum TierError {
     /// and goes to the store; writes report it.
     #[error("shared tier unavailable: {0}")]
     Unavailable(String),
+    /// A setting that the chosen topology cannot honour.
+    #[error("{0}")]
+    Unsupported(String),
     /// An unexpected answer.
     #[error("shared tier error: {0}")]
     Internal(String),
@@ -19,7 +22,7 @@ impl TierError {
     /// The error's classification.
     pub fn code(&self) -> ErrorCode {
         match self {
-            TierError::InvalidUrl(_) => ErrorCode::InvalidArgument,
+            TierError::InvalidUrl(_) | TierError::Unsupported(_) => ErrorCode::InvalidArgument,
             TierError::Unavailable(_) => ErrorCode::Unavailable,
             TierError::Internal(_) => ErrorCode::Internal,
         }

@@ -23,6 +23,7 @@
 mod error;
 mod memory;
 mod model;
+mod redis_settings;
 mod redis_tier;
 mod redis_topologies;
 pub mod slot;
@@ -31,5 +32,6 @@ mod url;
 pub use error::{TierError, TierResult};
 pub use memory::MemoryNode;
 pub use model::{Entry, SetOutcome, Tier, TierOptions, TierStats};
+pub use redis_settings::redis_server_args;
 pub use redis_tier::RedisNode;
 pub use url::{TierUrl, open};

@@ -315,3 +315,15 @@ async fn an_unreachable_redis_is_unavailable_quickly() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn launched_redis_nodes_take_the_policy_and_budget_of_the_same_name() {
+    let policy: tiercache_cache::PolicySpec = "allkeys-lfu:samples=7".parse().unwrap();
+    let args = tiercache_tier::redis_server_args(&policy, 32 << 20).unwrap();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = RedisServer::start_with(&args).unwrap();
+    let config = |name: &str| server.command(&["CONFIG", "GET", name]).unwrap();
+    assert!(config("maxmemory-policy").contains("allkeys-lfu"));
+    assert!(config("maxmemory").contains(&(32u64 << 20).to_string()));
+    assert!(config("maxmemory-samples").contains('7'));
+}

@@ -313,6 +313,45 @@ fn demo_prints_a_row_per_topology() {
 }
 
 #[test]
+fn demo_launches_local_redis_topologies_with_the_tier_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = run(
+        &[
+            "demo",
+            "--redis",
+            "--requests",
+            "300",
+            "--no-progress",
+            "--json",
+            "--tier-policy",
+            "allkeys-lfu",
+            "--tier-capacity",
+            "16MiB",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let runs: Value = serde_json::from_str(&stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    let names: Vec<&str> = runs
+        .iter()
+        .map(|r| r["topology"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names[3..],
+        ["redis centralized", "redis cluster", "redis replicated"]
+    );
+    for run in runs {
+        assert_eq!(run["report"]["errors"], serde_json::json!({}), "{run}");
+        assert_eq!(run["report"]["requests"], 300, "{run}");
+    }
+    // A policy Redis does not have is refused before anything starts.
+    let (ok, _, stderr) = run(&["demo", "--redis", "--tier-policy", "s3fifo"], dir.path());
+    assert!(!ok);
+    assert!(stderr.contains("Redis has no `s3fifo` policy"), "{stderr}");
+}
+
+#[test]
 fn bad_arguments_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&[&str], &str); 5] = [

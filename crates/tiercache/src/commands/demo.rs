@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::Args;
 use tiercache_api::ApiOptions;
 use tiercache_bench::http_load::{KeyDistribution, LoadReport, LoadSpec};
+use tiercache_cache::PolicySpec;
 use tiercache_core::ByteSize;
+use tiercache_testkit::{RedisCluster, RedisServer};
 use tiercache_tier::TierOptions;
 
 use super::api::parse_policy;
@@ -65,6 +67,21 @@ pub struct DemoArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     tier_nodes: usize,
 
+    /// Memory budget of each shared-tier node (in process, and Redis's `maxmemory`).
+    #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+    tier_capacity: ByteSize,
+
+    /// Eviction policy of the shared tier (Redis's `maxmemory-policy` with --redis, so one
+    /// of Redis's eight policies).
+    #[arg(long, value_name = "POLICY", default_value = "allkeys-lru")]
+    tier_policy: String,
+
+    /// Also launch local Redis topologies (one server; a Cluster of 3 primaries with a
+    /// replica each; a primary with 2 replicas), with the tier's budget and policy, and
+    /// compare them too. Needs redis-server and redis-cli installed.
+    #[arg(long)]
+    redis: bool,
+
     /// Print the reports as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -94,7 +111,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         policy: parse_policy(&args.policy)?,
         api: ApiOptions::default(),
     };
-    let topologies = [
+    let tier_policy = parse_policy(&args.tier_policy)?;
+    let tier_options = TierOptions {
+        policy: tier_policy,
+        node_capacity_bytes: args.tier_capacity.bytes(),
+        ..TierOptions::default()
+    };
+    let mut topologies = vec![
         ("centralized", "memory://".to_owned()),
         (
             "partitioned",
@@ -105,6 +128,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             format!("memory-replicated://{}", args.tier_nodes),
         ),
     ];
+    // Kept alive until the end: dropping them stops the servers.
+    let redis = if args.redis {
+        let servers = LocalRedis::launch(&tier_policy, args.tier_capacity.bytes(), args.json)?;
+        topologies.extend(servers.topologies());
+        Some(servers)
+    } else {
+        None
+    };
     let dir = tempfile::Builder::new()
         .prefix("tiercache-demo-")
         .tempdir()
@@ -121,7 +152,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         let mut runs = Vec::new();
         for (name, url) in &topologies {
-            let tier = deployment::open_tier(url, &TierOptions::default()).await?;
+            let tier = deployment::open_tier(url, &tier_options).await?;
             let nodes = deployment::start_nodes(
                 Arc::clone(&store),
                 tier,
@@ -154,6 +185,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         anyhow::Ok(runs)
     })?;
 
+    drop(redis);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(());
@@ -173,13 +205,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "{:<12} {:>10} {:>9} {:>9} {:>9}   {:>6} {:>7} {:>6}   {:>6}",
+        "{:<18} {:>10} {:>9} {:>9} {:>9}   {:>6} {:>7} {:>6}   {:>6}",
         "topology", "req/s", "p50 µs", "p99 µs", "p99.9 µs", "near", "shared", "store", "errors"
     );
     for run in &runs {
         let r = &run.report;
         println!(
-            "{:<12} {:>10.0} {:>9.0} {:>9.0} {:>9.0}   {:>5.1}% {:>6.1}% {:>5.1}%   {:>6}",
+            "{:<18} {:>10.0} {:>9.0} {:>9.0} {:>9.0}   {:>5.1}% {:>6.1}% {:>5.1}%   {:>6}",
             run.topology,
             r.throughput,
             r.latency.p50_us,
@@ -196,4 +228,54 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "near/shared/store: the share of successful reads each tier answered (the `source` of each answer)."
     );
     Ok(())
+}
+
+/// Redis topologies launched on free loopback ports for the demo; stopped on drop.
+struct LocalRedis {
+    single: RedisServer,
+    cluster: RedisCluster,
+    primary: RedisServer,
+    replicas: Vec<RedisServer>,
+}
+
+impl LocalRedis {
+    fn launch(policy: &PolicySpec, maxmemory: u64, quiet: bool) -> anyhow::Result<LocalRedis> {
+        let args = tiercache_tier::redis_server_args(policy, maxmemory)?;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if !quiet {
+            eprintln!("launching local Redis topologies ({})", args.join(" "));
+        }
+        let single = RedisServer::start_with(&args).context("starting redis-server")?;
+        let cluster = RedisCluster::start_with(3, 1, &args).context("starting a Redis Cluster")?;
+        let primary = RedisServer::start_with(&args).context("starting a Redis primary")?;
+        let replicas = (0..2)
+            .map(|_| RedisServer::replica_of_with(&primary, &args))
+            .collect::<Result<Vec<_>, _>>()
+            .context("starting Redis replicas")?;
+        Ok(LocalRedis {
+            single,
+            cluster,
+            primary,
+            replicas,
+        })
+    }
+
+    fn topologies(&self) -> Vec<(&'static str, String)> {
+        let replicas: Vec<String> = self.replicas.iter().map(RedisServer::address).collect();
+        vec![
+            (
+                "redis centralized",
+                format!("redis://{}", self.single.address()),
+            ),
+            ("redis cluster", self.cluster.url()),
+            (
+                "redis replicated",
+                format!(
+                    "redis-replicated://{},{}",
+                    self.primary.address(),
+                    replicas.join(",")
+                ),
+            ),
+        ]
+    }
 }
