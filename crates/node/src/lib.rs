@@ -44,9 +44,7 @@ use tokio::sync::OnceCell;
 
 pub use error::{NodeError, NodeResult};
 pub use latency::{LatencyHistogram, LatencySnapshot};
-pub use stats::{
-    LatencyByKind, LatencySummary, NearStats, NodeStats, SharedStats, StoreStats, TierTotals,
-};
+pub use stats::{LatencyByKind, LatencySummary, NearStats, NodeStats, SharedStats, StoreStats};
 
 use near::NearCache;
 use stats::Counters;

@@ -46,24 +46,7 @@ pub struct SharedStats {
     /// Tier operations of this node that failed (the read fell through to the store).
     pub errors: u64,
     /// The tier's totals across every node using it in this process.
-    pub tier_totals: Option<TierTotals>,
-}
-
-/// [`TierStats`], serializable.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct TierTotals {
-    /// Gets that found a live entry.
-    pub hits: u64,
-    /// Gets that found nothing or a tombstone.
-    pub misses: u64,
-    /// Version-checked sets applied.
-    pub sets: u64,
-    /// Sets and deletes refused because the tier held a newer version.
-    pub kept: u64,
-    /// Versioned deletes applied.
-    pub deletes: u64,
-    /// Failed operations.
-    pub errors: u64,
+    pub tier_totals: Option<TierStats>,
 }
 
 /// The store's share of this node's reads.
@@ -267,14 +250,7 @@ impl Counters {
                 misses: shared_misses,
                 hit_ratio: ratio(shared_hits, shared_misses),
                 errors: load(&self.shared_errors),
-                tier_totals: tier.map(|t| TierTotals {
-                    hits: t.hits,
-                    misses: t.misses,
-                    sets: t.sets,
-                    kept: t.kept,
-                    deletes: t.deletes,
-                    errors: t.errors,
-                }),
+                tier_totals: tier,
             },
             store,
             failed_reads: load(&self.failed_reads),

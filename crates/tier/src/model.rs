@@ -30,7 +30,7 @@ pub enum SetOutcome {
 }
 
 /// How many operations a tier served (since it was opened).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct TierStats {
     /// Gets that found a live entry.
     pub hits: u64,

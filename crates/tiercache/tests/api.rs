@@ -1,26 +1,17 @@
 //! The `serve`, `api`, `bench` and `demo` commands, run as the real binary.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tiercache_store::dataset::kepler;
 
-fn tiercache() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tiercache"))
-}
-
-fn run(args: &[&str], dir: &Path) -> (bool, String, String) {
-    let output = tiercache().args(args).current_dir(dir).output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::{run, tiercache};
 
 /// A long-running tiercache process and the addresses it printed; killed on drop.
 struct Running {

@@ -7,10 +7,12 @@
 //! * bad input: typed gRPC errors, one-line CLI errors, nothing partially written; the
 //!   database going away is UNAVAILABLE and the store recovers when it returns.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,19 +21,7 @@ use tiercache_store::dataset::kepler;
 use tiercache_store::{Limits, Lookup, Precondition, Store, StoreClient, StoreError};
 use tiercache_testkit::Postgres;
 
-fn tiercache() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tiercache"))
-}
-
-/// Runs `tiercache ARGS` to completion; returns (success, stdout, stderr).
-fn run(args: &[&str], dir: &Path) -> (bool, String, String) {
-    let output = tiercache().args(args).current_dir(dir).output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::{run, tiercache};
 
 /// A `tiercache store` process; killed on drop.
 struct StoreProcess {
