@@ -66,11 +66,9 @@ impl NearCache {
         let stripe = (self.stripe_hasher.hash_one(key) as usize) % STRIPES;
         let _guard = self.stripes[stripe].lock();
         let delete = value.is_none();
-        // The tier's rule: a newer version wins; at one version, a live value wins over a
-        // delete marker (which only invalidated the versions before it).
+        // The tier's ordering rule, so the near cache and the tier agree on what is newer.
         if let Some(held) = self.cache.peek(key)
-            && (held.version > version
-                || (held.version == version && (held.value.is_some() || delete)))
+            && tiercache_tier::write_refused(held.version, held.value.is_some(), version, !delete)
         {
             return false;
         }

@@ -12,7 +12,7 @@ use tiercache_core::Version;
 use tokio::sync::mpsc;
 
 use crate::error::{TierError, TierResult};
-use crate::model::{Entry, SetOutcome, TierOptions, Topology};
+use crate::model::{Entry, SetOutcome, TierOptions, Topology, write_refused};
 use crate::slot::{key_slot, node_for_slot};
 
 /// What a node holds under a key: a value, or a tombstone (`None`), at a version.
@@ -28,13 +28,6 @@ const STRIPES: usize = 256;
 /// Fixed so that stripe choice is reproducible; keys cannot pick their stripe to hurt
 /// anyone but themselves (a stripe only serialises writes of the keys that share it).
 const STRIPE_SEED: u64 = 0x7469_6572;
-
-/// Whether a node holding `held` (live or a tombstone) refuses a write at `version`: a
-/// newer version always wins; at the same version a live value wins over a tombstone (the
-/// rule of [`Tier::set`](crate::Tier::set)).
-pub(crate) fn refuses(held: Version, held_live: bool, version: Version, live: bool) -> bool {
-    held > version || (held == version && (held_live || !live))
-}
 
 /// One in-process cache node with version-checked writes.
 pub struct MemoryNode {
@@ -88,7 +81,7 @@ impl MemoryNode {
     pub fn write(&self, key: &[u8], value: Option<&[u8]>, version: Version) -> SetOutcome {
         let _guard = self.stripe(key).lock();
         if let Some(held) = self.cache.peek(key)
-            && refuses(held.version, held.value.is_some(), version, value.is_some())
+            && write_refused(held.version, held.value.is_some(), version, value.is_some())
         {
             return SetOutcome::Kept {
                 current: held.version,

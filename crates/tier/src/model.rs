@@ -29,6 +29,24 @@ pub enum SetOutcome {
     },
 }
 
+/// The ordering rule of every tier (and of the near caches): whether a cache holding
+/// version `held` (a live value when `held_live`, else a tombstone) refuses a write of
+/// version `incoming` (a value when `incoming_live`, else a tombstone).
+///
+/// Entries are ordered by (version, live over tombstone) and a write is refused unless it
+/// ranks strictly above what is held: a newer version always wins; at the same version a
+/// value replaces a tombstone (the store gives each version to one write, so that value is
+/// the write the tombstone invalidated *for*), and nothing replaces a value. The Redis
+/// scripts implement the same rule in Lua.
+pub fn write_refused(
+    held: Version,
+    held_live: bool,
+    incoming: Version,
+    incoming_live: bool,
+) -> bool {
+    held > incoming || (held == incoming && (held_live || !incoming_live))
+}
+
 /// How many operations a tier served (since it was opened).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct TierStats {
@@ -204,5 +222,25 @@ impl<T: Topology> Tier for Counted<T> {
 
     fn describe(&self) -> String {
         self.topology.describe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ordering_rule() {
+        let (v1, v2) = (Version(1), Version(2));
+        // An older write of either kind loses; a newer one wins.
+        for (held_live, live) in [(true, true), (true, false), (false, true), (false, false)] {
+            assert!(write_refused(v2, held_live, v1, live));
+            assert!(!write_refused(v1, held_live, v2, live));
+        }
+        // Same version: only a value over a tombstone goes through.
+        assert!(!write_refused(v2, false, v2, true));
+        assert!(write_refused(v2, false, v2, false));
+        assert!(write_refused(v2, true, v2, true));
+        assert!(write_refused(v2, true, v2, false));
     }
 }
