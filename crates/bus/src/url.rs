@@ -1,0 +1,76 @@
+//! Bus URLs.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::error::{BusError, BusResult};
+use crate::memory::MemoryBus;
+use crate::model::Bus;
+use crate::redis_bus::RedisBus;
+
+/// A parsed bus URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusUrl {
+    /// `memory://` — in this process.
+    Memory,
+    /// `redis://HOST:PORT` — one Redis server.
+    Redis(String),
+}
+
+impl FromStr for BusUrl {
+    type Err = BusError;
+
+    fn from_str(url: &str) -> BusResult<BusUrl> {
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            BusError::InvalidUrl(format!("{url:?}: expected memory:// or redis://HOST:PORT"))
+        })?;
+        let rest = rest.trim_end_matches('/');
+        match scheme {
+            "memory" if rest.is_empty() => Ok(BusUrl::Memory),
+            "memory" => Err(BusError::InvalidUrl(format!(
+                "{url:?}: memory:// takes nothing after the scheme"
+            ))),
+            "redis" if rest.contains(':') && !rest.contains([',', '/', '?']) => {
+                Ok(BusUrl::Redis(rest.to_owned()))
+            }
+            "redis" => Err(BusError::InvalidUrl(format!(
+                "{url:?}: redis:// needs one HOST:PORT"
+            ))),
+            other => Err(BusError::InvalidUrl(format!(
+                "{url:?}: unknown scheme {other:?} (memory, redis)"
+            ))),
+        }
+    }
+}
+
+/// Opens the bus a URL names. Every `memory://` call makes a new, separate hub: share the
+/// returned `Arc` between the nodes of one process.
+pub async fn open(url: &str) -> BusResult<Arc<dyn Bus>> {
+    Ok(match url.parse::<BusUrl>()? {
+        BusUrl::Memory => Arc::new(MemoryBus::new()),
+        BusUrl::Redis(address) => Arc::new(RedisBus::connect(&address).await?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_schemes() {
+        assert_eq!("memory://".parse::<BusUrl>().unwrap(), BusUrl::Memory);
+        assert_eq!(
+            "redis://127.0.0.1:6379".parse::<BusUrl>().unwrap(),
+            BusUrl::Redis("127.0.0.1:6379".into())
+        );
+        for bad in [
+            "memory://x",
+            "redis://",
+            "redis://a,b:1",
+            "kafka://x:1",
+            "nothing",
+        ] {
+            assert!(bad.parse::<BusUrl>().is_err(), "{bad}");
+        }
+    }
+}

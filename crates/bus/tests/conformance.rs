@@ -1,0 +1,365 @@
+//! One conformance suite for every bus backend: in process, and a real redis-server started
+//! by the test kit. Waits are bounded; a missing event fails the test with what was seen.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tiercache_bus::{
+    Bus, BusError, MemoryBus, Offset, RedisBus, Session, SessionEvent, SessionOptions,
+};
+use tiercache_testkit::RedisServer;
+use tokio::sync::mpsc::Receiver;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn short_lease() -> SessionOptions {
+    SessionOptions::with_lease(Duration::from_millis(400))
+}
+
+async fn next(events: &mut Receiver<SessionEvent>) -> SessionEvent {
+    tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("no session event within 5 s")
+        .expect("the session's event channel closed")
+}
+
+/// Asserts that no event arrives within `quiet`.
+async fn nothing_more(events: &mut Receiver<SessionEvent>, quiet: Duration) {
+    if let Ok(Some(event)) = tokio::time::timeout(quiet, events.recv()).await {
+        panic!("unexpected event {event:?}");
+    }
+}
+
+fn message(topic: &str, payload: &'static str) -> SessionEvent {
+    SessionEvent::Message {
+        topic: topic.into(),
+        payload: Bytes::from_static(payload.as_bytes()),
+    }
+}
+
+async fn delivers_to_subscribers_only(bus: &dyn Bus) {
+    let (a, mut a_events) = bus.open_session(SessionOptions::default()).await.unwrap();
+    let (b, mut b_events) = bus.open_session(SessionOptions::default()).await.unwrap();
+    assert_ne!(a.id(), b.id());
+    a.subscribe("o:k1").await.unwrap();
+    b.subscribe("o:k1").await.unwrap();
+    b.subscribe("o:k2").await.unwrap();
+
+    let receivers = bus
+        .publish("o:k1", Bytes::from_static(b"one"))
+        .await
+        .unwrap();
+    let mut expected = vec![a.id().unwrap(), b.id().unwrap()];
+    expected.sort();
+    assert_eq!(receivers.sessions, expected);
+    assert_eq!(next(&mut a_events).await, message("o:k1", "one"));
+    assert_eq!(next(&mut b_events).await, message("o:k1", "one"));
+
+    let receivers = bus
+        .publish("o:k2", Bytes::from_static(b"two"))
+        .await
+        .unwrap();
+    assert_eq!(receivers.sessions, vec![b.id().unwrap()]);
+    assert_eq!(next(&mut b_events).await, message("o:k2", "two"));
+
+    // Nobody listens: not an error, nobody receives.
+    assert!(
+        bus.publish("o:none", Bytes::from_static(b"x"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Unsubscribing stops delivery at once; subscribing twice is once.
+    a.subscribe("o:k1").await.unwrap();
+    a.unsubscribe("o:k1").await.unwrap();
+    a.unsubscribe("o:never").await.unwrap();
+    let receivers = bus
+        .publish("o:k1", Bytes::from_static(b"three"))
+        .await
+        .unwrap();
+    assert_eq!(receivers.sessions, vec![b.id().unwrap()]);
+    assert_eq!(next(&mut b_events).await, message("o:k1", "three"));
+    nothing_more(&mut a_events, Duration::from_millis(100)).await;
+
+    // Binary payloads and odd topic names travel unchanged.
+    let topic = "o:{braces} and spaces/é";
+    a.subscribe(topic).await.unwrap();
+    let payload = Bytes::from((0..=255u8).collect::<Vec<u8>>());
+    bus.publish(topic, payload.clone()).await.unwrap();
+    assert_eq!(
+        next(&mut a_events).await,
+        SessionEvent::Message {
+            topic: topic.into(),
+            payload
+        }
+    );
+    a.close().await;
+    b.close().await;
+}
+
+async fn keeps_one_publishers_order(bus: &dyn Bus) {
+    let (session, mut events) = bus.open_session(SessionOptions::default()).await.unwrap();
+    session.subscribe("o:ordered").await.unwrap();
+    for n in 0..300u32 {
+        bus.publish("o:ordered", Bytes::from(n.to_be_bytes().to_vec()))
+            .await
+            .unwrap();
+    }
+    for n in 0..300u32 {
+        match next(&mut events).await {
+            SessionEvent::Message { payload, .. } => {
+                assert_eq!(
+                    payload.as_ref(),
+                    n.to_be_bytes(),
+                    "message {n} out of order"
+                )
+            }
+            other => panic!("expected message {n}, got {other:?}"),
+        }
+    }
+    session.close().await;
+}
+
+async fn direct_messages_and_liveness(bus: &dyn Bus) {
+    let (a, mut a_events) = bus.open_session(SessionOptions::default()).await.unwrap();
+    let (b, _b_events) = bus.open_session(SessionOptions::default()).await.unwrap();
+    let (a_id, b_id) = (a.id().unwrap(), b.id().unwrap());
+    assert!(
+        bus.send_to(a_id, Bytes::from_static(b"ack 7"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        next(&mut a_events).await,
+        SessionEvent::Direct {
+            payload: Bytes::from_static(b"ack 7")
+        }
+    );
+    assert_eq!(bus.alive(&[a_id, b_id]).await.unwrap(), vec![true, true]);
+    b.close().await;
+    assert_eq!(bus.alive(&[a_id, b_id]).await.unwrap(), vec![true, false]);
+    assert!(
+        !bus.send_to(b_id, Bytes::from_static(b"late"))
+            .await
+            .unwrap()
+    );
+    a.close().await;
+}
+
+/// A session whose renewals stop stops proving its lease before the bus drops it; the bus
+/// then drops it from every topic; after renewals resume a new incarnation starts.
+async fn a_lapsed_lease_ends_the_session(bus: &dyn Bus) {
+    let (session, mut events) = bus.open_session(short_lease()).await.unwrap();
+    let (other, _other_events) = bus.open_session(short_lease()).await.unwrap();
+    let first = session.id().unwrap();
+    session.subscribe("o:leased").await.unwrap();
+    other.subscribe("o:leased").await.unwrap();
+    assert!(session.lease_valid());
+    assert_eq!(session.generation(), 0);
+
+    session.pause_renewals(true);
+    let lost = next(&mut events).await;
+    assert!(
+        matches!(lost, SessionEvent::Lost { generation: 0, .. }),
+        "{lost:?}"
+    );
+    assert!(!session.lease_valid());
+    assert_eq!(session.generation(), 1);
+    // The bus still counts the subscription until its own lease ends: at most one lease.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while bus.alive(&[first]).await.unwrap() != vec![false] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bus kept {first} for 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Redis drops a dead id from a subscriber set lazily; liveness is what writers check.
+    let receivers = bus
+        .publish("o:leased", Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    let live: Vec<_> = bus.alive(&receivers.sessions).await.unwrap();
+    let live_receivers: Vec<_> = receivers
+        .sessions
+        .iter()
+        .zip(live)
+        .filter(|(_, alive)| *alive)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(live_receivers, vec![other.id().unwrap()]);
+
+    session.pause_renewals(false);
+    match next(&mut events).await {
+        SessionEvent::Restored { id, generation } => {
+            assert_ne!(id, first);
+            assert_eq!(generation, 1);
+            assert_eq!(session.id(), Some(id));
+        }
+        other => panic!("expected Restored, got {other:?}"),
+    }
+    assert!(session.lease_valid());
+    // The new incarnation holds no subscriptions.
+    let receivers = bus
+        .publish("o:leased", Bytes::from_static(b"y"))
+        .await
+        .unwrap();
+    assert!(!receivers.sessions.contains(&session.id().unwrap()));
+    session.close().await;
+    other.close().await;
+}
+
+/// An owner that does not drain its events is a slow consumer: it gets every event that
+/// fit, then `Lost`, then a fresh incarnation.
+async fn a_slow_consumer_is_lost_not_silently_behind(bus: &dyn Bus) {
+    let options = SessionOptions {
+        queue_limit: 4,
+        ..SessionOptions::default()
+    };
+    let (session, mut events) = bus.open_session(options).await.unwrap();
+    session.subscribe("o:busy").await.unwrap();
+    for n in 0..10u8 {
+        bus.publish("o:busy", Bytes::from(vec![n])).await.unwrap();
+    }
+    // Redis delivers asynchronously: give the pushes time to arrive.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut received = 0;
+    loop {
+        match next(&mut events).await {
+            SessionEvent::Message { payload, .. } => {
+                assert_eq!(payload.as_ref(), [received]);
+                received += 1;
+            }
+            SessionEvent::Lost { reason, .. } => {
+                assert!(reason.contains("slow consumer"), "{reason}");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(received <= 4, "{received} events fitted a queue of 4");
+    assert!(matches!(
+        next(&mut events).await,
+        SessionEvent::Restored { .. }
+    ));
+    session.close().await;
+}
+
+async fn durable_topics(bus: &dyn Bus) {
+    let topic = "log:app-1";
+    assert_eq!(bus.read(topic, None, 10).await.unwrap(), vec![]);
+    assert_eq!(bus.acknowledged(topic, "nl-1").await.unwrap(), None);
+    let mut offsets = Vec::new();
+    for n in 0..5u8 {
+        offsets.push(
+            bus.append(topic, Bytes::from(vec![b'a' + n]))
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(
+        offsets.windows(2).all(|pair| pair[0] < pair[1]),
+        "{offsets:?}"
+    );
+
+    let all = bus.read(topic, None, 100).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.offset).collect::<Vec<_>>(), offsets);
+    assert_eq!(all[0].payload.as_ref(), b"a");
+    let page = bus.read(topic, Some(offsets[1]), 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        offsets[2..4]
+    );
+    assert_eq!(bus.read(topic, Some(offsets[4]), 10).await.unwrap(), vec![]);
+
+    bus.acknowledge(topic, "nl-1", offsets[3]).await.unwrap();
+    bus.acknowledge(topic, "nl-1", offsets[1]).await.unwrap(); // never backwards
+    assert_eq!(
+        bus.acknowledged(topic, "nl-1").await.unwrap(),
+        Some(offsets[3])
+    );
+    assert_eq!(bus.acknowledged(topic, "nl-2").await.unwrap(), None);
+    let text = offsets[3].to_string();
+    assert_eq!(text.parse::<Offset>().unwrap(), offsets[3]);
+}
+
+async fn refuses_bad_topics(bus: &dyn Bus) {
+    let (session, _events) = bus.open_session(SessionOptions::default()).await.unwrap();
+    for bad in [String::new(), "x".repeat(2000), "tab\there".into()] {
+        assert!(matches!(
+            session.subscribe(&bad).await,
+            Err(BusError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            bus.publish(&bad, Bytes::new()).await,
+            Err(BusError::InvalidArgument(_))
+        ));
+    }
+    let lease_too_short = SessionOptions::with_lease(Duration::from_millis(1));
+    assert!(matches!(
+        bus.open_session(lease_too_short).await,
+        Err(BusError::InvalidArgument(_))
+    ));
+    session.close().await;
+}
+
+async fn run_suite(bus: Arc<dyn Bus>) {
+    eprintln!("bus conformance: {}", bus.describe());
+    delivers_to_subscribers_only(&*bus).await;
+    keeps_one_publishers_order(&*bus).await;
+    direct_messages_and_liveness(&*bus).await;
+    a_lapsed_lease_ends_the_session(&*bus).await;
+    a_slow_consumer_is_lost_not_silently_behind(&*bus).await;
+    durable_topics(&*bus).await;
+    refuses_bad_topics(&*bus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process() {
+    run_suite(Arc::new(MemoryBus::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_single_server() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let bus = RedisBus::connect(&server.address()).await.unwrap();
+    run_suite(Arc::new(bus)).await;
+}
+
+/// Killing a session's connection on the server (as an operator or a crash would) loses
+/// the session, and a new incarnation takes its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_connection_kill_loses_the_session() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let bus = RedisBus::connect(&server.address()).await.unwrap();
+    let (session, mut events): (Session, _) = bus.open_session(short_lease()).await.unwrap();
+    session.subscribe("o:killed").await.unwrap();
+    let first = session.id().unwrap();
+    let killed = server
+        .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .unwrap();
+    assert_eq!(killed.trim(), "1", "one subscribed connection to kill");
+    let lost = next(&mut events).await;
+    assert!(matches!(lost, SessionEvent::Lost { .. }), "{lost:?}");
+    assert!(!session.lease_valid());
+    match next(&mut events).await {
+        SessionEvent::Restored { id, .. } => assert_ne!(id, first),
+        other => panic!("expected Restored, got {other:?}"),
+    }
+    // The old incarnation is ended on the bus, not left for its lease to lapse.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while bus.alive(&[first]).await.unwrap() != vec![false] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bus kept {first} for 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    session.subscribe("o:killed").await.unwrap();
+    bus.publish("o:killed", Bytes::from_static(b"after"))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut events).await, message("o:killed", "after"));
+}
