@@ -1,3 +1,4 @@
+use tiercache_bus::BusError;
 use tiercache_core::{ErrorCode, Version};
 use tiercache_store::StoreError;
 use tiercache_tier::TierError;
@@ -24,6 +25,18 @@ pub enum NodeError {
         /// What the tier answered.
         error: TierError,
     },
+    /// The store applied the write at `version`, but its notice could not be published, so
+    /// other nodes might keep serving their older copy. The write is durable; the caller
+    /// is told it is not acknowledged as coherent.
+    #[error(
+        "written to the store at version {version}, but other nodes could not be notified: {error}"
+    )]
+    Publish {
+        /// The version the store assigned.
+        version: Version,
+        /// What the bus answered.
+        error: BusError,
+    },
     /// The operation took longer than the node's request timeout.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
@@ -35,7 +48,9 @@ impl NodeError {
         match self {
             NodeError::InvalidKey(_) => ErrorCode::InvalidArgument,
             NodeError::Store(error) => error.code(),
-            NodeError::TierInvalidation { .. } | NodeError::Timeout(_) => ErrorCode::Unavailable,
+            NodeError::TierInvalidation { .. }
+            | NodeError::Publish { .. }
+            | NodeError::Timeout(_) => ErrorCode::Unavailable,
         }
     }
 }

@@ -22,30 +22,48 @@
 //! * **Degraded tier.** A shared tier that cannot be reached on a read counts as a miss
 //!   (the node reads the store); store errors are returned as they are.
 //!
-//! Invalidating the near caches of *other* nodes is the job of the bus (a later layer):
-//! until then, another node can serve its own older copy.
+//! * **Coherence across nodes** (with a bus: [`Node::with_bus`]). A node subscribes to
+//!   an object's topic, and waits for the bus to confirm, *before* it reads the object for
+//!   its near cache; a writer publishes a notice after the store and the shared tier took
+//!   the write. A receiver drops (or, in `update` mode, replaces) any older copy and stops
+//!   fills in flight from installing anything older. A node serves near-cache hits only
+//!   while it can prove its bus session's lease and has flushed for every loss of it, so
+//!   a notice it may have missed can never leave a replaced copy in service. With the
+//!   asynchronous delivery used here, another node can still answer its older copy for
+//!   the time the notice takes to reach it (the invalidation delay).
+//!
+//! Without a bus, other nodes' near caches are not told about writes and can serve their
+//! own older copy until it is evicted.
 
+mod coherence;
 mod error;
 mod latency;
 mod near;
 mod stats;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use tiercache_bus::{Bus, SessionEvent};
 use tiercache_cache::PolicySpec;
 use tiercache_core::Version;
 use tiercache_store::{Limits, Lookup, Precondition, Store};
 use tiercache_tier::Tier;
 use tokio::sync::OnceCell;
+use tokio::sync::mpsc::{Receiver, UnboundedReceiver, UnboundedSender};
 
+pub use coherence::{
+    AckRequest, CoherenceOptions, CoherenceStats, Notice, TopicGranularity, WriteMode,
+};
 pub use error::{NodeError, NodeResult};
 pub use latency::{LatencyHistogram, LatencySnapshot};
 pub use stats::{LatencyByKind, LatencySummary, NearStats, NodeStats, SharedStats, StoreStats};
 
+use coherence::{Coherence, bump};
 use near::NearCache;
 use stats::Counters;
 
@@ -109,6 +127,15 @@ impl Default for NodeOptions {
 /// The outcome of one fill, shared by every caller that waited for it.
 type FillOutcome = Result<Option<Answer>, NodeError>;
 
+/// One fill in progress (single flight).
+#[derive(Default)]
+struct Flight {
+    outcome: OnceCell<FillOutcome>,
+    /// The newest version a notice announced while the fill ran: the fill may not install
+    /// anything older in the near cache. Raised under the near cache's install lock.
+    floor: AtomicU64,
+}
+
 /// The read and write path of one API node.
 pub struct Node {
     near: Option<NearCache>,
@@ -116,8 +143,12 @@ pub struct Node {
     store: Arc<dyn Store>,
     limits: Limits,
     /// Fills in progress, by key (single flight).
-    flights: Mutex<HashMap<Vec<u8>, Arc<OnceCell<FillOutcome>>>>,
+    flights: Mutex<HashMap<Vec<u8>, Arc<Flight>>>,
     counters: Counters,
+    /// The bus side; `None` for a node without a bus.
+    coherence: Option<Coherence>,
+    /// Keys whose topic may no longer be needed (object topics only).
+    releases: Option<UnboundedSender<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -138,7 +169,7 @@ impl Node {
     ) -> Result<Node, String> {
         let near = match options.near_capacity_bytes {
             0 => None,
-            capacity => Some(NearCache::new(options.near_policy, capacity)?),
+            capacity => Some(NearCache::new(options.near_policy, capacity, None)?),
         };
         Ok(Node {
             near,
@@ -147,7 +178,73 @@ impl Node {
             limits: options.limits,
             flights: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            coherence: None,
+            releases: None,
         })
+    }
+
+    /// A node whose near cache is kept coherent with the other nodes on `bus` (see the
+    /// crate docs). Opens a bus session (fails if the bus cannot be reached) and starts the
+    /// tasks that apply notices and release subscriptions; they stop when the node is
+    /// dropped.
+    pub async fn with_bus(
+        store: Arc<dyn Store>,
+        tier: Option<Arc<dyn Tier>>,
+        bus: Arc<dyn Bus>,
+        options: &NodeOptions,
+        coherence: CoherenceOptions,
+    ) -> Result<Arc<Node>, String> {
+        // Object topics are released when their object leaves the near cache; bucket
+        // topics are few and held for the session's life.
+        let (releases, released) = match (coherence.topics, options.near_capacity_bytes) {
+            (TopicGranularity::Object, 1..) => {
+                let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+                (Some(sender), Some(receiver))
+            }
+            _ => (None, None),
+        };
+        let near = match options.near_capacity_bytes {
+            0 => None,
+            capacity => Some(NearCache::new(
+                options.near_policy,
+                capacity,
+                releases.clone(),
+            )?),
+        };
+        let (coherence, events) = Coherence::start(bus, coherence)
+            .await
+            .map_err(|error| format!("bus: {error}"))?;
+        let node = Arc::new(Node {
+            near,
+            tier,
+            store,
+            limits: options.limits,
+            flights: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+            coherence: Some(coherence),
+            releases,
+        });
+        tokio::spawn(apply_events(Arc::downgrade(&node), events));
+        if let Some(released) = released {
+            tokio::spawn(release_topics(Arc::downgrade(&node), released));
+        }
+        Ok(node)
+    }
+
+    /// Ends the node's bus session (its subscriptions leave the bus at once instead of when
+    /// the lease lapses). The node keeps answering from the shared tier and the store.
+    pub async fn close(&self) {
+        if let Some(coherence) = &self.coherence {
+            coherence.session.close().await;
+        }
+    }
+
+    /// Fault injection for tests: stops (or resumes) the renewals of the bus session's
+    /// lease, as if the node froze.
+    pub fn pause_lease_renewals(&self, paused: bool) {
+        if let Some(coherence) = &self.coherence {
+            coherence.session.pause_renewals(paused);
+        }
     }
 
     /// The limits keys and values are checked against.
@@ -188,7 +285,7 @@ impl Node {
         let started = Instant::now();
         self.check_key(key)?;
         if let Some(near) = &self.near {
-            if let Some(hit) = near.get(key) {
+            if let Some(hit) = near.get(key).filter(|_| self.may_serve_near()) {
                 self.counters.near_hit(started.elapsed());
                 return Ok(Some(Answer {
                     value: hit.value,
@@ -203,30 +300,39 @@ impl Node {
         outcome
     }
 
+    /// Whether the near cache may answer: always without a bus; with one, only while the
+    /// session's lease is provably held and every loss of it was flushed for.
+    fn may_serve_near(&self) -> bool {
+        self.coherence
+            .as_ref()
+            .is_none_or(Coherence::may_serve_near)
+    }
+
     /// Joins the fill of `key` in progress on this node, or starts one.
     async fn single_flight(&self, key: &[u8]) -> FillOutcome {
-        let cell = {
+        let flight = {
             let mut flights = self.flights.lock();
             match flights.get(key) {
-                Some(cell) => Arc::clone(cell),
+                Some(flight) => Arc::clone(flight),
                 None => {
-                    let cell = Arc::new(OnceCell::new());
-                    flights.insert(key.to_vec(), Arc::clone(&cell));
-                    cell
+                    let flight = Arc::new(Flight::default());
+                    flights.insert(key.to_vec(), Arc::clone(&flight));
+                    flight
                 }
             }
         };
         let mut ran_fill = false;
-        let outcome = cell
+        let outcome = flight
+            .outcome
             .get_or_init(|| {
                 ran_fill = true;
-                self.fill(key)
+                self.fill(key, &flight)
             })
             .await
             .clone();
         if ran_fill {
             let mut flights = self.flights.lock();
-            if flights.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            if flights.get(key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
                 flights.remove(key);
             }
         } else {
@@ -235,14 +341,63 @@ impl Node {
         outcome
     }
 
+    /// Before reading `key` for the near cache: subscribes to its topic (confirmed) and
+    /// returns the session generation to check at install time. `None`: do not install.
+    async fn prepare_install(&self, key: &[u8]) -> Option<Option<u64>> {
+        self.near.as_ref()?;
+        let Some(coherence) = &self.coherence else {
+            return Some(None);
+        };
+        let generation = coherence.session.generation();
+        // Without a confirmed subscription a later write could not reach this copy: the
+        // answer is still served, just not cached.
+        coherence.subscribe_for(key).await.ok()?;
+        Some(Some(generation))
+    }
+
+    /// Installs a filled object in the near cache, unless a notice announced a newer
+    /// version meanwhile or the bus session was lost since `generation`.
+    fn install_fill(
+        &self,
+        key: &[u8],
+        value: Bytes,
+        version: Version,
+        flight: &Flight,
+        admission: Option<Option<u64>>,
+    ) {
+        let (Some(near), Some(generation)) = (&self.near, admission) else {
+            return;
+        };
+        let installed = near.install_if(key, Some(value), version, || {
+            version.0 >= flight.floor.load(Ordering::Acquire)
+                && generation.is_none_or(|g| self.session_generation() == Some(g))
+        });
+        if !installed {
+            self.counters.fill_refused();
+            self.queue_release(key);
+        }
+    }
+
+    fn session_generation(&self) -> Option<u64> {
+        self.coherence.as_ref().map(|c| c.session.generation())
+    }
+
+    /// Asks the release task to drop `key`'s subscription if nothing uses it.
+    fn queue_release(&self, key: &[u8]) {
+        if let Some(releases) = &self.releases {
+            let _ = releases.send(key.to_vec());
+        }
+    }
+
     /// Shared tier, then store; fills the tiers it missed with version-checked writes.
-    async fn fill(&self, key: &[u8]) -> FillOutcome {
+    async fn fill(&self, key: &[u8], flight: &Flight) -> FillOutcome {
+        let admission = self.prepare_install(key).await;
         if let Some(tier) = &self.tier {
             match tier.get(key).await {
                 Ok(Some(entry)) => {
                     self.counters.shared_hit();
                     let value = Bytes::from(entry.value);
-                    self.install_near(key, Some(value.clone()), entry.version);
+                    self.install_fill(key, value.clone(), entry.version, flight, admission);
                     return Ok(Some(Answer {
                         value,
                         version: entry.version,
@@ -266,7 +421,7 @@ impl Node {
                 {
                     self.counters.shared_error();
                 }
-                self.install_near(key, Some(value.clone()), version);
+                self.install_fill(key, value.clone(), version, flight, admission);
                 Ok(Some(Answer {
                     value,
                     version,
@@ -275,16 +430,11 @@ impl Node {
             }
             Lookup::Absent | Lookup::Deleted { .. } => {
                 self.counters.store_not_found();
+                if admission.is_some() {
+                    self.queue_release(key);
+                }
                 Ok(None)
             }
-        }
-    }
-
-    fn install_near(&self, key: &[u8], value: Option<Bytes>, version: Version) {
-        if let Some(near) = &self.near
-            && !near.install(key, value, version)
-        {
-            self.counters.fill_refused();
         }
     }
 
@@ -321,13 +471,26 @@ impl Node {
         value: Option<Bytes>,
         precondition: Precondition,
     ) -> NodeResult<Version> {
+        // This node keeps a copy of what it writes, so it subscribes first, as a read does.
+        let admission = self.prepare_install(key).await;
         let version = match &value {
             Some(value) => self.store.put(key, value, precondition).await?,
             None => self.store.delete(key, precondition).await?,
         };
         // The store's answer is the truth from here on: this node's copy moves first (it
-        // cannot fail), then the shared tier's.
-        self.install_near(key, value, version);
+        // cannot fail), then the shared tier's, then the other nodes'.
+        if let Some(near) = &self.near {
+            let installed = admission.is_some_and(|generation| {
+                near.install_if(key, value.clone(), version, || {
+                    generation.is_none_or(|g| self.session_generation() == Some(g))
+                })
+            });
+            if !installed {
+                // Not subscribed (or the session was lost): no copy may stay behind.
+                near.apply_notice(key, version, None, || ());
+                self.queue_release(key);
+            }
+        }
         // A read that starts after this write returns must not join a fill that started
         // before it (and may carry the old version).
         self.flights.lock().remove(key);
@@ -336,7 +499,143 @@ impl Node {
         {
             return Err(NodeError::TierInvalidation { version, error });
         }
+        if let Some(coherence) = &self.coherence {
+            let key = Bytes::copy_from_slice(key);
+            let notice = match coherence.options.write_mode {
+                WriteMode::Invalidate => Notice::Invalidate {
+                    key: key.clone(),
+                    version,
+                    ack: None,
+                },
+                WriteMode::Update => Notice::Update {
+                    key: key.clone(),
+                    version,
+                    value,
+                    ack: None,
+                },
+            };
+            let topic = coherence.options.topics.topic(&key);
+            match coherence.bus.publish(&topic, notice.encode()).await {
+                Ok(_) => bump(&coherence.counters.published),
+                Err(error) => {
+                    bump(&coherence.counters.publish_errors);
+                    return Err(NodeError::Publish { version, error });
+                }
+            }
+        }
         Ok(version)
+    }
+
+    /// Applies one event of the bus session.
+    fn on_session_event(&self, event: SessionEvent) {
+        let Some(coherence) = &self.coherence else {
+            return;
+        };
+        match event {
+            SessionEvent::Message { payload, .. } => {
+                bump(&coherence.counters.received);
+                match Notice::decode(payload) {
+                    Ok(notice) => self.apply_notice(notice),
+                    Err(_) => {
+                        // A notice we cannot read may have been an invalidation.
+                        bump(&coherence.counters.malformed);
+                        self.flush_near(false);
+                    }
+                }
+            }
+            SessionEvent::Lost { .. } => self.flush_near(true),
+            // Acknowledgements belong to synchronous delivery; a new incarnation needs
+            // nothing: topics are subscribed again on the next fill.
+            SessionEvent::Direct { .. } | SessionEvent::Restored { .. } => {}
+        }
+    }
+
+    /// Another node wrote `key` at `version`: drop (or replace) any older copy, and keep
+    /// fills in flight from installing anything older.
+    fn apply_notice(&self, notice: Notice) {
+        let Some(coherence) = &self.coherence else {
+            return;
+        };
+        let (key, version, replacement) = match notice {
+            Notice::Invalidate { key, version, .. } => (key, version, None),
+            Notice::Update {
+                key,
+                version,
+                value,
+                ..
+            } => (key, version, Some(value)),
+            Notice::Ack { .. } => return,
+        };
+        let flight = self.flights.lock().get(key.as_ref()).cloned();
+        let Some(near) = &self.near else {
+            bump(&coherence.counters.discarded);
+            return;
+        };
+        if flight.is_none() && !near.contains(&key) {
+            bump(&coherence.counters.discarded);
+            return;
+        }
+        let changed = near.apply_notice(&key, version, replacement, || {
+            if let Some(flight) = &flight {
+                flight.floor.fetch_max(version.0, Ordering::AcqRel);
+            }
+        });
+        if let Some(flight) = &flight {
+            // Readers that start from now on must not join a fill that may be older.
+            let mut flights = self.flights.lock();
+            if flights
+                .get(key.as_ref())
+                .is_some_and(|f| Arc::ptr_eq(f, flight))
+            {
+                flights.remove(key.as_ref());
+            }
+        }
+        if changed || flight.is_some() {
+            bump(&coherence.counters.applied);
+        }
+    }
+
+    /// Empties the near cache so nothing a missed notice should have dropped is served.
+    /// `session_lost`: the subscriptions are gone too, and near hits resume once done.
+    fn flush_near(&self, session_lost: bool) {
+        let Some(coherence) = &self.coherence else {
+            return;
+        };
+        // Read first: a loss detected while flushing must be flushed for again.
+        let generation = coherence.session.generation();
+        {
+            let mut flights = self.flights.lock();
+            for flight in flights.values() {
+                flight.floor.store(u64::MAX, Ordering::Release);
+            }
+            flights.clear();
+        }
+        if session_lost {
+            coherence.forget_subscriptions();
+        }
+        if let Some(near) = &self.near {
+            // Fills that passed their checks before the loss finish installing first, so
+            // the clear below removes what they installed.
+            near.barrier();
+            near.clear();
+        }
+        coherence
+            .flushed_generation
+            .fetch_max(generation, Ordering::AcqRel);
+        bump(&coherence.counters.flushes);
+    }
+
+    /// Drops `key`'s subscription unless the near cache holds it or a fill needs it.
+    async fn release_topic(&self, key: &[u8]) {
+        let Some(coherence) = &self.coherence else {
+            return;
+        };
+        coherence
+            .release(key, || {
+                self.near.as_ref().is_some_and(|near| near.contains(key))
+                    || self.flights.lock().contains_key(key)
+            })
+            .await;
     }
 
     /// Drops every entry of this node's near cache.
@@ -348,14 +647,36 @@ impl Node {
 
     /// Counters and latency percentiles since the node started.
     pub fn stats(&self) -> NodeStats {
-        self.counters.snapshot(
+        let mut stats = self.counters.snapshot(
             self.near.as_ref().map(NearCache::stats),
             self.tier.as_ref().map(|tier| tier.stats()),
-        )
+        );
+        stats.coherence = self.coherence.as_ref().map(Coherence::stats);
+        stats
     }
 
     /// The read and write latency histograms, by source, for Prometheus.
     pub fn latency(&self) -> Vec<(&'static str, LatencySnapshot)> {
         self.counters.latency()
+    }
+}
+
+/// Applies the bus session's events to the node, in order, until the node is dropped.
+async fn apply_events(node: Weak<Node>, mut events: Receiver<SessionEvent>) {
+    while let Some(event) = events.recv().await {
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        node.on_session_event(event);
+    }
+}
+
+/// Releases the topics of objects that left the near cache, until the node is dropped.
+async fn release_topics(node: Weak<Node>, mut released: UnboundedReceiver<Vec<u8>>) {
+    while let Some(key) = released.recv().await {
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        node.release_topic(&key).await;
     }
 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tiercache_cache::{Cache, CacheBuilder, CacheStats, PolicySpec};
+use tiercache_cache::{Cache, CacheBuilder, CacheStats, PolicySpec, RemovalCause};
 use tiercache_core::Version;
+use tokio::sync::mpsc::UnboundedSender;
 
 /// What the near cache holds under a key: a value, or the version of a delete (so a fill of
 /// an older version that was already in flight cannot bring the object back).
@@ -37,11 +38,26 @@ pub(crate) struct NearCache {
 
 impl NearCache {
     /// A near cache of `capacity_bytes` (keys + values + per-entry overhead) under `policy`.
-    pub(crate) fn new(policy: PolicySpec, capacity_bytes: u64) -> Result<NearCache, String> {
-        let cache = CacheBuilder::new(policy)
-            .max_bytes(capacity_bytes, |key: &Vec<u8>, slot: &Slot| {
+    /// With `removals`, the key of every entry that leaves the cache (evicted, expired,
+    /// dropped; not replaced) is sent there, so its subscription can be released.
+    pub(crate) fn new(
+        policy: PolicySpec,
+        capacity_bytes: u64,
+        removals: Option<UnboundedSender<Vec<u8>>>,
+    ) -> Result<NearCache, String> {
+        let mut builder =
+            CacheBuilder::new(policy).max_bytes(capacity_bytes, |key: &Vec<u8>, slot: &Slot| {
                 (key.len() + slot.value.as_ref().map_or(0, Bytes::len)) as u64
-            })
+            });
+        if let Some(removals) = removals {
+            builder = builder.removal_listener(move |key: Vec<u8>, _: Slot, cause| {
+                if cause != RemovalCause::Replaced {
+                    // The receiver is gone only when the node is shutting down.
+                    let _ = removals.send(key);
+                }
+            });
+        }
+        let cache = builder
             .build()
             .map_err(|error| format!("near cache: {error}"))?;
         Ok(NearCache {
@@ -62,9 +78,69 @@ impl NearCache {
 
     /// Installs `value` (or a delete marker for `None`) at `version` unless the cache holds
     /// a newer version or a live value at `version`. Returns whether it installed.
+    #[cfg(test)]
     pub(crate) fn install(&self, key: &[u8], value: Option<Bytes>, version: Version) -> bool {
-        let stripe = (self.stripe_hasher.hash_one(key) as usize) % STRIPES;
-        let _guard = self.stripes[stripe].lock();
+        self.install_if(key, value, version, || true)
+    }
+
+    /// [`NearCache::install`], if `admit` (asked under the key's install lock, which
+    /// [`NearCache::apply_notice`] takes too) agrees.
+    pub(crate) fn install_if(
+        &self,
+        key: &[u8],
+        value: Option<Bytes>,
+        version: Version,
+        admit: impl FnOnce() -> bool,
+    ) -> bool {
+        let _guard = self.stripe(key).lock();
+        if !admit() {
+            return false;
+        }
+        self.install_locked(key, value, version)
+    }
+
+    fn stripe(&self, key: &[u8]) -> &Mutex<()> {
+        &self.stripes[(self.stripe_hasher.hash_one(key) as usize) % STRIPES]
+    }
+
+    /// Applies another node's notice that `key` is at `version`: runs `under_lock` (to stop
+    /// fills in flight), then drops the copy held if it is older — or, with `replacement`,
+    /// puts the new value (or delete marker) in its place. A copy at `version` or newer is
+    /// kept. Returns whether a copy was dropped or replaced.
+    pub(crate) fn apply_notice(
+        &self,
+        key: &[u8],
+        version: Version,
+        replacement: Option<Option<Bytes>>,
+        under_lock: impl FnOnce(),
+    ) -> bool {
+        let _guard = self.stripe(key).lock();
+        under_lock();
+        let Some(held) = self.cache.peek(key) else {
+            return false;
+        };
+        if held.version >= version {
+            return false;
+        }
+        match replacement {
+            Some(value) => self.install_locked(key, value, version),
+            None => self.cache.invalidate(key),
+        }
+    }
+
+    /// Waits until no install that started before this call is still running.
+    pub(crate) fn barrier(&self) {
+        for stripe in self.stripes.iter() {
+            drop(stripe.lock());
+        }
+    }
+
+    /// Whether anything (value or delete marker) is held under `key`.
+    pub(crate) fn contains(&self, key: &[u8]) -> bool {
+        self.cache.contains_key(key)
+    }
+
+    fn install_locked(&self, key: &[u8], value: Option<Bytes>, version: Version) -> bool {
         let delete = value.is_none();
         // The tier's ordering rule, so the near cache and the tier agree on what is newer.
         if let Some(held) = self.cache.peek(key)
@@ -105,7 +181,7 @@ mod tests {
     use super::*;
 
     fn near() -> NearCache {
-        NearCache::new("allkeys-lru".parse().unwrap(), 1 << 20).unwrap()
+        NearCache::new("allkeys-lru".parse().unwrap(), 1 << 20, None).unwrap()
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub struct NodeStats {
     pub write_errors: u64,
     /// Read latency by the tier that answered, and write latency, inside the node.
     pub latency: LatencyByKind,
+    /// The bus side, when the node has a bus.
+    pub coherence: Option<crate::CoherenceStats>,
 }
 
 /// Latency percentiles by kind of operation.
@@ -263,6 +265,7 @@ impl Counters {
                 store: LatencySummary::of(&self.store_latency.snapshot()),
                 write: LatencySummary::of(&self.write_latency.snapshot()),
             },
+            coherence: None,
         }
     }
 }

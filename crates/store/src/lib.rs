@@ -17,6 +17,7 @@
 mod clock;
 pub mod dataset;
 mod error;
+pub mod faults;
 pub mod grpc;
 mod limits;
 mod model;

@@ -1,0 +1,444 @@
+//! Coherence across nodes over a real SQLite store, with the in-process bus and with a real
+//! redis-server bus: invalidation, update, bucket topics, and the races and faults of the
+//! protocol, made deterministic by holding store replies (no sleeps decide an outcome).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tiercache_bus::{Bus, MemoryBus, RedisBus, SessionOptions};
+use tiercache_core::Version;
+use tiercache_node::{
+    CoherenceOptions, Node, NodeOptions, Notice, Source, TopicGranularity, WriteMode,
+};
+use tiercache_store::faults::GatedStore;
+use tiercache_store::{Precondition, SqlOptions, SqlStore, Store};
+use tiercache_testkit::RedisServer;
+use tiercache_tier::{Tier, TierOptions};
+
+async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    let url = format!("sqlite://{}/store.db", dir.path().display());
+    Arc::new(SqlStore::open(&url, SqlOptions::default()).await.unwrap())
+}
+
+async fn memory_tier() -> Arc<dyn Tier> {
+    tiercache_tier::open("memory://", &TierOptions::default())
+        .await
+        .unwrap()
+}
+
+/// `count` nodes over one store, one shared tier (if any) and one bus.
+async fn nodes(
+    count: usize,
+    store: Arc<dyn Store>,
+    tier: Option<Arc<dyn Tier>>,
+    bus: Arc<dyn Bus>,
+    coherence: CoherenceOptions,
+) -> Vec<Arc<Node>> {
+    let mut nodes = Vec::new();
+    for _ in 0..count {
+        let node = Node::with_bus(
+            Arc::clone(&store),
+            tier.clone(),
+            Arc::clone(&bus),
+            &NodeOptions::default(),
+            coherence,
+        )
+        .await
+        .unwrap();
+        nodes.push(node);
+    }
+    nodes
+}
+
+/// Polls `condition` every 5 ms for at most 5 s.
+async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn applied(node: &Node) -> u64 {
+    node.stats().coherence.unwrap().applied
+}
+
+fn received(node: &Node) -> u64 {
+    node.stats().coherence.unwrap().received
+}
+
+async fn read(node: &Node, key: &[u8]) -> (Version, Source) {
+    let answer = node.get(key).await.unwrap().unwrap();
+    (answer.version, answer.source)
+}
+
+/// Three nodes hold a copy; a write on one makes the others drop theirs, and no node ever
+/// goes back to the old version once it saw the new one.
+async fn a_write_drops_the_other_copies(bus: Arc<dyn Bus>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let v1 = store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let nodes = nodes(
+        3,
+        store,
+        Some(memory_tier().await),
+        bus,
+        CoherenceOptions::default(),
+    )
+    .await;
+    for node in &nodes {
+        node.get(b"k").await.unwrap();
+        assert_eq!(read(node, b"k").await, (v1, Source::Near));
+        assert_eq!(node.stats().coherence.unwrap().subscriptions, 1);
+    }
+
+    let v2 = nodes[0]
+        .put(b"k", Bytes::from_static(b"two"), Precondition::None)
+        .await
+        .unwrap();
+    assert_eq!(read(&nodes[0], b"k").await, (v2, Source::Near));
+    for node in &nodes[1..] {
+        eventually("the invalidation reaches the node", async || {
+            applied(node) == 1
+        })
+        .await;
+        // Dropped, so the topic is released.
+        eventually("the topic is released", async || {
+            node.stats().coherence.unwrap().subscriptions == 0
+        })
+        .await;
+        let (version, source) = read(node, b"k").await;
+        assert_eq!(version, v2);
+        assert_ne!(source, Source::Near);
+        assert_eq!(read(node, b"k").await, (v2, Source::Near));
+    }
+    let writer = nodes[0].stats().coherence.unwrap();
+    assert_eq!(writer.published, 1);
+    for node in &nodes {
+        node.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_drops_the_other_copies_in_process() {
+    a_write_drops_the_other_copies(Arc::new(MemoryBus::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_drops_the_other_copies_over_redis() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let bus = RedisBus::connect(&server.address()).await.unwrap();
+    a_write_drops_the_other_copies(Arc::new(bus)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_mode_replaces_copies_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let coherence = CoherenceOptions {
+        write_mode: WriteMode::Update,
+        ..CoherenceOptions::default()
+    };
+    let nodes = nodes(2, store, None, Arc::new(MemoryBus::new()), coherence).await;
+    nodes[1].get(b"k").await.unwrap();
+    let v2 = nodes[0]
+        .put(b"k", Bytes::from_static(b"two"), Precondition::None)
+        .await
+        .unwrap();
+    eventually("the update reaches node 1", async || {
+        applied(&nodes[1]) == 1
+    })
+    .await;
+    let answer = nodes[1].get(b"k").await.unwrap().unwrap();
+    assert_eq!((answer.version, answer.source), (v2, Source::Near));
+    assert_eq!(answer.value, Bytes::from_static(b"two"));
+    assert_eq!(
+        nodes[1].stats().store.hits,
+        1,
+        "node 1 never read the store again"
+    );
+
+    // A delete travels as an update too: the copy becomes a delete marker.
+    nodes[0].delete(b"k", Precondition::None).await.unwrap();
+    eventually("the delete reaches node 1", async || {
+        applied(&nodes[1]) == 2
+    })
+    .await;
+    assert_eq!(nodes[1].get(b"k").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_topics_discard_notices_for_keys_not_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"a", b"one", Precondition::None).await.unwrap();
+    let coherence = CoherenceOptions {
+        topics: TopicGranularity::Bucket(1),
+        ..CoherenceOptions::default()
+    };
+    let nodes = nodes(2, store, None, Arc::new(MemoryBus::new()), coherence).await;
+    nodes[1].get(b"a").await.unwrap();
+    nodes[0]
+        .put(b"b", Bytes::from_static(b"x"), Precondition::None)
+        .await
+        .unwrap();
+    eventually("the notice for b reaches node 1", async || {
+        received(&nodes[1]) == 1
+    })
+    .await;
+    let stats = nodes[1].stats().coherence.unwrap();
+    assert_eq!(
+        (stats.discarded, stats.applied, stats.subscriptions),
+        (1, 0, 1)
+    );
+    assert_eq!(read(&nodes[1], b"a").await.1, Source::Near);
+}
+
+/// The race the subscription order exists for: node 1 reads v1 from the store, node 0
+/// writes v2 and its invalidation reaches node 1, and only then does node 1's read return.
+/// The read may answer v1 (it overlapped the write), but v1 must not enter the near cache.
+async fn a_fill_finishing_after_a_notice_is_not_installed(write_mode: WriteMode) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let v1 = store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let gated = Arc::new(GatedStore::new(Arc::clone(&store)));
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let coherence = CoherenceOptions {
+        write_mode,
+        ..CoherenceOptions::default()
+    };
+    let options = NodeOptions::default();
+    let writer = Node::with_bus(
+        Arc::clone(&store),
+        None,
+        Arc::clone(&bus),
+        &options,
+        coherence,
+    )
+    .await
+    .unwrap();
+    let reader = Node::with_bus(gated.clone(), None, bus, &options, coherence)
+        .await
+        .unwrap();
+
+    gated.hold_reads();
+    let slow_read = tokio::spawn({
+        let reader = Arc::clone(&reader);
+        async move { reader.get(b"k").await }
+    });
+    eventually("the reader's store read is held", async || {
+        gated.waiting_reads() == 1
+    })
+    .await;
+    let v2 = writer
+        .put(b"k", Bytes::from_static(b"two"), Precondition::None)
+        .await
+        .unwrap();
+    eventually("the notice reaches the reader", async || {
+        applied(&reader) == 1
+    })
+    .await;
+    gated.release_reads();
+    let answer = slow_read.await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        answer.version, v1,
+        "the overlapping read answers what it read"
+    );
+
+    assert_eq!(reader.stats().near.fills_refused, 1);
+    let (version, source) = read(&reader, b"k").await;
+    assert_eq!(version, v2, "{write_mode}: the old version was installed");
+    assert_eq!(source, Source::Store);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_finishing_after_an_invalidation_is_not_installed() {
+    a_fill_finishing_after_a_notice_is_not_installed(WriteMode::Invalidate).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_finishing_after_an_update_is_not_installed() {
+    a_fill_finishing_after_a_notice_is_not_installed(WriteMode::Update).await;
+}
+
+/// Duplicated, late and reordered notices (as several publishers can produce) never move a
+/// copy back to an older version, in either write mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_and_duplicate_notices_never_move_a_version_back() {
+    for write_mode in [WriteMode::Invalidate, WriteMode::Update] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir).await;
+        for value in [&b"one"[..], b"two", b"three"] {
+            store.put(b"k", value, Precondition::None).await.unwrap();
+        }
+        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+        let coherence = CoherenceOptions {
+            write_mode,
+            ..CoherenceOptions::default()
+        };
+        let node = Node::with_bus(
+            store,
+            None,
+            Arc::clone(&bus),
+            &NodeOptions::default(),
+            coherence,
+        )
+        .await
+        .unwrap();
+        node.get(b"k").await.unwrap();
+        assert_eq!(read(&node, b"k").await, (Version(3), Source::Near));
+
+        let key = Bytes::from_static(b"k");
+        let stale = [
+            Notice::Invalidate {
+                key: key.clone(),
+                version: Version(2),
+                ack: None,
+            },
+            Notice::Invalidate {
+                key: key.clone(),
+                version: Version(3),
+                ack: None,
+            },
+            Notice::Invalidate {
+                key: key.clone(),
+                version: Version(3),
+                ack: None,
+            },
+            Notice::Update {
+                key: key.clone(),
+                version: Version(1),
+                value: Some(Bytes::from_static(b"one")),
+                ack: None,
+            },
+            Notice::Update {
+                key: key.clone(),
+                version: Version(2),
+                value: None,
+                ack: None,
+            },
+        ];
+        for notice in &stale {
+            bus.publish("o:k", notice.encode()).await.unwrap();
+        }
+        eventually("every notice arrives", async || received(&node) == 5).await;
+        let answer = node.get(b"k").await.unwrap().unwrap();
+        assert_eq!(
+            (answer.version, answer.source),
+            (Version(3), Source::Near),
+            "{write_mode}"
+        );
+        assert_eq!(answer.value, Bytes::from_static(b"three"));
+        assert_eq!(applied(&node), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_notice_flushes_the_near_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let node = Node::with_bus(
+        store,
+        None,
+        Arc::clone(&bus),
+        &NodeOptions::default(),
+        CoherenceOptions::default(),
+    )
+    .await
+    .unwrap();
+    node.get(b"k").await.unwrap();
+    bus.publish("o:k", Bytes::from_static(b"\x01garbage"))
+        .await
+        .unwrap();
+    eventually("the near cache is flushed", async || {
+        node.stats().coherence.unwrap().flushes == 1
+    })
+    .await;
+    assert_eq!(node.stats().coherence.unwrap().malformed, 1);
+    assert_eq!(read(&node, b"k").await.1, Source::Store);
+}
+
+/// A node that cannot renew its lease stops answering from its near cache before the bus
+/// drops its subscriptions, and serves near hits again only after a new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_lease_stops_near_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let coherence = CoherenceOptions {
+        session: SessionOptions::with_lease(Duration::from_millis(300)),
+        ..CoherenceOptions::default()
+    };
+    let bus = Arc::new(MemoryBus::new());
+    let node = Node::with_bus(store, None, bus, &NodeOptions::default(), coherence)
+        .await
+        .unwrap();
+    node.get(b"k").await.unwrap();
+    assert_eq!(read(&node, b"k").await.1, Source::Near);
+
+    node.pause_lease_renewals(true);
+    eventually("near hits stop", async || {
+        read(&node, b"k").await.1 != Source::Near
+    })
+    .await;
+    let stats = node.stats().coherence.unwrap();
+    assert!(!stats.lease_valid);
+    for _ in 0..3 {
+        assert_ne!(
+            read(&node, b"k").await.1,
+            Source::Near,
+            "a near hit without a lease"
+        );
+    }
+
+    node.pause_lease_renewals(false);
+    eventually("near hits resume under a new session", async || {
+        read(&node, b"k").await.1 == Source::Near
+    })
+    .await;
+    let stats = node.stats().coherence.unwrap();
+    assert_eq!(stats.session_generation, 1);
+    assert!(stats.flushes >= 1);
+}
+
+/// Killing the nodes' bus connections on the Redis server loses their sessions: each node
+/// flushes, subscribes again under a new session, and still hears later writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_redis_connection_flushes_and_recovers() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&server.address()).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let nodes = nodes(2, store, None, bus, CoherenceOptions::default()).await;
+    nodes[1].get(b"k").await.unwrap();
+    assert_eq!(read(&nodes[1], b"k").await.1, Source::Near);
+
+    let killed = server
+        .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .unwrap();
+    assert_eq!(killed.trim(), "2", "both nodes' session connections");
+    eventually("node 1 flushes", async || {
+        nodes[1].stats().coherence.unwrap().flushes == 1
+    })
+    .await;
+    eventually("node 1 refills under a new session", async || {
+        read(&nodes[1], b"k").await.1 == Source::Near
+    })
+    .await;
+    let v2 = nodes[0]
+        .put(b"k", Bytes::from_static(b"two"), Precondition::None)
+        .await
+        .unwrap();
+    eventually("node 1 hears the write", async || {
+        read(&nodes[1], b"k").await.0 == v2
+    })
+    .await;
+}

@@ -1,0 +1,152 @@
+//! Fault injection for tests: a store wrapper that can hold the replies of reads, so a test
+//! can order a read's answer after other events deterministically (no sleeps).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tiercache_core::Version;
+use tokio::sync::watch;
+
+use crate::error::StoreResult;
+use crate::model::{Lease, Lookup, Precondition, Registration, ScanPage, StateEntry};
+use crate::store::Store;
+
+/// Wraps a store; while reads are held, `get` reads the store at once but keeps its answer
+/// until [`GatedStore::release_reads`]. Everything else passes straight through.
+pub struct GatedStore {
+    inner: Arc<dyn Store>,
+    /// `true` while replies are held.
+    held: watch::Sender<bool>,
+    /// Replies read and waiting right now.
+    waiting: AtomicU64,
+}
+
+impl GatedStore {
+    /// A pass-through wrapper around `inner`.
+    pub fn new(inner: Arc<dyn Store>) -> GatedStore {
+        GatedStore {
+            inner,
+            held: watch::Sender::new(false),
+            waiting: AtomicU64::new(0),
+        }
+    }
+
+    /// From now on, `get` replies wait (after the store answered) until released.
+    pub fn hold_reads(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// Lets every held reply go, and stops holding new ones.
+    pub fn release_reads(&self) {
+        self.held.send_replace(false);
+    }
+
+    /// How many replies are read and waiting.
+    pub fn waiting_reads(&self) -> u64 {
+        self.waiting.load(Ordering::Acquire)
+    }
+}
+
+#[async_trait]
+impl Store for GatedStore {
+    async fn get(&self, key: &[u8]) -> StoreResult<Lookup> {
+        let answer = self.inner.get(key).await;
+        let mut held = self.held.subscribe();
+        if *held.borrow_and_update() {
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+            let _ = held.wait_for(|held| !held).await;
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+        answer
+    }
+
+    async fn batch_get(&self, keys: &[Vec<u8>]) -> StoreResult<Vec<Lookup>> {
+        self.inner.batch_get(keys).await
+    }
+
+    async fn put(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        precondition: Precondition,
+    ) -> StoreResult<Version> {
+        self.inner.put(key, value, precondition).await
+    }
+
+    async fn delete(&self, key: &[u8], precondition: Precondition) -> StoreResult<Version> {
+        self.inner.delete(key, precondition).await
+    }
+
+    async fn batch_put(&self, items: &[(Vec<u8>, Vec<u8>)]) -> StoreResult<Vec<Version>> {
+        self.inner.batch_put(items).await
+    }
+
+    async fn scan(
+        &self,
+        prefix: &[u8],
+        cursor: Option<&[u8]>,
+        limit: usize,
+    ) -> StoreResult<ScanPage> {
+        self.inner.scan(prefix, cursor, limit).await
+    }
+
+    async fn register(
+        &self,
+        role: &str,
+        id: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> StoreResult<Registration> {
+        self.inner.register(role, id, address, ttl).await
+    }
+
+    async fn heartbeat(&self, role: &str, id: &str, ttl: Duration) -> StoreResult<Registration> {
+        self.inner.heartbeat(role, id, ttl).await
+    }
+
+    async fn deregister(&self, role: &str, id: &str) -> StoreResult<()> {
+        self.inner.deregister(role, id).await
+    }
+
+    async fn lookup(&self, role: &str) -> StoreResult<Vec<Registration>> {
+        self.inner.lookup(role).await
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> StoreResult<Lease> {
+        self.inner.acquire_lease(name, holder, ttl).await
+    }
+
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        epoch: u64,
+        ttl: Duration,
+    ) -> StoreResult<Lease> {
+        self.inner.renew_lease(name, holder, epoch, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str, epoch: u64) -> StoreResult<()> {
+        self.inner.release_lease(name, holder, epoch).await
+    }
+
+    async fn read_state(&self, lease: &str, key: &str) -> StoreResult<Option<StateEntry>> {
+        self.inner.read_state(lease, key).await
+    }
+
+    async fn list_state(&self, lease: &str) -> StoreResult<Vec<StateEntry>> {
+        self.inner.list_state(lease).await
+    }
+
+    async fn write_state(
+        &self,
+        lease: &str,
+        key: &str,
+        value: &[u8],
+        epoch: u64,
+    ) -> StoreResult<()> {
+        self.inner.write_state(lease, key, value, epoch).await
+    }
+}
