@@ -50,6 +50,8 @@ pub struct ApiConfig {
     pub request_timeout_ms: u64,
     /// Largest request body.
     pub max_body: ByteSize,
+    /// The bus that keeps near caches coherent.
+    pub bus: BusConfig,
 }
 
 impl Default for ApiConfig {
@@ -62,7 +64,41 @@ impl Default for ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_ms: 10_000,
             max_body: ByteSize((1 << 20) + (64 << 10)),
+            bus: BusConfig::default(),
         }
+    }
+}
+
+/// The bus and coherence settings of API nodes (`[api.bus]`, `[serve.bus]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// The bus's URL (`memory://`, `redis://HOST:PORT`), or `none`: other nodes' near
+    /// caches are then not told about writes.
+    pub url: String,
+    /// `object` (a topic per key) or `bucket:N` (keys hashed to N topics).
+    pub topics: String,
+    /// `invalidate` (other nodes drop their copy) or `update` (they take the new value).
+    pub write_mode: String,
+    /// The bus session's lease in milliseconds: a silent node's subscriptions last this
+    /// long; the node stops serving near hits a quarter of it earlier.
+    pub lease_ms: u64,
+}
+
+impl BusConfig {
+    fn with_url(url: &str) -> BusConfig {
+        BusConfig {
+            url: url.to_owned(),
+            topics: "object".to_owned(),
+            write_mode: "invalidate".to_owned(),
+            lease_ms: tiercache_bus::DEFAULT_LEASE.as_millis() as u64,
+        }
+    }
+}
+
+impl Default for BusConfig {
+    fn default() -> BusConfig {
+        BusConfig::with_url("none")
     }
 }
 
@@ -82,6 +118,8 @@ pub struct ServeConfig {
     pub near_capacity: ByteSize,
     /// The near caches' eviction policy.
     pub policy: String,
+    /// The bus that keeps the nodes' near caches coherent.
+    pub bus: BusConfig,
 }
 
 impl Default for ServeConfig {
@@ -93,6 +131,7 @@ impl Default for ServeConfig {
             tier: "memory://".to_owned(),
             near_capacity: ByteSize(64 << 20),
             policy: "allkeys-lru".to_owned(),
+            bus: BusConfig::with_url("memory://"),
         }
     }
 }

@@ -144,6 +144,29 @@ fn serve_answers_the_search_route_from_the_store_then_the_near_cache() {
         (Some("shared"), &expected)
     );
 
+    // The nodes share an in-process bus: a write through the first node makes the second
+    // drop its near copy.
+    let (_, held) = http(&serve.addresses[1], "GET", "/v1/objects/42", "");
+    assert_eq!(held["source"], "near");
+    let (status, written) = http(&listen, "PUT", "/v1/objects/42", "\"replaced\"");
+    assert_eq!(status, 200, "{written}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, seen) = http(&serve.addresses[1], "GET", "/v1/objects/42", "");
+        if seen["version"] == written["version"] {
+            assert_eq!(seen["value"], "replaced");
+            break;
+        }
+        assert_eq!(seen["version"], held["version"], "{seen}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 1 kept the old copy for 5 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (_, stats) = http(&serve.addresses[1], "GET", "/v1/stats", "");
+    assert_eq!(stats["coherence"]["applied"], 1, "{stats}");
+
     // The load generator, on both nodes, as JSON.
     let targets = format!(
         "http://{},http://{}",
@@ -345,7 +368,7 @@ fn demo_launches_local_redis_topologies_with_the_tier_policy() {
 #[test]
 fn bad_arguments_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &[
                 "api",
@@ -377,6 +400,9 @@ fn bad_arguments_are_one_line_errors() {
             "not a loopback address",
         ),
         (&["serve", "--nodes", "0"], "nodes must be between 1 and 64"),
+        (&["serve", "--bus", "kafka://x:1"], "unknown scheme"),
+        (&["serve", "--topics", "bucket:0"], "bucket:N needs N"),
+        (&["api", "--write-mode", "write-back"], "unknown write mode"),
     ];
     for (args, expected) in cases {
         let (ok, _, stderr) = run(args, dir.path());

@@ -66,11 +66,15 @@ pub struct ApiArgs {
     /// Largest request body [default: 1088KiB, the 1 MiB value limit plus headroom].
     #[arg(long, value_name = "SIZE", env = "TIERCACHE_MAX_BODY")]
     max_body: Option<ByteSize>,
+
+    #[command(flatten)]
+    bus: super::bus_args::BusArgs,
 }
 
 impl ApiArgs {
     fn resolve(&self) -> anyhow::Result<ApiConfig> {
         let mut config = ConfigFile::load(self.config.as_deref())?.api;
+        self.bus.apply(&mut config.bus);
         if let Some(store) = &self.store {
             config.store = store.clone();
         }
@@ -112,7 +116,7 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
     if args.print_config {
         return print_section("api", &config);
     }
-    let setup = NodeSetup {
+    let mut setup = NodeSetup {
         near_capacity_bytes: config.near_capacity.bytes(),
         policy: parse_policy(&config.policy)?,
         api: ApiOptions {
@@ -121,17 +125,21 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
             request_timeout: Duration::from_millis(config.request_timeout_ms),
             node_name: "api".to_owned(),
         },
+        coherence: None,
     };
+    super::bus_args::coherence_options(&config.bus)?;
     super::runtime()?.block_on(async move {
         let store = deployment::open_store(&config.store).await?;
         let tier = deployment::open_tier(&config.tier, &TierOptions::default()).await?;
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
+        setup.coherence = super::bus_args::open_bus(&config.bus).await?;
+        let bus_text = super::bus_args::describe(&setup.coherence);
         let mut nodes = deployment::start_nodes(store, tier, 1, config.listen, &setup).await?;
         println!("listening on {}", nodes.addresses[0]);
         eprintln!(
-            "tiercache api: store {}, {tier_text}, near cache {} ({}), on http://{} (Ctrl-C to stop)",
+            "tiercache api: store {}, {tier_text}, {bus_text}, near cache {} ({}), on http://{} (Ctrl-C to stop)",
             config.store, config.near_capacity, config.policy, nodes.addresses[0]
         );
         tokio::select! {

@@ -110,6 +110,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         near_capacity_bytes: args.near_capacity.bytes(),
         policy: parse_policy(&args.policy)?,
         api: ApiOptions::default(),
+        // The nodes of every topology keep their near caches coherent in process.
+        coherence: Some((
+            Arc::new(tiercache_bus::MemoryBus::new()),
+            tiercache_node::CoherenceOptions::default(),
+        )),
     };
     let tier_policy = parse_policy(&args.tier_policy)?;
     let tier_options = TierOptions {

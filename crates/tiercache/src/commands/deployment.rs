@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tiercache_api::ApiOptions;
+use tiercache_bus::Bus;
 use tiercache_cache::PolicySpec;
-use tiercache_node::{Node, NodeOptions};
+use tiercache_node::{CoherenceOptions, Node, NodeOptions};
 use tiercache_store::dataset::{self, DEFAULT_BATCH_ROWS, kepler};
 use tiercache_store::{Limits, SqlOptions, SqlStore, Store, StoreClient};
 use tiercache_tier::{Tier, TierOptions};
@@ -76,6 +77,8 @@ pub struct NodeSetup {
     pub policy: PolicySpec,
     /// HTTP behaviour; the node name gets the node's index appended.
     pub api: ApiOptions,
+    /// The bus every node joins to keep near caches coherent, or `None`.
+    pub coherence: Option<(Arc<dyn Bus>, CoherenceOptions)>,
 }
 
 /// API nodes serving in this process.
@@ -94,6 +97,10 @@ impl RunningNodes {
         let _ = self.stop.send(true);
         while let Some(served) = self.servers.join_next().await {
             served.context("an API server task failed")??;
+        }
+        // Leave the bus now rather than when the sessions' leases lapse.
+        for node in &self.nodes {
+            node.close().await;
         }
         Ok(())
     }
@@ -138,17 +145,26 @@ pub async fn start_nodes(
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("binding {address} for API node {index}"))?;
-        let node = Node::new(
-            Arc::clone(&store),
-            tier.clone(),
-            &NodeOptions {
-                near_capacity_bytes: setup.near_capacity_bytes,
-                near_policy: setup.policy,
-                limits: Limits::default(),
-            },
-        )
-        .map_err(anyhow::Error::msg)?;
-        let node = Arc::new(node);
+        let options = NodeOptions {
+            near_capacity_bytes: setup.near_capacity_bytes,
+            near_policy: setup.policy,
+            limits: Limits::default(),
+        };
+        let node = match &setup.coherence {
+            None => Arc::new(
+                Node::new(Arc::clone(&store), tier.clone(), &options)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            Some((bus, coherence)) => Node::with_bus(
+                Arc::clone(&store),
+                tier.clone(),
+                Arc::clone(bus),
+                &options,
+                *coherence,
+            )
+            .await
+            .map_err(anyhow::Error::msg)?,
+        };
         let mut api = setup.api.clone();
         if count > 1 {
             api.node_name = format!("{}-{index}", api.node_name);

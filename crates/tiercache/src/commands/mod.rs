@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod bus_args;
 pub mod demo;
 pub mod deployment;
 pub mod load;

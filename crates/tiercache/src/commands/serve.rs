@@ -10,6 +10,7 @@ use tiercache_core::ByteSize;
 use tiercache_tier::TierOptions;
 
 use super::api::parse_policy;
+use super::bus_args;
 use super::deployment::{self, NodeSetup};
 use crate::config::{ConfigFile, ServeConfig, print_section};
 
@@ -64,11 +65,15 @@ pub struct ServeArgs {
     /// Do not draw the progress bar while loading the dataset.
     #[arg(long)]
     no_progress: bool,
+
+    #[command(flatten)]
+    bus: super::bus_args::BusArgs,
 }
 
 impl ServeArgs {
     fn resolve(&self) -> anyhow::Result<ServeConfig> {
         let mut config = ConfigFile::load(self.config.as_deref())?.serve;
+        self.bus.apply(&mut config.bus);
         if let Some(data) = &self.data {
             config.data = data.clone();
         }
@@ -102,11 +107,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.print_config {
         return print_section("serve", &config);
     }
-    let setup = NodeSetup {
+    let mut setup = NodeSetup {
         near_capacity_bytes: config.near_capacity.bytes(),
         policy: parse_policy(&config.policy)?,
         api: ApiOptions::default(),
+        coherence: None,
     };
+    bus_args::coherence_options(&config.bus)?;
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
     let db = format!("sqlite://{}", config.data.join("tiercache.db").display());
@@ -120,13 +127,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
+        setup.coherence = bus_args::open_bus(&config.bus).await?;
+        let bus_text = bus_args::describe(&setup.coherence);
         let mut nodes =
             deployment::start_nodes(store, tier, config.nodes, config.listen, &setup).await?;
         for address in &nodes.addresses {
             println!("listening on {address}");
         }
         eprintln!(
-            "tiercache serve: {} API node(s) from http://{}, store {db}, {tier_text}, near cache {} each (Ctrl-C to stop)",
+            "tiercache serve: {} API node(s) from http://{}, store {db}, {tier_text}, {bus_text}, near cache {} each (Ctrl-C to stop)",
             config.nodes, nodes.addresses[0], config.near_capacity
         );
         eprintln!(

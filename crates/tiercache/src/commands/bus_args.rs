@@ -1,0 +1,99 @@
+//! The bus flags `api` and `serve` share.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tiercache_bus::{Bus, SessionOptions};
+use tiercache_node::CoherenceOptions;
+
+use crate::config::BusConfig;
+
+/// How API nodes hear about each other's writes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BusArgs {
+    /// The bus keeping near caches coherent: memory:// (this process), redis://HOST:PORT,
+    /// or none (other nodes are not told about writes) [default: none for api, memory://
+    /// for serve].
+    #[arg(long, value_name = "URL", env = "TIERCACHE_BUS")]
+    bus: Option<String>,
+
+    /// Topic granularity: object (a topic per key) or bucket:N (keys hashed to N topics;
+    /// fewer subscriptions, receivers discard notices for keys they do not hold)
+    /// [default: object].
+    #[arg(long, value_name = "GRANULARITY", env = "TIERCACHE_TOPICS")]
+    topics: Option<String>,
+
+    /// What a write sends to the other nodes: invalidate (they drop their copy) or update
+    /// (they take the new value) [default: invalidate].
+    #[arg(long, value_name = "MODE", env = "TIERCACHE_WRITE_MODE")]
+    write_mode: Option<String>,
+
+    /// The bus session's lease in ms. A node that cannot renew stops serving near hits a
+    /// quarter of the lease before the bus drops its subscriptions [default: 3000].
+    #[arg(long, value_name = "MS", env = "TIERCACHE_LEASE_MS")]
+    lease_ms: Option<u64>,
+}
+
+impl BusArgs {
+    /// Applies the flags given over `config`.
+    pub fn apply(&self, config: &mut BusConfig) {
+        if let Some(url) = &self.bus {
+            config.url = url.clone();
+        }
+        if let Some(topics) = &self.topics {
+            config.topics = topics.clone();
+        }
+        if let Some(mode) = &self.write_mode {
+            config.write_mode = mode.clone();
+        }
+        if let Some(ms) = self.lease_ms {
+            config.lease_ms = ms;
+        }
+    }
+}
+
+/// The coherence settings `config` describes, checked (the bus URL too, so a typo fails
+/// before anything else starts).
+pub fn coherence_options(config: &BusConfig) -> anyhow::Result<CoherenceOptions> {
+    if !config.url.trim().eq_ignore_ascii_case("none") {
+        config.url.parse::<tiercache_bus::BusUrl>()?;
+    }
+    let session = SessionOptions::with_lease(Duration::from_millis(config.lease_ms));
+    session
+        .validate()
+        .map_err(|error| anyhow::anyhow!("bus lease_ms: {error}"))?;
+    Ok(CoherenceOptions {
+        topics: config.topics.parse().map_err(anyhow::Error::msg)?,
+        write_mode: config.write_mode.parse().map_err(anyhow::Error::msg)?,
+        session,
+    })
+}
+
+/// The bus `config` names and the nodes' coherence settings, or `None` for `none`.
+pub async fn open_bus(
+    config: &BusConfig,
+) -> anyhow::Result<Option<(Arc<dyn Bus>, CoherenceOptions)>> {
+    let options = coherence_options(config)?;
+    if config.url.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let bus = tiercache_bus::open(&config.url)
+        .await
+        .with_context(|| format!("opening the bus {}", config.url))?;
+    Ok(Some((bus, options)))
+}
+
+/// One line for the startup banner.
+pub fn describe(coherence: &Option<(Arc<dyn Bus>, CoherenceOptions)>) -> String {
+    match coherence {
+        None => "no bus (near caches are not coherent across nodes)".to_owned(),
+        Some((bus, options)) => format!(
+            "{} ({} topics, {}, lease {:?})",
+            bus.describe(),
+            options.topics,
+            options.write_mode,
+            options.session.lease
+        ),
+    }
+}
