@@ -6,19 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tiercache_core::{ErrorCode, Version};
 use tiercache_node::{Node, NodeError, NodeOptions, Source};
-use tiercache_store::{Limits, Precondition, SqlOptions, SqlStore, Store, StoreClient};
-use tiercache_tier::{Tier, TierOptions};
+use tiercache_store::{Limits, Precondition, Store, StoreClient};
 
-async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    let url = format!("sqlite://{}/store.db", dir.path().display());
-    Arc::new(SqlStore::open(&url, SqlOptions::default()).await.unwrap())
-}
-
-async fn memory_tier() -> Arc<dyn Tier> {
-    tiercache_tier::open("memory://", &TierOptions::default())
-        .await
-        .unwrap()
-}
+mod common;
+use common::{memory_tier, sqlite};
 
 fn no_near() -> NodeOptions {
     NodeOptions {

@@ -1,0 +1,19 @@
+//! What the node's integration tests share: a real SQLite store and an in-process tier.
+
+use std::sync::Arc;
+
+use tiercache_store::{SqlOptions, SqlStore, Store};
+use tiercache_tier::{Tier, TierOptions};
+
+/// A fresh SQLite store in `dir`.
+pub async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    let url = format!("sqlite://{}/store.db", dir.path().display());
+    Arc::new(SqlStore::open(&url, SqlOptions::default()).await.unwrap())
+}
+
+/// A one-node in-process shared tier.
+pub async fn memory_tier() -> Arc<dyn Tier> {
+    tiercache_tier::open("memory://", &TierOptions::default())
+        .await
+        .unwrap()
+}
