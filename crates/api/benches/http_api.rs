@@ -34,6 +34,7 @@ use tiercache_node::{Node, NodeOptions};
 use tiercache_store::dataset::{self, kepler};
 use tiercache_store::{SqlOptions, SqlStore, Store};
 use tiercache_testkit::RedisServer;
+use tiercache_testkit::bench::{BenchArgs, median};
 use tiercache_tier::TierOptions;
 
 struct Settings {
@@ -44,25 +45,13 @@ struct Settings {
 }
 
 fn settings() -> Settings {
-    let args: Vec<String> = std::env::args().collect();
-    let full = args.iter().any(|a| a == "--bench");
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
+    let args = BenchArgs::from_env();
     Settings {
-        full,
-        runs: value("--runs").map_or(if full { 5 } else { 1 }, |v| v as usize),
-        requests: value("--requests").unwrap_or(if full { 40_000 } else { 300 }),
-        keys: if full { kepler::FULL_ROWS } else { 200 },
+        full: args.full,
+        runs: args.value_or("--runs", 5, 1),
+        requests: args.value_or("--requests", 40_000, 300),
+        keys: if args.full { kepler::FULL_ROWS } else { 200 },
     }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 async fn serve(router: axum::Router) -> SocketAddr {

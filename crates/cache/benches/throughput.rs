@@ -23,6 +23,7 @@ use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, Zipf};
 use tiercache_cache::{Cache, CacheBuilder, PolicySpec};
+use tiercache_testkit::bench::{BenchArgs, median};
 
 const KEYS: u64 = 100_000;
 const SMALL_CAPACITY: u64 = 10_000;
@@ -151,26 +152,11 @@ fn measure(
     (threads * ops) as f64 / started.elapsed().as_secs_f64()
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let full = args.iter().any(|a| a == "--bench");
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let runs: usize =
-        value("--runs").map_or(if full { 5 } else { 1 }, |v| v.parse().expect("--runs N"));
-    let ops: usize = value("--ops").map_or(if full { 2_000_000 } else { 2_000 }, |v| {
-        v.parse().expect("--ops N")
-    });
-    let only: Option<String> = value("--only");
+    let args = BenchArgs::from_env();
+    let runs: usize = args.value_or("--runs", 5, 1);
+    let ops: usize = args.value_or("--ops", 2_000_000, 2_000);
+    let only: Option<String> = args.value("--only");
     let mut names: Vec<String> = PolicySpec::all().iter().map(|s| s.to_string()).collect();
     names.extend(["allkeys-lru:samples=5", "allkeys-lfu:samples=5"].map(String::from));
     names.extend(["quick_cache", "moka"].map(String::from));
@@ -247,7 +233,7 @@ fn main() {
             );
         }
     }
-    if let Some(path) = value("--json") {
+    if let Some(path) = args.value::<String>("--json") {
         let rows: Vec<String> = table
             .iter()
             .map(|(n, c)| format!("{{\"cache\":\"{n}\",\"get_hit_1t\":{},\"get_hit_2t\":{},\"mix_1t\":{},\"mix_2t\":{}}}", c[0], c[1], c[2], c[3]))

@@ -167,9 +167,24 @@ impl Node {
         tier: Option<Arc<dyn Tier>>,
         options: &NodeOptions,
     ) -> Result<Node, String> {
+        Node::assemble(store, tier, options, None, None)
+    }
+
+    /// The node's parts; `releases` receives the keys that leave the near cache.
+    fn assemble(
+        store: Arc<dyn Store>,
+        tier: Option<Arc<dyn Tier>>,
+        options: &NodeOptions,
+        coherence: Option<Coherence>,
+        releases: Option<UnboundedSender<Vec<u8>>>,
+    ) -> Result<Node, String> {
         let near = match options.near_capacity_bytes {
             0 => None,
-            capacity => Some(NearCache::new(options.near_policy, capacity, None)?),
+            capacity => Some(NearCache::new(
+                options.near_policy,
+                capacity,
+                releases.clone(),
+            )?),
         };
         Ok(Node {
             near,
@@ -178,8 +193,8 @@ impl Node {
             limits: options.limits,
             flights: Mutex::new(HashMap::new()),
             counters: Counters::default(),
-            coherence: None,
-            releases: None,
+            coherence,
+            releases,
         })
     }
 
@@ -203,27 +218,16 @@ impl Node {
             }
             _ => (None, None),
         };
-        let near = match options.near_capacity_bytes {
-            0 => None,
-            capacity => Some(NearCache::new(
-                options.near_policy,
-                capacity,
-                releases.clone(),
-            )?),
-        };
         let (coherence, events) = Coherence::start(bus, coherence)
             .await
             .map_err(|error| format!("bus: {error}"))?;
-        let node = Arc::new(Node {
-            near,
-            tier,
+        let node = Arc::new(Node::assemble(
             store,
-            limits: options.limits,
-            flights: Mutex::new(HashMap::new()),
-            counters: Counters::default(),
-            coherence: Some(coherence),
+            tier,
+            options,
+            Some(coherence),
             releases,
-        });
+        )?);
         tokio::spawn(apply_events(Arc::downgrade(&node), events));
         if let Some(released) = released {
             tokio::spawn(release_topics(Arc::downgrade(&node), released));

@@ -24,6 +24,7 @@ use tiercache_store::grpc::proto::echo_server::EchoServer;
 use tiercache_store::grpc::{ServeOptions, serve};
 use tiercache_store::{Limits, Precondition, SqlOptions, SqlStore, Store, StoreClient};
 use tiercache_testkit::Postgres;
+use tiercache_testkit::bench::{BenchArgs, median};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 
@@ -35,19 +36,12 @@ struct Settings {
 }
 
 fn settings() -> Settings {
-    let args: Vec<String> = std::env::args().collect();
-    let full = args.iter().any(|a| a == "--bench");
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<f64>().ok())
-    };
+    let args = BenchArgs::from_env();
     Settings {
-        full,
-        runs: value("--runs").map_or(if full { 5 } else { 1 }, |v| v as usize),
-        seconds: value("--seconds").unwrap_or(if full { 2.0 } else { 0.2 }),
-        keys: if full { kepler::FULL_ROWS } else { 500 },
+        full: args.full,
+        runs: args.value_or("--runs", 5, 1),
+        seconds: args.value_or("--seconds", 2.0, 0.2),
+        keys: if args.full { kepler::FULL_ROWS } else { 500 },
     }
 }
 
@@ -57,11 +51,6 @@ struct Run {
     ops_per_second: f64,
     p50_us: f64,
     p99_us: f64,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// Drives `call` from `concurrency` tasks for `seconds`; each call is timed.

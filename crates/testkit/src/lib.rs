@@ -11,6 +11,7 @@
 //! PostgreSQL refuses to run as root; when the tests run as root (as on these machines), the
 //! data directory is handed to the `postgres` user and the server runs under its uid.
 
+pub mod bench;
 mod postgres;
 mod process;
 mod redis;

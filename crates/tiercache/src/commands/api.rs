@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use tiercache_api::ApiOptions;
-use tiercache_cache::PolicySpec;
 use tiercache_core::ByteSize;
 use tiercache_tier::TierOptions;
 
@@ -42,18 +41,8 @@ pub struct ApiArgs {
     #[arg(long, value_name = "URL", env = "TIERCACHE_STORE")]
     store: Option<String>,
 
-    /// The shared tier's URL, or `none` [default: none].
-    #[arg(long, value_name = "URL", env = "TIERCACHE_TIER")]
-    tier: Option<String>,
-
-    /// The near cache's byte budget, e.g. 64MiB; 0 disables it [default: 64MiB].
-    #[arg(long, value_name = "SIZE", env = "TIERCACHE_NEAR_CAPACITY")]
-    near_capacity: Option<ByteSize>,
-
-    /// The near cache's eviction policy (the eight Redis policies, fifo, sieve, s3fifo,
-    /// w-tinylfu) [default: allkeys-lru].
-    #[arg(long, value_name = "POLICY", env = "TIERCACHE_POLICY")]
-    policy: Option<String>,
+    #[command(flatten)]
+    tiers: super::node_args::TierArgs,
 
     /// Address to serve HTTP on; port 0 picks a free port [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR", env = "TIERCACHE_LISTEN")]
@@ -68,7 +57,7 @@ pub struct ApiArgs {
     max_body: Option<ByteSize>,
 
     #[command(flatten)]
-    bus: super::bus_args::BusArgs,
+    bus: super::node_args::BusArgs,
 }
 
 impl ApiArgs {
@@ -78,15 +67,11 @@ impl ApiArgs {
         if let Some(store) = &self.store {
             config.store = store.clone();
         }
-        if let Some(tier) = &self.tier {
-            config.tier = tier.clone();
-        }
-        if let Some(size) = self.near_capacity {
-            config.near_capacity = size;
-        }
-        if let Some(policy) = &self.policy {
-            config.policy = policy.clone();
-        }
+        self.tiers.apply(
+            &mut config.tier,
+            &mut config.near_capacity,
+            &mut config.policy,
+        );
         if let Some(listen) = self.listen {
             config.listen = listen;
         }
@@ -104,12 +89,6 @@ impl ApiArgs {
     }
 }
 
-/// The near-cache policy by name, with the list of names on error.
-pub fn parse_policy(name: &str) -> anyhow::Result<PolicySpec> {
-    name.parse::<PolicySpec>()
-        .with_context(|| format!("bad near-cache policy {name:?}"))
-}
-
 /// Runs one node until a shutdown signal.
 pub fn run(args: ApiArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
@@ -118,7 +97,7 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
     }
     let mut setup = NodeSetup {
         near_capacity_bytes: config.near_capacity.bytes(),
-        policy: parse_policy(&config.policy)?,
+        policy: super::node_args::parse_policy(&config.policy)?,
         api: ApiOptions {
             max_body_bytes: usize::try_from(config.max_body.bytes())
                 .context("max_body is too large")?,
@@ -127,15 +106,15 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
         },
         coherence: None,
     };
-    super::bus_args::coherence_options(&config.bus)?;
+    super::node_args::coherence_options(&config.bus)?;
     super::runtime()?.block_on(async move {
         let store = deployment::open_store(&config.store).await?;
         let tier = deployment::open_tier(&config.tier, &TierOptions::default()).await?;
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
-        setup.coherence = super::bus_args::open_bus(&config.bus).await?;
-        let bus_text = super::bus_args::describe(&setup.coherence);
+        setup.coherence = super::node_args::open_bus(&config.bus).await?;
+        let bus_text = super::node_args::describe(&setup.coherence);
         let mut nodes = deployment::start_nodes(store, tier, 1, config.listen, &setup).await?;
         println!("listening on {}", nodes.addresses[0]);
         eprintln!(

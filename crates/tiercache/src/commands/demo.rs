@@ -13,8 +13,8 @@ use tiercache_core::ByteSize;
 use tiercache_testkit::{RedisCluster, RedisServer};
 use tiercache_tier::TierOptions;
 
-use super::api::parse_policy;
 use super::deployment::{self, NodeSetup};
+use super::node_args::parse_policy;
 
 /// Runs the same seeded workload through the HTTP API of an embedded deployment once per
 /// shared-tier topology (centralized, partitioned, replicated), then prints a table of

@@ -2,10 +2,10 @@
 
 pub mod api;
 pub mod bench;
-pub mod bus_args;
 pub mod demo;
 pub mod deployment;
 pub mod load;
+pub mod node_args;
 pub mod serve;
 pub mod sim;
 pub mod store;

@@ -6,12 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use tiercache_api::ApiOptions;
-use tiercache_core::ByteSize;
 use tiercache_tier::TierOptions;
 
-use super::api::parse_policy;
-use super::bus_args;
 use super::deployment::{self, NodeSetup};
+use super::node_args::{self, parse_policy};
 use crate::config::{ConfigFile, ServeConfig, print_section};
 
 /// Runs a whole deployment in one process with nothing installed: the store on SQLite in
@@ -50,24 +48,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "TIERCACHE_NODES")]
     nodes: Option<usize>,
 
-    /// The shared tier's URL, or `none` [default: memory://].
-    #[arg(long, value_name = "URL", env = "TIERCACHE_TIER")]
-    tier: Option<String>,
-
-    /// Each node's near-cache byte budget; 0 disables it [default: 64MiB].
-    #[arg(long, value_name = "SIZE", env = "TIERCACHE_NEAR_CAPACITY")]
-    near_capacity: Option<ByteSize>,
-
-    /// The near caches' eviction policy [default: allkeys-lru].
-    #[arg(long, value_name = "POLICY", env = "TIERCACHE_POLICY")]
-    policy: Option<String>,
+    #[command(flatten)]
+    tiers: node_args::TierArgs,
 
     /// Do not draw the progress bar while loading the dataset.
     #[arg(long)]
     no_progress: bool,
 
     #[command(flatten)]
-    bus: super::bus_args::BusArgs,
+    bus: node_args::BusArgs,
 }
 
 impl ServeArgs {
@@ -83,15 +72,11 @@ impl ServeArgs {
         if let Some(nodes) = self.nodes {
             config.nodes = nodes;
         }
-        if let Some(tier) = &self.tier {
-            config.tier = tier.clone();
-        }
-        if let Some(size) = self.near_capacity {
-            config.near_capacity = size;
-        }
-        if let Some(policy) = &self.policy {
-            config.policy = policy.clone();
-        }
+        self.tiers.apply(
+            &mut config.tier,
+            &mut config.near_capacity,
+            &mut config.policy,
+        );
         anyhow::ensure!(
             (1..=64).contains(&config.nodes),
             "nodes must be between 1 and 64, got {}",
@@ -113,7 +98,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         api: ApiOptions::default(),
         coherence: None,
     };
-    bus_args::coherence_options(&config.bus)?;
+    node_args::coherence_options(&config.bus)?;
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
     let db = format!("sqlite://{}", config.data.join("tiercache.db").display());
@@ -127,8 +112,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
-        setup.coherence = bus_args::open_bus(&config.bus).await?;
-        let bus_text = bus_args::describe(&setup.coherence);
+        setup.coherence = node_args::open_bus(&config.bus).await?;
+        let bus_text = node_args::describe(&setup.coherence);
         let mut nodes =
             deployment::start_nodes(store, tier, config.nodes, config.listen, &setup).await?;
         for address in &nodes.addresses {

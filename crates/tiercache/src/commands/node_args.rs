@@ -1,13 +1,53 @@
-//! The bus flags `api` and `serve` share.
+//! The flags `api` and `serve` share: the node's tiers and its bus.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tiercache_bus::{Bus, SessionOptions};
+use tiercache_cache::PolicySpec;
+use tiercache_core::ByteSize;
 use tiercache_node::CoherenceOptions;
 
 use crate::config::BusConfig;
+
+/// The shared tier and the near cache of each API node.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TierArgs {
+    /// The shared tier's URL, or `none` [default: none for api, memory:// for serve].
+    #[arg(long, value_name = "URL", env = "TIERCACHE_TIER")]
+    tier: Option<String>,
+
+    /// Each node's near-cache byte budget, e.g. 64MiB; 0 disables it [default: 64MiB].
+    #[arg(long, value_name = "SIZE", env = "TIERCACHE_NEAR_CAPACITY")]
+    near_capacity: Option<ByteSize>,
+
+    /// The near cache's eviction policy (the eight Redis policies, fifo, sieve, s3fifo,
+    /// w-tinylfu) [default: allkeys-lru].
+    #[arg(long, value_name = "POLICY", env = "TIERCACHE_POLICY")]
+    policy: Option<String>,
+}
+
+impl TierArgs {
+    /// Applies the flags given over a section's settings.
+    pub fn apply(&self, tier: &mut String, near_capacity: &mut ByteSize, policy: &mut String) {
+        if let Some(url) = &self.tier {
+            tier.clone_from(url);
+        }
+        if let Some(size) = self.near_capacity {
+            *near_capacity = size;
+        }
+        if let Some(name) = &self.policy {
+            policy.clone_from(name);
+        }
+    }
+}
+
+/// The near-cache policy by name, with the list of names on error.
+pub fn parse_policy(name: &str) -> anyhow::Result<PolicySpec> {
+    name.parse::<PolicySpec>()
+        .with_context(|| format!("bad near-cache policy {name:?}"))
+}
 
 /// How API nodes hear about each other's writes.
 #[derive(Debug, Clone, Default, clap::Args)]
