@@ -39,12 +39,28 @@ use crate::session::{Backend, Incarnation, Session, Sink};
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Reads the subscriber set and publishes in one atomic step (KEYS[1] = the set,
-/// ARGV[1] = the channel, ARGV[2] = the payload). Returns the subscribed session ids.
+/// ARGV[1] = the channel, ARGV[2] = the payload, ARGV[3] = the session-key prefix).
+/// Returns the subscribed session ids whose lease is still held, and removes the others
+/// from the set (their session ended without leaving it, for example after a crash).
+///
+/// The lease keys are named from the script rather than passed as KEYS: this works on one
+/// server, and the Cluster bus keeps a topic's state within its slot instead.
 const PUBLISH_SCRIPT: &str = r"
 local sessions = redis.call('SMEMBERS', KEYS[1])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
-return sessions
+local live = {}
+for _, id in ipairs(sessions) do
+  if redis.call('EXISTS', ARGV[3] .. id .. '}') == 1 then
+    live[#live + 1] = id
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+return live
 ";
+
+/// The prefix of a session's lease key, up to its id (see [`session_key`]).
+const SESSION_KEY_PREFIX: &str = "tc:bus:s:{";
 
 /// Moves a consumer's cursor forward only (KEYS[1] = cursors hash, ARGV[1] = consumer,
 /// ARGV[2] = major, ARGV[3] = minor).
@@ -61,7 +77,7 @@ return 1
 ";
 
 fn session_key(id: SessionId) -> String {
-    format!("tc:bus:s:{{{}}}", id.0)
+    format!("{SESSION_KEY_PREFIX}{}}}", id.0)
 }
 
 fn subscribers_key(topic: &str) -> String {
@@ -196,6 +212,7 @@ impl Backend for RedisBus {
         Ok(Arc::new(RedisIncarnation {
             id,
             connection,
+            commands,
             topics: Mutex::new(HashSet::new()),
         }))
     }
@@ -204,6 +221,9 @@ impl Backend for RedisBus {
 struct RedisIncarnation {
     id: SessionId,
     connection: MultiplexedConnection,
+    /// The bus's shared command connection: `end` goes through it, because the session's
+    /// own connection is usually the thing that broke.
+    commands: ConnectionManager,
     /// The topics subscribed, so `end` can leave their subscriber sets.
     topics: Mutex<HashSet<String>>,
 }
@@ -259,7 +279,9 @@ impl Incarnation for RedisIncarnation {
     }
 
     async fn end(&self) {
-        let mut connection = self.connection.clone();
+        // Deleting the lease key at once tells writers waiting for this session's
+        // confirmation that it is gone; its owner stopped serving when it detected the loss.
+        let mut connection = self.commands.clone();
         let topics: Vec<String> = self.topics.lock().drain().collect();
         let mut pipeline = redis::pipe();
         for topic in &topics {
@@ -298,6 +320,7 @@ impl Bus for RedisBus {
             .key(subscribers_key(topic))
             .arg(channel(topic))
             .arg(payload.as_ref())
+            .arg(SESSION_KEY_PREFIX)
             .invoke_async(&mut commands)
             .await?;
         let mut sessions: Vec<SessionId> = ids.into_iter().map(SessionId).collect();

@@ -37,6 +37,16 @@ pub enum NodeError {
         /// What the bus answered.
         error: BusError,
     },
+    /// Synchronous delivery: the store applied the write at `version` and its notice was
+    /// published, but not every node that may hold a copy confirmed it in time. The write
+    /// is durable; the caller is told it is not acknowledged as coherent.
+    #[error("written to the store at version {version}, but not confirmed by every node: {reason}")]
+    Unconfirmed {
+        /// The version the store assigned.
+        version: Version,
+        /// Which confirmations are missing, and why.
+        reason: String,
+    },
     /// The operation took longer than the node's request timeout.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
@@ -50,6 +60,7 @@ impl NodeError {
             NodeError::Store(error) => error.code(),
             NodeError::TierInvalidation { .. }
             | NodeError::Publish { .. }
+            | NodeError::Unconfirmed { .. }
             | NodeError::Timeout(_) => ErrorCode::Unavailable,
         }
     }

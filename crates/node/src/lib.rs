@@ -57,13 +57,13 @@ use tokio::sync::OnceCell;
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver, UnboundedSender};
 
 pub use coherence::{
-    AckRequest, CoherenceOptions, CoherenceStats, Notice, TopicGranularity, WriteMode,
+    AckRequest, CoherenceOptions, CoherenceStats, Delivery, Notice, TopicGranularity, WriteMode,
 };
 pub use error::{NodeError, NodeResult};
 pub use latency::{LatencyHistogram, LatencySnapshot};
 pub use stats::{LatencyByKind, LatencySummary, NearStats, NodeStats, SharedStats, StoreStats};
 
-use coherence::{Coherence, bump};
+use coherence::{Admission, Coherence, PublishFailure, bump};
 use near::NearCache;
 use stats::Counters;
 
@@ -228,7 +228,12 @@ impl Node {
             Some(coherence),
             releases,
         )?);
-        tokio::spawn(apply_events(Arc::downgrade(&node), events));
+        let paused = node
+            .coherence
+            .as_ref()
+            .map(|c| c.events_paused.subscribe())
+            .expect("a node with a bus has a coherence side");
+        tokio::spawn(apply_events(Arc::downgrade(&node), events, paused));
         if let Some(released) = released {
             tokio::spawn(release_topics(Arc::downgrade(&node), released));
         }
@@ -248,6 +253,16 @@ impl Node {
     pub fn pause_lease_renewals(&self, paused: bool) {
         if let Some(coherence) = &self.coherence {
             coherence.session.pause_renewals(paused);
+        }
+    }
+
+    /// Fault injection for tests: freezes (or thaws) the node's bus side — no lease
+    /// renewals, no notices applied, no acknowledgements sent — while it keeps answering
+    /// requests, as a node stuck in a long pause would once it wakes.
+    pub fn freeze_bus(&self, frozen: bool) {
+        if let Some(coherence) = &self.coherence {
+            coherence.session.pause_renewals(frozen);
+            coherence.events_paused.send_replace(frozen);
         }
     }
 
@@ -346,44 +361,49 @@ impl Node {
     }
 
     /// Before reading `key` for the near cache: subscribes to its topic (confirmed) and
-    /// returns the session generation to check at install time. `None`: do not install.
-    async fn prepare_install(&self, key: &[u8]) -> Option<Option<u64>> {
+    /// returns what to check at install time. `None`: do not install; `Some(None)`: no bus.
+    async fn prepare_install(&self, key: &[u8]) -> Option<Option<Admission>> {
         self.near.as_ref()?;
         let Some(coherence) = &self.coherence else {
             return Some(None);
         };
-        let generation = coherence.session.generation();
+        let admission = coherence.admission();
         // Without a confirmed subscription a later write could not reach this copy: the
         // answer is still served, just not cached.
         coherence.subscribe_for(key).await.ok()?;
-        Some(Some(generation))
+        Some(Some(admission))
+    }
+
+    /// Whether a copy read under `admission` may still be installed: no session loss and no
+    /// flush happened since.
+    fn still_admitted(&self, admission: Option<Admission>) -> bool {
+        match (admission, &self.coherence) {
+            (Some(admission), Some(coherence)) => coherence.admission() == admission,
+            _ => true,
+        }
     }
 
     /// Installs a filled object in the near cache, unless a notice announced a newer
-    /// version meanwhile or the bus session was lost since `generation`.
+    /// version meanwhile, or the bus session was lost or the near cache flushed since
+    /// `admission`.
     fn install_fill(
         &self,
         key: &[u8],
         value: Bytes,
         version: Version,
         flight: &Flight,
-        admission: Option<Option<u64>>,
+        admission: Option<Option<Admission>>,
     ) {
-        let (Some(near), Some(generation)) = (&self.near, admission) else {
+        let (Some(near), Some(admission)) = (&self.near, admission) else {
             return;
         };
         let installed = near.install_if(key, Some(value), version, || {
-            version.0 >= flight.floor.load(Ordering::Acquire)
-                && generation.is_none_or(|g| self.session_generation() == Some(g))
+            version.0 >= flight.floor.load(Ordering::Acquire) && self.still_admitted(admission)
         });
         if !installed {
             self.counters.fill_refused();
             self.queue_release(key);
         }
-    }
-
-    fn session_generation(&self) -> Option<u64> {
-        self.coherence.as_ref().map(|c| c.session.generation())
     }
 
     /// Asks the release task to drop `key`'s subscription if nothing uses it.
@@ -484,9 +504,9 @@ impl Node {
         // The store's answer is the truth from here on: this node's copy moves first (it
         // cannot fail), then the shared tier's, then the other nodes'.
         if let Some(near) = &self.near {
-            let installed = admission.is_some_and(|generation| {
+            let installed = admission.is_some_and(|admission| {
                 near.install_if(key, value.clone(), version, || {
-                    generation.is_none_or(|g| self.session_generation() == Some(g))
+                    self.still_admitted(admission)
                 })
             });
             if !installed {
@@ -505,25 +525,29 @@ impl Node {
         }
         if let Some(coherence) = &self.coherence {
             let key = Bytes::copy_from_slice(key);
-            let notice = match coherence.options.write_mode {
+            let write_mode = coherence.options.write_mode;
+            let notice = |ack| match write_mode {
                 WriteMode::Invalidate => Notice::Invalidate {
                     key: key.clone(),
                     version,
-                    ack: None,
+                    ack,
                 },
                 WriteMode::Update => Notice::Update {
                     key: key.clone(),
                     version,
                     value,
-                    ack: None,
+                    ack,
                 },
             };
             let topic = coherence.options.topics.topic(&key);
-            match coherence.bus.publish(&topic, notice.encode()).await {
-                Ok(_) => bump(&coherence.counters.published),
-                Err(error) => {
+            match coherence.publish(&topic, notice).await {
+                Ok(()) => {}
+                Err(PublishFailure::Bus(error)) => {
                     bump(&coherence.counters.publish_errors);
                     return Err(NodeError::Publish { version, error });
+                }
+                Err(PublishFailure::Unconfirmed(reason)) => {
+                    return Err(NodeError::Unconfirmed { version, reason });
                 }
             }
         }
@@ -539,7 +563,13 @@ impl Node {
             SessionEvent::Message { payload, .. } => {
                 bump(&coherence.counters.received);
                 match Notice::decode(payload) {
-                    Ok(notice) => self.apply_notice(notice),
+                    Ok(notice) => {
+                        let ack = notice.ack_request();
+                        self.apply_notice(notice);
+                        if let Some(ack) = ack {
+                            coherence.acknowledge(ack);
+                        }
+                    }
                     Err(_) => {
                         // A notice we cannot read may have been an invalidation.
                         bump(&coherence.counters.malformed);
@@ -547,10 +577,14 @@ impl Node {
                     }
                 }
             }
+            SessionEvent::Direct { payload } => match Notice::decode(payload) {
+                Ok(Notice::Ack { request, from }) => coherence.acknowledged(request, from),
+                // A stray direct message cannot have been an invalidation: ignored.
+                _ => bump(&coherence.counters.malformed),
+            },
             SessionEvent::Lost { .. } => self.flush_near(true),
-            // Acknowledgements belong to synchronous delivery; a new incarnation needs
-            // nothing: topics are subscribed again on the next fill.
-            SessionEvent::Direct { .. } | SessionEvent::Restored { .. } => {}
+            // A new incarnation needs nothing: topics are subscribed again on the next fill.
+            SessionEvent::Restored { .. } => {}
         }
     }
 
@@ -607,6 +641,11 @@ impl Node {
         };
         // Read first: a loss detected while flushing must be flushed for again.
         let generation = coherence.session.generation();
+        // Fills that started before this point may have skipped a subscription of the lost
+        // session, or missed the notice that went astray: none of them installs from now on
+        // (they check the epoch under the install lock). Taking them out of the flight map
+        // is not enough — a notice may already have taken a fill out of it.
+        coherence.flush_epoch.fetch_add(1, Ordering::AcqRel);
         {
             let mut flights = self.flights.lock();
             for flight in flights.values() {
@@ -666,8 +705,15 @@ impl Node {
 }
 
 /// Applies the bus session's events to the node, in order, until the node is dropped.
-async fn apply_events(node: Weak<Node>, mut events: Receiver<SessionEvent>) {
+async fn apply_events(
+    node: Weak<Node>,
+    mut events: Receiver<SessionEvent>,
+    mut paused: tokio::sync::watch::Receiver<bool>,
+) {
     while let Some(event) = events.recv().await {
+        if paused.wait_for(|paused| !paused).await.is_err() {
+            return;
+        }
         let Some(node) = node.upgrade() else {
             return;
         };

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use tiercache_bus::{Bus, MemoryBus, RedisBus, SessionOptions};
 use tiercache_core::Version;
 use tiercache_node::{
-    CoherenceOptions, Node, NodeOptions, Notice, Source, TopicGranularity, WriteMode,
+    CoherenceOptions, Delivery, Node, NodeError, NodeOptions, Notice, Source, TopicGranularity,
+    WriteMode,
 };
 use tiercache_store::faults::GatedStore;
 use tiercache_store::{Precondition, Store};
@@ -357,6 +358,59 @@ async fn a_malformed_notice_flushes_the_near_cache() {
     assert_eq!(read(&node, b"k").await.1, Source::Store);
 }
 
+/// Regression: a notice takes a fill out of the flight map, then a flush happens (here for
+/// a malformed message, which might have been a newer invalidation). The fill's read is
+/// older than whatever that message announced, so it must not be installed after the
+/// flush — found by the frozen-node test, where the flush followed a lost session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_that_began_before_a_flush_is_not_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let v1 = store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let gated = Arc::new(GatedStore::new(Arc::clone(&store)));
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let reader = Node::with_bus(
+        gated.clone(),
+        None,
+        Arc::clone(&bus),
+        &NodeOptions::default(),
+        CoherenceOptions::default(),
+    )
+    .await
+    .unwrap();
+
+    gated.hold_reads();
+    let slow_read = tokio::spawn({
+        let reader = Arc::clone(&reader);
+        async move { reader.get(b"k").await }
+    });
+    eventually("the reader's store read is held", async || {
+        gated.waiting_reads() == 1
+    })
+    .await;
+    // A notice at the version being read leaves the fill admissible but takes it out of
+    // the flight map...
+    let notice = Notice::Invalidate {
+        key: Bytes::from_static(b"k"),
+        version: v1,
+        ack: None,
+    };
+    bus.publish("o:k", notice.encode()).await.unwrap();
+    eventually("the notice is applied", async || applied(&reader) == 1).await;
+    // ...and then the node flushes.
+    bus.publish("o:k", Bytes::from_static(b"\x01garbage"))
+        .await
+        .unwrap();
+    eventually("the near cache is flushed", async || {
+        reader.stats().coherence.unwrap().flushes == 1
+    })
+    .await;
+    gated.release_reads();
+    assert_eq!(slow_read.await.unwrap().unwrap().unwrap().version, v1);
+    assert_eq!(reader.stats().near.fills_refused, 1);
+    assert_eq!(read(&reader, b"k").await.1, Source::Store);
+}
+
 /// A node that cannot renew its lease stops answering from its near cache before the bus
 /// drops its subscriptions, and serves near hits again only after a new session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -441,4 +495,169 @@ async fn a_killed_redis_connection_flushes_and_recovers() {
         read(&nodes[1], b"k").await.0 == v2
     })
     .await;
+}
+
+/// Synchronous delivery: the write returns only after both other nodes confirmed, so the
+/// moment it returns neither can answer the old version — no waiting, no polling.
+async fn a_sync_write_returns_after_every_copy_is_gone(bus: Arc<dyn Bus>, write_mode: WriteMode) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let coherence = CoherenceOptions {
+        delivery: Delivery::Sync,
+        write_mode,
+        ..CoherenceOptions::default()
+    };
+    let nodes = nodes(3, store, Some(memory_tier().await), bus, coherence).await;
+    for node in &nodes {
+        node.get(b"k").await.unwrap();
+        assert_eq!(read(node, b"k").await.1, Source::Near);
+    }
+    for round in 0..20u32 {
+        let writer = &nodes[round as usize % 3];
+        let version = writer
+            .put(b"k", Bytes::from(format!("v{round}")), Precondition::None)
+            .await
+            .unwrap();
+        // Checked immediately: any older answer here is a stale read.
+        for node in &nodes {
+            let answer = node.get(b"k").await.unwrap().unwrap();
+            assert_eq!(answer.version, version, "round {round}");
+            assert_eq!(answer.value, format!("v{round}").as_bytes());
+        }
+    }
+    let mut confirmed = 0;
+    let mut acks_sent = 0;
+    for node in &nodes {
+        let stats = node.stats().coherence.unwrap();
+        assert_eq!(stats.delivery, "sync");
+        assert_eq!(stats.unconfirmed_writes, 0);
+        assert_eq!(stats.lapsed_receivers, 0);
+        confirmed += stats.confirmed_writes;
+        acks_sent += stats.acks_sent;
+    }
+    assert_eq!(confirmed, 20);
+    // Every node re-reads (and so subscribes) after each write: two receivers per write.
+    assert_eq!(acks_sent, 40);
+    for node in &nodes {
+        node.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_write_returns_after_every_copy_is_gone_in_process() {
+    let bus = Arc::new(MemoryBus::new());
+    a_sync_write_returns_after_every_copy_is_gone(bus.clone(), WriteMode::Invalidate).await;
+    a_sync_write_returns_after_every_copy_is_gone(bus, WriteMode::Update).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_write_returns_after_every_copy_is_gone_over_redis() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&server.address()).await.unwrap());
+    a_sync_write_returns_after_every_copy_is_gone(bus.clone(), WriteMode::Invalidate).await;
+    a_sync_write_returns_after_every_copy_is_gone(bus, WriteMode::Update).await;
+}
+
+/// A node whose bus side froze (no renewals, no notices applied, no confirmations) holds
+/// up a synchronous writer only until its lease lapses; by then it has stopped answering
+/// from its near cache, so the write is still never read stale.
+async fn a_frozen_node_blocks_sync_writers_at_most_one_lease(bus: Arc<dyn Bus>) {
+    let lease = Duration::from_millis(800);
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let coherence = CoherenceOptions {
+        delivery: Delivery::Sync,
+        session: SessionOptions::with_lease(lease),
+        ..CoherenceOptions::default()
+    };
+    let nodes = nodes(2, store, None, bus, coherence).await;
+    nodes[1].get(b"k").await.unwrap();
+    assert_eq!(read(&nodes[1], b"k").await.1, Source::Near);
+
+    nodes[1].freeze_bus(true);
+    let started = std::time::Instant::now();
+    let v2 = nodes[0]
+        .put(b"k", Bytes::from_static(b"two"), Precondition::None)
+        .await
+        .expect("the frozen node lapses, so the write is confirmed");
+    let waited = started.elapsed();
+    let writer = nodes[0].stats().coherence.unwrap();
+    assert_eq!(writer.lapsed_receivers, 1, "it waited for the frozen node");
+    // The bound the docs promise: one lease plus one renewal interval (and scheduling).
+    assert!(
+        waited < lease + lease / 4 + Duration::from_millis(400),
+        "waited {waited:?} for a lease of {lease:?}"
+    );
+    // The frozen node still holds the old copy but may not serve it.
+    assert_eq!(read(&nodes[1], b"k").await.0, v2);
+    assert_ne!(read(&nodes[1], b"k").await.1, Source::Near);
+
+    nodes[1].freeze_bus(false);
+    eventually(
+        "the thawed node flushes and serves near hits again",
+        async || {
+            let (version, source) = read(&nodes[1], b"k").await;
+            version == v2 && source == Source::Near
+        },
+    )
+    .await;
+    let v3 = nodes[0]
+        .put(b"k", Bytes::from_static(b"three"), Precondition::None)
+        .await
+        .unwrap();
+    assert_eq!(
+        read(&nodes[1], b"k").await.0,
+        v3,
+        "confirmed by the new session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_blocks_sync_writers_at_most_one_lease_in_process() {
+    a_frozen_node_blocks_sync_writers_at_most_one_lease(Arc::new(MemoryBus::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_blocks_sync_writers_at_most_one_lease_over_redis() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let bus = RedisBus::connect(&server.address()).await.unwrap();
+    a_frozen_node_blocks_sync_writers_at_most_one_lease(Arc::new(bus)).await;
+}
+
+/// A synchronous writer whose own session is gone cannot collect confirmations: it says so
+/// (503 with the version) instead of claiming the write is coherent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_writer_without_a_session_reports_the_write_unconfirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let coherence = CoherenceOptions {
+        delivery: Delivery::Sync,
+        ..CoherenceOptions::default()
+    };
+    let nodes = nodes(
+        1,
+        Arc::clone(&store),
+        None,
+        Arc::new(MemoryBus::new()),
+        coherence,
+    )
+    .await;
+    nodes[0].close().await;
+    let error = nodes[0]
+        .put(b"k", Bytes::from_static(b"one"), Precondition::None)
+        .await
+        .unwrap_err();
+    let NodeError::Unconfirmed { version, .. } = error else {
+        panic!("expected Unconfirmed, got {error:?}");
+    };
+    assert_eq!(
+        store.get(b"k").await.unwrap(),
+        tiercache_store::Lookup::Live {
+            value: b"one".to_vec(),
+            version
+        },
+        "the write itself is durable"
+    );
 }

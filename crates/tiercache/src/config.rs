@@ -80,6 +80,9 @@ pub struct BusConfig {
     pub topics: String,
     /// `invalidate` (other nodes drop their copy) or `update` (they take the new value).
     pub write_mode: String,
+    /// `async` (a write is answered once its notice is published) or `sync` (once every
+    /// node that may hold a copy confirmed it, or its lease lapsed).
+    pub invalidation: String,
     /// The bus session's lease in milliseconds: a silent node's subscriptions last this
     /// long; the node stops serving near hits a quarter of it earlier.
     pub lease_ms: u64,
@@ -91,6 +94,7 @@ impl BusConfig {
             url: url.to_owned(),
             topics: "object".to_owned(),
             write_mode: "invalidate".to_owned(),
+            invalidation: "async".to_owned(),
             lease_ms: tiercache_bus::DEFAULT_LEASE.as_millis() as u64,
         }
     }

@@ -368,7 +368,7 @@ fn demo_launches_local_redis_topologies_with_the_tier_policy() {
 #[test]
 fn bad_arguments_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &[
                 "api",
@@ -403,6 +403,10 @@ fn bad_arguments_are_one_line_errors() {
         (&["serve", "--bus", "kafka://x:1"], "unknown scheme"),
         (&["serve", "--topics", "bucket:0"], "bucket:N needs N"),
         (&["api", "--write-mode", "write-back"], "unknown write mode"),
+        (
+            &["serve", "--invalidation", "eventually"],
+            "unknown invalidation delivery",
+        ),
     ];
     for (args, expected) in cases {
         let (ok, _, stderr) = run(args, dir.path());

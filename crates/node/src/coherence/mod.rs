@@ -15,19 +15,72 @@
 //! no notice at a newer version arrived meanwhile and the session was not lost since it
 //! subscribed — both checked under the near cache's per-key install lock, which notices
 //! take too.
+//!
+//! In synchronous delivery the notice carries an acknowledgement request. Every receiver
+//! applies the notice, then sends `Ack` straight to the writer's session; the writer
+//! answers its client once each session the bus counted as subscribed at the publish has
+//! acknowledged or is no longer alive on the bus (its lease lapsed — and a node counts its
+//! own lease as lapsed earlier than the bus does, so it already stopped serving).
+//!
+//! ```text
+//!  writer                     bus                      receiver (session r)
+//!  publish(Invalidate{k,v, ack: (w, n)}) ──▶ receivers = {r, …}
+//!                                         ──▶ apply: drop k if older than v
+//!  ◀──────────── send_to(w, Ack{n, from: r}) ◀──
+//!  every r acknowledged, or alive(r) = false → answer the client
+//! ```
 
 mod notice;
 mod options;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tiercache_bus::{Bus, BusResult, Session};
+use tiercache_bus::{Bus, BusError, BusResult, Session, SessionId};
+use tokio::sync::{Notify, watch};
 
 pub use notice::{AckRequest, Notice};
-pub use options::{CoherenceOptions, TopicGranularity, WriteMode};
+pub use options::{CoherenceOptions, Delivery, TopicGranularity, WriteMode};
+
+/// Why a notice did not (provably) reach every other copy.
+#[derive(Debug)]
+pub(crate) enum PublishFailure {
+    /// The bus refused the publish.
+    Bus(BusError),
+    /// Synchronous delivery: some copies were neither confirmed gone nor dropped by the
+    /// bus in time, or this node's own session (where the confirmations arrive) was lost.
+    Unconfirmed(String),
+}
+
+/// What a fill records before it subscribes and reads, and checks again under the install
+/// lock: if either changed, what it read may have missed a notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Admission {
+    generation: u64,
+    epoch: u64,
+}
+
+/// A synchronous write waiting for the receivers' acknowledgements.
+#[derive(Default)]
+struct PendingAcks {
+    confirmed: Mutex<HashSet<SessionId>>,
+    arrived: Notify,
+}
+
+/// Takes a pending write out of the map however its wait ends (including cancellation).
+struct PendingGuard<'a> {
+    pending: &'a Mutex<HashMap<u64, Arc<PendingAcks>>>,
+    request: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.pending.lock().remove(&self.request);
+    }
+}
 
 /// Whether this node's session is subscribed to a topic. Locked across the bus call, so a
 /// subscribe and an unsubscribe of one topic never overtake each other.
@@ -46,7 +99,14 @@ pub(crate) struct Coherence {
     /// The session generation whose loss this node has already flushed for. Near hits are
     /// served only while it equals the session's generation.
     pub(crate) flushed_generation: AtomicU64,
+    /// Counts near-cache flushes; a fill installs only if none happened since it began.
+    pub(crate) flush_epoch: AtomicU64,
     pub(crate) counters: CoherenceCounters,
+    /// Synchronous writes waiting for acknowledgements, by request id.
+    pending: Mutex<HashMap<u64, Arc<PendingAcks>>>,
+    next_request: AtomicU64,
+    /// Fault injection: while `true`, the node applies no bus events (a frozen node).
+    pub(crate) events_paused: watch::Sender<bool>,
 }
 
 /// Counters of the bus side (all monotonic except `subscriptions`).
@@ -63,6 +123,11 @@ pub(crate) struct CoherenceCounters {
     pub(crate) discarded: AtomicU64,
     pub(crate) malformed: AtomicU64,
     pub(crate) flushes: AtomicU64,
+    pub(crate) acks_sent: AtomicU64,
+    pub(crate) acks_received: AtomicU64,
+    pub(crate) confirmed_writes: AtomicU64,
+    pub(crate) lapsed_receivers: AtomicU64,
+    pub(crate) unconfirmed_writes: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -78,6 +143,8 @@ pub struct CoherenceStats {
     pub topics: String,
     /// `invalidate` or `update`.
     pub write_mode: String,
+    /// `async` or `sync`.
+    pub delivery: String,
     /// The current session incarnation (`None` while a lost one is being replaced).
     pub session: Option<String>,
     /// How many incarnations ended (each one flushed the near cache).
@@ -106,6 +173,16 @@ pub struct CoherenceStats {
     pub malformed: u64,
     /// Near-cache flushes after a lost session or a malformed notice.
     pub flushes: u64,
+    /// Acknowledgements this node sent for other nodes' synchronous writes.
+    pub acks_sent: u64,
+    /// Acknowledgements this node received for its own synchronous writes.
+    pub acks_received: u64,
+    /// Synchronous writes whose every receiver confirmed or lapsed.
+    pub confirmed_writes: u64,
+    /// Receivers a synchronous write stopped waiting for because the bus dropped them.
+    pub lapsed_receivers: u64,
+    /// Synchronous writes answered 503 because some receiver stayed unconfirmed.
+    pub unconfirmed_writes: u64,
 }
 
 impl Coherence {
@@ -120,12 +197,24 @@ impl Coherence {
         let coherence = Coherence {
             bus,
             flushed_generation: AtomicU64::new(session.generation()),
+            flush_epoch: AtomicU64::new(0),
             session,
             options,
             topics: Mutex::new(HashMap::new()),
             counters: CoherenceCounters::default(),
+            pending: Mutex::new(HashMap::new()),
+            next_request: AtomicU64::new(1),
+            events_paused: watch::Sender::new(false),
         };
         Ok((coherence, events))
+    }
+
+    /// The session generation and flush epoch now (see [`Admission`]).
+    pub(crate) fn admission(&self) -> Admission {
+        Admission {
+            generation: self.session.generation(),
+            epoch: self.flush_epoch.load(Ordering::Acquire),
+        }
     }
 
     /// Whether near-cache hits may be served: the lease is provably held and every loss of
@@ -195,6 +284,129 @@ impl Coherence {
         self.topics.lock().remove(&topic);
     }
 
+    /// Publishes the notice `build` makes on `topic`. In synchronous delivery, returns only
+    /// once every other session subscribed at the publish acknowledged it or was dropped
+    /// by the bus — at most `lease + renew_every` after the publish for a silent node,
+    /// given up (as `Unconfirmed`) after two leases.
+    pub(crate) async fn publish(
+        &self,
+        topic: &str,
+        build: impl FnOnce(Option<AckRequest>) -> Notice,
+    ) -> Result<(), PublishFailure> {
+        if self.options.delivery == Delivery::Async {
+            self.bus
+                .publish(topic, build(None).encode())
+                .await
+                .map_err(PublishFailure::Bus)?;
+            bump(&self.counters.published);
+            return Ok(());
+        }
+        let generation = self.session.generation();
+        let Some(own) = self.session.id() else {
+            bump(&self.counters.unconfirmed_writes);
+            return Err(PublishFailure::Unconfirmed(
+                "this node's bus session is being replaced, so no confirmation can reach it".into(),
+            ));
+        };
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let pending = Arc::new(PendingAcks::default());
+        self.pending.lock().insert(request, Arc::clone(&pending));
+        let _guard = PendingGuard {
+            pending: &self.pending,
+            request,
+        };
+        let ack = AckRequest {
+            session: own,
+            request,
+        };
+        let receivers = self
+            .bus
+            .publish(topic, build(Some(ack)).encode())
+            .await
+            .map_err(PublishFailure::Bus)?;
+        bump(&self.counters.published);
+        let mut waiting: Vec<SessionId> = receivers
+            .sessions
+            .into_iter()
+            .filter(|session| *session != own)
+            .collect();
+        let lease = self.session.options().lease;
+        let deadline = Instant::now() + 2 * lease;
+        // Acknowledgements wake the writer; liveness is polled only while one is missing.
+        let poll = (lease / 16).clamp(Duration::from_millis(1), Duration::from_millis(50));
+        loop {
+            {
+                let confirmed = pending.confirmed.lock();
+                waiting.retain(|session| !confirmed.contains(session));
+            }
+            if waiting.is_empty() {
+                bump(&self.counters.confirmed_writes);
+                return Ok(());
+            }
+            let failure = if self.session.generation() != generation {
+                Some("this node's bus session was lost while it waited for confirmations".into())
+            } else if Instant::now() >= deadline {
+                Some(format!(
+                    "{} node session(s) neither confirmed the notice nor lapsed within {:?}",
+                    waiting.len(),
+                    2 * lease
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = failure {
+                bump(&self.counters.unconfirmed_writes);
+                return Err(PublishFailure::Unconfirmed(reason));
+            }
+            if tokio::time::timeout(poll, pending.arrived.notified())
+                .await
+                .is_err()
+            {
+                // An unreachable bus leaves everyone waiting until the deadline.
+                if let Ok(alive) = self.bus.alive(&waiting).await {
+                    let before = waiting.len();
+                    let mut alive = alive.into_iter();
+                    waiting.retain(|_| alive.next().unwrap_or(true));
+                    self.counters
+                        .lapsed_receivers
+                        .fetch_add((before - waiting.len()) as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Confirms a notice to the writer that asked for it (the notice is applied by now).
+    pub(crate) fn acknowledge(&self, ack: AckRequest) {
+        let Some(own) = self.session.id() else {
+            // Being replaced: the writer sees this incarnation lapse instead.
+            return;
+        };
+        if ack.session == own {
+            return; // This node's own write: it does not wait for itself.
+        }
+        let bus = Arc::clone(&self.bus);
+        let payload = Notice::Ack {
+            request: ack.request,
+            from: own,
+        }
+        .encode();
+        bump(&self.counters.acks_sent);
+        // Off the event loop: the next notice need not wait for this one's round trip.
+        tokio::spawn(async move {
+            let _ = bus.send_to(ack.session, payload).await;
+        });
+    }
+
+    /// Records an acknowledgement of one of this node's synchronous writes.
+    pub(crate) fn acknowledged(&self, request: u64, from: SessionId) {
+        bump(&self.counters.acks_received);
+        let pending = self.pending.lock().get(&request).cloned();
+        if let Some(pending) = pending {
+            pending.confirmed.lock().insert(from);
+            pending.arrived.notify_one();
+        }
+    }
+
     /// Forgets every subscription (the session that held them is gone).
     pub(crate) fn forget_subscriptions(&self) {
         self.topics.lock().clear();
@@ -208,6 +420,7 @@ impl Coherence {
             bus: self.bus.describe(),
             topics: self.options.topics.to_string(),
             write_mode: self.options.write_mode.to_string(),
+            delivery: self.options.delivery.to_string(),
             session: self.session.id().map(|id| id.to_string()),
             session_generation: self.session.generation(),
             lease_valid: self.session.lease_valid(),
@@ -222,6 +435,11 @@ impl Coherence {
             discarded: load(&c.discarded),
             malformed: load(&c.malformed),
             flushes: load(&c.flushes),
+            acks_sent: load(&c.acks_sent),
+            acks_received: load(&c.acks_received),
+            confirmed_writes: load(&c.confirmed_writes),
+            lapsed_receivers: load(&c.lapsed_receivers),
+            unconfirmed_writes: load(&c.unconfirmed_writes),
         }
     }
 }

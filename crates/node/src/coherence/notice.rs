@@ -4,7 +4,7 @@
 //! byte 0      kind: 1 invalidate, 2 update, 3 acknowledgement
 //! invalidate: version u64 | ack request | key length u32 | key
 //! update:     version u64 | ack request | key length u32 | key | value (the rest)
-//! ack:        request id u64
+//! ack:        request id u64 | acknowledging session id u64
 //! ack request: 0, or 1 | session id u64 | request id u64   (synchronous mode)
 //! ```
 //! All integers are big-endian. A message that does not decode is treated by the
@@ -46,10 +46,12 @@ pub enum Notice {
         /// Where to confirm (synchronous mode).
         ack: Option<AckRequest>,
     },
-    /// A receiver applied the notice of request `request`.
+    /// Session `from` applied the notice of request `request`.
     Ack {
         /// The writer's request id.
         request: u64,
+        /// The receiver's session.
+        from: SessionId,
     },
 }
 
@@ -59,6 +61,14 @@ const UPDATE_DELETED: u8 = 4;
 const ACK: u8 = 3;
 
 impl Notice {
+    /// Where the writer wants this notice confirmed (synchronous delivery).
+    pub fn ack_request(&self) -> Option<AckRequest> {
+        match self {
+            Notice::Invalidate { ack, .. } | Notice::Update { ack, .. } => *ack,
+            Notice::Ack { .. } => None,
+        }
+    }
+
     /// The notice's bytes on the bus.
     pub fn encode(&self) -> Bytes {
         let mut out = BytesMut::new();
@@ -83,9 +93,10 @@ impl Notice {
                     out.put_slice(value);
                 }
             }
-            Notice::Ack { request } => {
+            Notice::Ack { request, from } => {
                 out.put_u8(ACK);
                 out.put_u64(*request);
+                out.put_u64(from.0);
             }
         }
         out.freeze()
@@ -97,8 +108,9 @@ impl Notice {
         match kind {
             ACK => {
                 let request = take_u64(&mut bytes)?;
+                let from = SessionId(take_u64(&mut bytes)?);
                 end(&bytes)?;
-                Ok(Notice::Ack { request })
+                Ok(Notice::Ack { request, from })
             }
             INVALIDATE | UPDATE | UPDATE_DELETED => {
                 let version = Version(take_u64(&mut bytes)?);
@@ -227,7 +239,10 @@ mod tests {
                 value: None,
                 ack,
             },
-            Notice::Ack { request: 12 },
+            Notice::Ack {
+                request: 12,
+                from: SessionId(3),
+            },
         ];
         for notice in notices {
             assert_eq!(Notice::decode(notice.encode()).unwrap(), notice);

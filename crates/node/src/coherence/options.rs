@@ -100,6 +100,42 @@ impl fmt::Display for WriteMode {
     }
 }
 
+/// When a write is acknowledged relative to the other nodes' copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// After the notice is published: another node may answer its older copy for the
+    /// time the notice takes to reach it (the invalidation delay).
+    #[default]
+    Async,
+    /// After every session subscribed to the topic confirmed the notice, or the bus
+    /// dropped it (its lease lapsed): no node answers the older copy once the write is
+    /// acknowledged. A silent node delays writers by at most one lease.
+    Sync,
+}
+
+impl FromStr for Delivery {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Delivery, String> {
+        match text {
+            "async" => Ok(Delivery::Async),
+            "sync" => Ok(Delivery::Sync),
+            _ => Err(format!(
+                "unknown invalidation delivery {text:?} (async, sync)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Delivery::Async => "async",
+            Delivery::Sync => "sync",
+        })
+    }
+}
+
 /// The coherence settings of a node with a bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CoherenceOptions {
@@ -107,6 +143,8 @@ pub struct CoherenceOptions {
     pub topics: TopicGranularity,
     /// Invalidate or update.
     pub write_mode: WriteMode,
+    /// Acknowledge writes after publishing, or after every copy was confirmed gone.
+    pub delivery: Delivery,
     /// The bus session's lease.
     pub session: SessionOptions,
 }
@@ -116,6 +154,7 @@ impl Default for CoherenceOptions {
         CoherenceOptions {
             topics: TopicGranularity::Object,
             write_mode: WriteMode::Invalidate,
+            delivery: Delivery::Async,
             session: SessionOptions::default(),
         }
     }
@@ -149,5 +188,8 @@ mod tests {
         assert_eq!("update".parse(), Ok(WriteMode::Update));
         assert_eq!(WriteMode::default().to_string(), "invalidate");
         assert!("write-back".parse::<WriteMode>().is_err());
+        assert_eq!("sync".parse(), Ok(Delivery::Sync));
+        assert_eq!(Delivery::default().to_string(), "async");
+        assert!("eventual".parse::<Delivery>().is_err());
     }
 }

@@ -69,6 +69,13 @@ pub struct BusArgs {
     #[arg(long, value_name = "MODE", env = "TIERCACHE_WRITE_MODE")]
     write_mode: Option<String>,
 
+    /// When a write is answered: async (once its notice is published; other nodes may
+    /// serve the old copy for the invalidation delay) or sync (once every node that may
+    /// hold a copy confirmed, or its lease lapsed: no stale reads, a silent node delays
+    /// writes by up to one lease) [default: async].
+    #[arg(long, value_name = "DELIVERY", env = "TIERCACHE_INVALIDATION")]
+    invalidation: Option<String>,
+
     /// The bus session's lease in ms. A node that cannot renew stops serving near hits a
     /// quarter of the lease before the bus drops its subscriptions [default: 3000].
     #[arg(long, value_name = "MS", env = "TIERCACHE_LEASE_MS")]
@@ -86,6 +93,9 @@ impl BusArgs {
         }
         if let Some(mode) = &self.write_mode {
             config.write_mode = mode.clone();
+        }
+        if let Some(delivery) = &self.invalidation {
+            config.invalidation = delivery.clone();
         }
         if let Some(ms) = self.lease_ms {
             config.lease_ms = ms;
@@ -106,6 +116,7 @@ pub fn coherence_options(config: &BusConfig) -> anyhow::Result<CoherenceOptions>
     Ok(CoherenceOptions {
         topics: config.topics.parse().map_err(anyhow::Error::msg)?,
         write_mode: config.write_mode.parse().map_err(anyhow::Error::msg)?,
+        delivery: config.invalidation.parse().map_err(anyhow::Error::msg)?,
         session,
     })
 }
@@ -129,10 +140,11 @@ pub fn describe(coherence: &Option<(Arc<dyn Bus>, CoherenceOptions)>) -> String 
     match coherence {
         None => "no bus (near caches are not coherent across nodes)".to_owned(),
         Some((bus, options)) => format!(
-            "{} ({} topics, {}, lease {:?})",
+            "{} ({} topics, {}, {} delivery, lease {:?})",
             bus.describe(),
             options.topics,
             options.write_mode,
+            options.delivery,
             options.session.lease
         ),
     }
