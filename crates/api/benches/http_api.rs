@@ -118,6 +118,7 @@ async fn load(target: SocketAddr, keys: usize, requests: u64, concurrency: usize
         write_ratio: 0.0,
         seed: 42,
         max_duration: Duration::from_secs(120),
+        check_staleness: false,
     };
     let report = http_load::run(&spec, Arc::new(AtomicU64::new(0)))
         .await

@@ -11,6 +11,10 @@
 //!
 //! Latencies go into an HDR histogram (1 µs to 60 s, 3 significant figures). The run is
 //! bounded by its request count and by `max_duration`.
+//!
+//! With `check_staleness`, every successful operation is also recorded (send and answer
+//! times, key, version) and the history goes through the [`staleness`](crate::staleness)
+//! checker; the nodes' coherence counters (`/v1/stats`) are read before and after the run.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,6 +31,8 @@ use hyper_util::rt::TokioIo;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Zipf};
+
+use crate::staleness::{self, Operation, StalenessReport};
 
 /// Which keys a run asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,6 +90,8 @@ pub struct LoadSpec {
     pub seed: u64,
     /// The run stops (and says so) when it takes longer than this.
     pub max_duration: Duration,
+    /// Record every operation and check the history for stale reads.
+    pub check_staleness: bool,
 }
 
 /// Latency percentiles, in microseconds.
@@ -151,6 +159,43 @@ pub struct LoadReport {
     pub hits: HitRatios,
     /// Whether the run stopped at `max_duration` before sending every request.
     pub truncated: bool,
+    /// Stale reads found in the history (with `check_staleness`).
+    pub staleness: Option<StalenessReport>,
+    /// The nodes' coherence during the run (with `check_staleness`, when they have a bus).
+    pub coherence: Option<CoherenceSummary>,
+}
+
+/// The coherence counters of every node, added up over the run (from `/v1/stats`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct CoherenceSummary {
+    /// The nodes' delivery modes (`async`, `sync`), as they report them.
+    pub delivery: Vec<String>,
+    /// The nodes' write modes.
+    pub write_mode: Vec<String>,
+    /// Notices published (one per write).
+    pub published: u64,
+    /// Notices received (including each node's own coming back).
+    pub received: u64,
+    /// Notices that dropped, replaced or stopped a copy.
+    pub applied: u64,
+    /// Notices for keys the receiver did not hold.
+    pub discarded: u64,
+    /// Acknowledgements sent (synchronous delivery).
+    pub acks_sent: u64,
+    /// Near-cache flushes.
+    pub flushes: u64,
+    /// Subscriptions held by all nodes at the end of the run.
+    pub subscriptions: u64,
+    /// Subscribe calls during the run.
+    pub subscribes: u64,
+    /// Other nodes' notices whose publish-to-applied delay was measured.
+    pub delay_count: u64,
+    /// The highest median delay of any node, in µs.
+    pub delay_p50_us: f64,
+    /// The highest 99th-percentile delay of any node, in µs.
+    pub delay_p99_us: f64,
+    /// The longest delay anywhere, in µs (since the nodes started).
+    pub delay_max_us: f64,
 }
 
 impl LoadReport {
@@ -186,6 +231,7 @@ struct WorkerTally {
     shared: u64,
     store: u64,
     errors: BTreeMap<u16, u64>,
+    history: Vec<Operation>,
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -246,6 +292,115 @@ fn source_of(body: &[u8]) -> Option<&[u8]> {
     Some(&body[start..start + length])
 }
 
+/// The number after the last `"version":` in an answer (our API's fixed shape: the
+/// object's version comes after its value).
+fn version_of(body: &[u8]) -> Option<u64> {
+    const MARK: &[u8] = b"\"version\":";
+    let start = body.windows(MARK.len()).rposition(|w| w == MARK)? + MARK.len();
+    let digits = body[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&body[start..start + digits])
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// `GET /v1/stats` of one node, as JSON.
+async fn node_stats(target: SocketAddr) -> Result<serde_json::Value, String> {
+    let mut sender = connect(target).await?;
+    let request = Request::get("/v1/stats")
+        .header(hyper::header::HOST, target.to_string())
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| format!("{target}/v1/stats: {e}"))
+}
+
+/// The coherence blocks of every target's stats (`None` if a node has no bus).
+async fn coherence_stats(targets: &[SocketAddr]) -> Option<Vec<serde_json::Value>> {
+    let mut blocks = Vec::new();
+    for target in targets {
+        let stats = node_stats(*target).await.ok()?;
+        let block = stats.get("coherence")?;
+        if block.is_null() {
+            return None;
+        }
+        blocks.push(block.clone());
+    }
+    Some(blocks)
+}
+
+/// Adds up the nodes' counters between two readings.
+fn summarize(before: &[serde_json::Value], after: &[serde_json::Value]) -> CoherenceSummary {
+    let number = |block: &serde_json::Value, path: &[&str]| -> f64 {
+        path.iter()
+            .try_fold(block, |value, name| value.get(name))
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0)
+    };
+    let delta = |name: &str| -> u64 {
+        before
+            .iter()
+            .zip(after)
+            .map(|(b, a)| (number(a, &[name]) - number(b, &[name])).max(0.0) as u64)
+            .sum()
+    };
+    let text = |name: &str| -> Vec<String> {
+        after
+            .iter()
+            .map(|a| {
+                a.get(name)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?")
+                    .to_owned()
+            })
+            .collect()
+    };
+    let worst = |field: &str| {
+        after
+            .iter()
+            .map(|a| number(a, &["notice_delay", field]))
+            .fold(0.0, f64::max)
+    };
+    CoherenceSummary {
+        delivery: text("delivery"),
+        write_mode: text("write_mode"),
+        published: delta("published"),
+        received: delta("received"),
+        applied: delta("applied"),
+        discarded: delta("discarded"),
+        acks_sent: delta("acks_sent"),
+        flushes: delta("flushes"),
+        subscriptions: after
+            .iter()
+            .map(|a| number(a, &["subscriptions"]) as u64)
+            .sum(),
+        subscribes: delta("subscribes"),
+        delay_count: before
+            .iter()
+            .zip(after)
+            .map(|(b, a)| {
+                let count = |v| number(v, &["notice_delay", "count"]);
+                (count(a) - count(b)).max(0.0) as u64
+            })
+            .sum(),
+        delay_p50_us: worst("p50_us"),
+        delay_p99_us: worst("p99_us"),
+        delay_max_us: worst("max_us"),
+    }
+}
+
 /// Sends `spec`'s requests and measures them. `done` counts finished requests as the run
 /// goes (for a progress bar).
 pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, LoadError> {
@@ -273,6 +428,11 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
             .map_err(|error| LoadError::Connect { target, error })?;
         senders.push((target, sender));
     }
+    let coherence_before = if spec.check_staleness {
+        coherence_stats(&spec.targets).await
+    } else {
+        None
+    };
     let mut scatter_rng = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
     let scatter = Arc::new(Scatter::new(spec.keys, &mut scatter_rng));
     let started = Instant::now();
@@ -286,7 +446,7 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
         let done = Arc::clone(&done);
         workers.spawn(async move {
             worker_loop(
-                &spec, worker, share, target, sender, &scatter, &done, deadline,
+                &spec, worker, share, target, sender, &scatter, &done, started, deadline,
             )
             .await
         });
@@ -295,6 +455,7 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     let elapsed = started.elapsed();
 
     let mut histogram = new_histogram();
+    let mut history = Vec::new();
     let mut report = LoadReport {
         workload: spec.distribution.to_string(),
         keys: spec.keys,
@@ -315,6 +476,15 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
         report.hits.store += tally.store;
         for (status, count) in tally.errors {
             *report.errors.entry(status).or_default() += count;
+        }
+        history.extend(tally.history);
+    }
+    if spec.check_staleness {
+        report.staleness = Some(staleness::check(&history));
+        if let (Some(before), Some(after)) =
+            (coherence_before, coherence_stats(&spec.targets).await)
+        {
+            report.coherence = Some(summarize(&before, &after));
         }
     }
     report.requests = report.reads + report.writes;
@@ -345,6 +515,7 @@ async fn worker_loop(
     mut sender: SendRequest<Full<Bytes>>,
     scatter: &Scatter,
     done: &AtomicU64,
+    started: Instant,
     deadline: Instant,
 ) -> WorkerTally {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(
@@ -366,6 +537,7 @@ async fn worker_loop(
         shared: 0,
         store: 0,
         errors: BTreeMap::new(),
+        history: Vec::new(),
     };
     for sequence in 0..share {
         if Instant::now() >= deadline {
@@ -412,20 +584,46 @@ async fn worker_loop(
             },
             Err(error) => Err(error.to_string()),
         };
-        let took = sent.elapsed();
+        let answered = Instant::now();
+        let took = answered - sent;
+        let record = |version: Option<u64>, source: Option<&'static str>| Operation {
+            key,
+            write,
+            invoked_ns: (sent - started).as_nanos() as u64,
+            completed_ns: (answered - started).as_nanos() as u64,
+            version: version.unwrap_or(0),
+            source,
+        };
         tally
             .histogram
             .saturating_record(took.as_micros().max(1) as u64);
         done.fetch_add(1, Ordering::Relaxed);
         match answer {
-            Ok((200, body)) if !write => match source_of(&body) {
-                Some(b"near") => tally.near += 1,
-                Some(b"shared") => tally.shared += 1,
-                Some(b"store") => tally.store += 1,
-                _ => *tally.errors.entry(200).or_default() += 1,
-            },
-            Ok((200, _)) => {}
-            Ok((404, _)) if !write => tally.not_found += 1,
+            Ok((200, body)) => {
+                let mut source = None;
+                if !write {
+                    match source_of(&body) {
+                        Some(b"near") => (tally.near, source) = (tally.near + 1, Some("near")),
+                        Some(b"shared") => {
+                            (tally.shared, source) = (tally.shared + 1, Some("shared"))
+                        }
+                        Some(b"store") => (tally.store, source) = (tally.store + 1, Some("store")),
+                        _ => *tally.errors.entry(200).or_default() += 1,
+                    }
+                }
+                if spec.check_staleness {
+                    match version_of(&body) {
+                        Some(version) => tally.history.push(record(Some(version), source)),
+                        None => *tally.errors.entry(200).or_default() += 1,
+                    }
+                }
+            }
+            Ok((404, _)) if !write => {
+                tally.not_found += 1;
+                if spec.check_staleness {
+                    tally.history.push(record(None, Some("store")));
+                }
+            }
             Ok((status, _)) => *tally.errors.entry(status).or_default() += 1,
             Err(_) => {
                 *tally.errors.entry(0).or_default() += 1;
@@ -461,6 +659,9 @@ mod tests {
             br#"{"key":"7","value":{"source":"fake"},"version":3,"source":"shared","micros":4.1}"#;
         assert_eq!(source_of(body), Some(&b"shared"[..]));
         assert_eq!(source_of(b"{}"), None);
+        assert_eq!(version_of(body), Some(3));
+        assert_eq!(version_of(br#"{"key":"7","version":12}"#), Some(12));
+        assert_eq!(version_of(b"{}"), None);
     }
 
     #[test]

@@ -13,10 +13,12 @@
 //! - [`belady`]: Belady's MIN, the offline optimum.
 //! - [`http_load`]: the load generator that drives API nodes over HTTP (`tiercache bench`,
 //!   `tiercache demo`).
+//! - [`staleness`]: the checker that finds stale reads in a recorded history.
 
 pub mod belady;
 pub mod http_load;
 pub mod sim;
+pub mod staleness;
 pub mod trace;
 pub mod workload;
 

@@ -12,7 +12,7 @@ use crate::session::Session;
 
 /// Identifies one session *incarnation* on a bus. A session that is lost comes back under
 /// a new id, so an id never names two different lifetimes of subscriptions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct SessionId(pub u64);
 
 impl fmt::Display for SessionId {

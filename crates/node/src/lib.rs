@@ -57,7 +57,8 @@ use tokio::sync::OnceCell;
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver, UnboundedSender};
 
 pub use coherence::{
-    AckRequest, CoherenceOptions, CoherenceStats, Delivery, Notice, TopicGranularity, WriteMode,
+    AckRequest, CoherenceOptions, CoherenceStats, Delivery, Notice, NoticeDelay, Stamp,
+    TopicGranularity, WriteMode,
 };
 pub use error::{NodeError, NodeResult};
 pub use latency::{LatencyHistogram, LatencySnapshot};
@@ -149,6 +150,73 @@ pub struct Node {
     coherence: Option<Coherence>,
     /// Keys whose topic may no longer be needed (object topics only).
     releases: Option<UnboundedSender<Vec<u8>>>,
+    /// Fills and writes between subscribing to a key's topic and their install attempt,
+    /// by key (with a bus). Their topic must not be released under them, and a notice
+    /// that arrives meanwhile must stop them from installing anything older — even a
+    /// write's own version, or a fill a notice already took out of the flight map.
+    installing: Mutex<HashMap<Vec<u8>, Installing>>,
+}
+
+/// The fills and writes of one key on their way to the near cache.
+#[derive(Default)]
+struct Installing {
+    holders: u32,
+    /// The newest version a notice announced meanwhile: nothing older may be installed.
+    /// Raised under the near cache's install lock.
+    floor: Arc<AtomicU64>,
+}
+
+/// What a fill or a write checks before it installs in the near cache (see
+/// [`Node::prepare_install`]); dropping it lets the key's topic go if nothing else needs it.
+struct InstallTicket<'a> {
+    node: &'a Node,
+    key: &'a [u8],
+    /// Session generation and flush epoch when it started (`None`: no bus).
+    admission: Option<Admission>,
+    /// The key's shared floor (`None`: no bus).
+    floor: Option<Arc<AtomicU64>>,
+}
+
+impl InstallTicket<'_> {
+    /// Whether `version` may still be installed: no notice at a newer version arrived, and
+    /// no session loss or flush happened since the ticket was taken.
+    fn admits(&self, version: Version) -> bool {
+        let floor_ok = self
+            .floor
+            .as_ref()
+            .is_none_or(|floor| version.0 >= floor.load(Ordering::Acquire));
+        let admission_ok = match (self.admission, &self.node.coherence) {
+            (Some(admission), Some(coherence)) => coherence.admission() == admission,
+            _ => true,
+        };
+        floor_ok && admission_ok
+    }
+}
+
+impl Drop for InstallTicket<'_> {
+    fn drop(&mut self) {
+        if self.floor.is_none() {
+            return;
+        }
+        let mut installing = self.node.installing.lock();
+        if let Some(entry) = installing.get_mut(self.key) {
+            entry.holders -= 1;
+            if entry.holders == 0 {
+                installing.remove(self.key);
+            }
+        }
+        drop(installing);
+        // Re-checked by the release task under the topic's lock. A copy that is installed
+        // queues its own release when it leaves the near cache.
+        if !self
+            .node
+            .near
+            .as_ref()
+            .is_some_and(|near| near.contains(self.key))
+        {
+            self.node.queue_release(self.key);
+        }
+    }
 }
 
 impl std::fmt::Debug for Node {
@@ -195,6 +263,7 @@ impl Node {
             counters: Counters::default(),
             coherence,
             releases,
+            installing: Mutex::new(HashMap::new()),
         })
     }
 
@@ -360,27 +429,35 @@ impl Node {
         outcome
     }
 
-    /// Before reading `key` for the near cache: subscribes to its topic (confirmed) and
-    /// returns what to check at install time. `None`: do not install; `Some(None)`: no bus.
-    async fn prepare_install(&self, key: &[u8]) -> Option<Option<Admission>> {
+    /// Before reading (or writing) `key` for the near cache: registers the install in
+    /// progress, subscribes to the key's topic (confirmed) and returns what to check at
+    /// install time. `None`: do not install.
+    async fn prepare_install<'a>(&'a self, key: &'a [u8]) -> Option<InstallTicket<'a>> {
         self.near.as_ref()?;
         let Some(coherence) = &self.coherence else {
-            return Some(None);
+            return Some(InstallTicket {
+                node: self,
+                key,
+                admission: None,
+                floor: None,
+            });
         };
-        let admission = coherence.admission();
+        let floor = {
+            let mut installing = self.installing.lock();
+            let entry = installing.entry(key.to_vec()).or_default();
+            entry.holders += 1;
+            Arc::clone(&entry.floor)
+        };
+        let ticket = InstallTicket {
+            node: self,
+            key,
+            admission: Some(coherence.admission()),
+            floor: Some(floor),
+        };
         // Without a confirmed subscription a later write could not reach this copy: the
         // answer is still served, just not cached.
         coherence.subscribe_for(key).await.ok()?;
-        Some(Some(admission))
-    }
-
-    /// Whether a copy read under `admission` may still be installed: no session loss and no
-    /// flush happened since.
-    fn still_admitted(&self, admission: Option<Admission>) -> bool {
-        match (admission, &self.coherence) {
-            (Some(admission), Some(coherence)) => coherence.admission() == admission,
-            _ => true,
-        }
+        Some(ticket)
     }
 
     /// Installs a filled object in the near cache, unless a notice announced a newer
@@ -392,17 +469,16 @@ impl Node {
         value: Bytes,
         version: Version,
         flight: &Flight,
-        admission: Option<Option<Admission>>,
+        ticket: Option<&InstallTicket<'_>>,
     ) {
-        let (Some(near), Some(admission)) = (&self.near, admission) else {
+        let (Some(near), Some(ticket)) = (&self.near, ticket) else {
             return;
         };
         let installed = near.install_if(key, Some(value), version, || {
-            version.0 >= flight.floor.load(Ordering::Acquire) && self.still_admitted(admission)
+            version.0 >= flight.floor.load(Ordering::Acquire) && ticket.admits(version)
         });
         if !installed {
             self.counters.fill_refused();
-            self.queue_release(key);
         }
     }
 
@@ -415,13 +491,13 @@ impl Node {
 
     /// Shared tier, then store; fills the tiers it missed with version-checked writes.
     async fn fill(&self, key: &[u8], flight: &Flight) -> FillOutcome {
-        let admission = self.prepare_install(key).await;
+        let ticket = self.prepare_install(key).await;
         if let Some(tier) = &self.tier {
             match tier.get(key).await {
                 Ok(Some(entry)) => {
                     self.counters.shared_hit();
                     let value = Bytes::from(entry.value);
-                    self.install_fill(key, value.clone(), entry.version, flight, admission);
+                    self.install_fill(key, value.clone(), entry.version, flight, ticket.as_ref());
                     return Ok(Some(Answer {
                         value,
                         version: entry.version,
@@ -445,7 +521,7 @@ impl Node {
                 {
                     self.counters.shared_error();
                 }
-                self.install_fill(key, value.clone(), version, flight, admission);
+                self.install_fill(key, value.clone(), version, flight, ticket.as_ref());
                 Ok(Some(Answer {
                     value,
                     version,
@@ -454,9 +530,6 @@ impl Node {
             }
             Lookup::Absent | Lookup::Deleted { .. } => {
                 self.counters.store_not_found();
-                if admission.is_some() {
-                    self.queue_release(key);
-                }
                 Ok(None)
             }
         }
@@ -496,7 +569,7 @@ impl Node {
         precondition: Precondition,
     ) -> NodeResult<Version> {
         // This node keeps a copy of what it writes, so it subscribes first, as a read does.
-        let admission = self.prepare_install(key).await;
+        let ticket = self.prepare_install(key).await;
         let version = match &value {
             Some(value) => self.store.put(key, value, precondition).await?,
             None => self.store.delete(key, precondition).await?,
@@ -504,15 +577,13 @@ impl Node {
         // The store's answer is the truth from here on: this node's copy moves first (it
         // cannot fail), then the shared tier's, then the other nodes'.
         if let Some(near) = &self.near {
-            let installed = admission.is_some_and(|admission| {
-                near.install_if(key, value.clone(), version, || {
-                    self.still_admitted(admission)
-                })
+            let installed = ticket.as_ref().is_some_and(|ticket| {
+                near.install_if(key, value.clone(), version, || ticket.admits(version))
             });
             if !installed {
-                // Not subscribed (or the session was lost): no copy may stay behind.
+                // Not subscribed, the session was lost, or another node's newer write
+                // arrived first: no older copy may stay behind.
                 near.apply_notice(key, version, None, || ());
-                self.queue_release(key);
             }
         }
         // A read that starts after this write returns must not join a fill that started
@@ -526,18 +597,27 @@ impl Node {
         if let Some(coherence) = &self.coherence {
             let key = Bytes::copy_from_slice(key);
             let write_mode = coherence.options.write_mode;
-            let notice = |ack| match write_mode {
-                WriteMode::Invalidate => Notice::Invalidate {
-                    key: key.clone(),
-                    version,
-                    ack,
-                },
-                WriteMode::Update => Notice::Update {
-                    key: key.clone(),
-                    version,
-                    value,
-                    ack,
-                },
+            let origin = coherence
+                .session
+                .id()
+                .unwrap_or(tiercache_bus::SessionId(0));
+            let notice = |ack| {
+                let stamp = Stamp::now(origin);
+                match write_mode {
+                    WriteMode::Invalidate => Notice::Invalidate {
+                        key: key.clone(),
+                        version,
+                        stamp,
+                        ack,
+                    },
+                    WriteMode::Update => Notice::Update {
+                        key: key.clone(),
+                        version,
+                        value,
+                        stamp,
+                        ack,
+                    },
+                }
             };
             let topic = coherence.options.topics.topic(&key);
             match coherence.publish(&topic, notice).await {
@@ -564,8 +644,17 @@ impl Node {
                 bump(&coherence.counters.received);
                 match Notice::decode(payload) {
                     Ok(notice) => {
+                        let stamp = notice.stamp();
+                        if stamp.is_some_and(|stamp| Some(stamp.origin) == coherence.session.id()) {
+                            // This node's own write: its copy moved before the publish.
+                            bump(&coherence.counters.own_notices);
+                            return;
+                        }
                         let ack = notice.ack_request();
                         self.apply_notice(notice);
+                        if let Some(stamp) = stamp {
+                            coherence.counters.record_delay(stamp);
+                        }
                         if let Some(ack) = ack {
                             coherence.acknowledge(ack);
                         }
@@ -605,17 +694,25 @@ impl Node {
             Notice::Ack { .. } => return,
         };
         let flight = self.flights.lock().get(key.as_ref()).cloned();
+        let installing = self
+            .installing
+            .lock()
+            .get(key.as_ref())
+            .map(|entry| Arc::clone(&entry.floor));
         let Some(near) = &self.near else {
             bump(&coherence.counters.discarded);
             return;
         };
-        if flight.is_none() && !near.contains(&key) {
+        if flight.is_none() && installing.is_none() && !near.contains(&key) {
             bump(&coherence.counters.discarded);
             return;
         }
         let changed = near.apply_notice(&key, version, replacement, || {
             if let Some(flight) = &flight {
                 flight.floor.fetch_max(version.0, Ordering::AcqRel);
+            }
+            if let Some(floor) = &installing {
+                floor.fetch_max(version.0, Ordering::AcqRel);
             }
         });
         if let Some(flight) = &flight {
@@ -628,7 +725,7 @@ impl Node {
                 flights.remove(key.as_ref());
             }
         }
-        if changed || flight.is_some() {
+        if changed || flight.is_some() || installing.is_some() {
             bump(&coherence.counters.applied);
         }
     }
@@ -677,6 +774,7 @@ impl Node {
             .release(key, || {
                 self.near.as_ref().is_some_and(|near| near.contains(key))
                     || self.flights.lock().contains_key(key)
+                    || self.installing.lock().contains_key(key)
             })
             .await;
     }

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use tiercache_bus::{Bus, MemoryBus, RedisBus, SessionOptions};
 use tiercache_core::Version;
 use tiercache_node::{
-    CoherenceOptions, Delivery, Node, NodeError, NodeOptions, Notice, Source, TopicGranularity,
-    WriteMode,
+    CoherenceOptions, Delivery, Node, NodeError, NodeOptions, Notice, Source, Stamp,
+    TopicGranularity, WriteMode,
 };
 use tiercache_store::faults::GatedStore;
 use tiercache_store::{Precondition, Store};
@@ -291,28 +291,33 @@ async fn late_and_duplicate_notices_never_move_a_version_back() {
             Notice::Invalidate {
                 key: key.clone(),
                 version: Version(2),
+                stamp: Stamp::default(),
                 ack: None,
             },
             Notice::Invalidate {
                 key: key.clone(),
                 version: Version(3),
+                stamp: Stamp::default(),
                 ack: None,
             },
             Notice::Invalidate {
                 key: key.clone(),
                 version: Version(3),
+                stamp: Stamp::default(),
                 ack: None,
             },
             Notice::Update {
                 key: key.clone(),
                 version: Version(1),
                 value: Some(Bytes::from_static(b"one")),
+                stamp: Stamp::default(),
                 ack: None,
             },
             Notice::Update {
                 key: key.clone(),
                 version: Version(2),
                 value: None,
+                stamp: Stamp::default(),
                 ack: None,
             },
         ];
@@ -393,6 +398,7 @@ async fn a_fill_that_began_before_a_flush_is_not_installed() {
     let notice = Notice::Invalidate {
         key: Bytes::from_static(b"k"),
         version: v1,
+        stamp: Stamp::default(),
         ack: None,
     };
     bus.publish("o:k", notice.encode()).await.unwrap();
@@ -409,6 +415,129 @@ async fn a_fill_that_began_before_a_flush_is_not_installed() {
     assert_eq!(slow_read.await.unwrap().unwrap().unwrap().version, v1);
     assert_eq!(reader.stats().near.fills_refused, 1);
     assert_eq!(read(&reader, b"k").await.1, Source::Store);
+}
+
+/// Regression (found by the staleness checker): node R holds k and writes it; while R's
+/// write is between its commit and its install, another node's older write drops R's copy,
+/// which used to release k's topic. R then installed its own newer version with no
+/// subscription left, and served it after later writes — stale for as long as it stayed
+/// cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_between_commit_and_install_keeps_its_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let options = NodeOptions::default();
+    let w_store = Arc::new(GatedStore::new(Arc::clone(&store)));
+    let r_store = Arc::new(GatedStore::new(Arc::clone(&store)));
+    let coherence = CoherenceOptions::default();
+    let w = Node::with_bus(w_store.clone(), None, Arc::clone(&bus), &options, coherence)
+        .await
+        .unwrap();
+    let r = Node::with_bus(r_store.clone(), None, bus, &options, coherence)
+        .await
+        .unwrap();
+    r.get(b"k").await.unwrap();
+    assert_eq!(read(&r, b"k").await.1, Source::Near);
+
+    // W commits v2 and R commits v3; both replies wait.
+    w_store.hold_writes();
+    r_store.hold_writes();
+    let w_write = tokio::spawn({
+        let w = Arc::clone(&w);
+        async move {
+            w.put(b"k", Bytes::from_static(b"w"), Precondition::None)
+                .await
+        }
+    });
+    eventually("W's write is committed", async || {
+        w_store.waiting_writes() == 1
+    })
+    .await;
+    let r_write = tokio::spawn({
+        let r = Arc::clone(&r);
+        async move {
+            r.put(b"k", Bytes::from_static(b"r"), Precondition::None)
+                .await
+        }
+    });
+    eventually("R's write is committed", async || {
+        r_store.waiting_writes() == 1
+    })
+    .await;
+    // W's notice (v2) drops R's v1 copy...
+    w_store.release_writes();
+    let v2 = w_write.await.unwrap().unwrap();
+    eventually("R applies W's notice", async || applied(&r) == 1).await;
+    // ...and the release task gets time to act on it (a failure needs it to run; a pass
+    // does not depend on this pause).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    r_store.release_writes();
+    let v3 = r_write.await.unwrap().unwrap();
+    assert!(v3 > v2);
+    assert_eq!(read(&r, b"k").await, (v3, Source::Near));
+    assert_eq!(r.stats().coherence.unwrap().subscriptions, 1);
+
+    let v4 = w
+        .put(b"k", Bytes::from_static(b"w again"), Precondition::None)
+        .await
+        .unwrap();
+    eventually("R hears the next write", async || {
+        read(&r, b"k").await.0 == v4
+    })
+    .await;
+}
+
+/// Regression (found by the staleness checker over Redis): node R's write commits v2; before
+/// R installs v2 in its near cache, node W commits v3 and its notice reaches R, which holds
+/// no copy yet. The notice used to be discarded and R then installed v2 — a copy older
+/// than an acknowledged write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_overtaking_a_write_keeps_its_older_version_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let options = NodeOptions::default();
+    let r_store = Arc::new(GatedStore::new(Arc::clone(&store)));
+    let coherence = CoherenceOptions::default();
+    let w = Node::with_bus(
+        Arc::clone(&store),
+        None,
+        Arc::clone(&bus),
+        &options,
+        coherence,
+    )
+    .await
+    .unwrap();
+    let r = Node::with_bus(r_store.clone(), None, bus, &options, coherence)
+        .await
+        .unwrap();
+
+    r_store.hold_writes();
+    let r_write = tokio::spawn({
+        let r = Arc::clone(&r);
+        async move {
+            r.put(b"k", Bytes::from_static(b"r"), Precondition::None)
+                .await
+        }
+    });
+    eventually("R's write is committed", async || {
+        r_store.waiting_writes() == 1
+    })
+    .await;
+    let v_w = w
+        .put(b"k", Bytes::from_static(b"w"), Precondition::None)
+        .await
+        .unwrap();
+    eventually("R receives W's notice", async || received(&r) == 1).await;
+    r_store.release_writes();
+    let v_r = r_write.await.unwrap().unwrap();
+    assert!(v_r < v_w);
+    assert_eq!(applied(&r), 1, "the notice stopped R's install");
+    let (version, source) = read(&r, b"k").await;
+    assert_eq!(version, v_w, "R serves its own older write");
+    assert_ne!(source, Source::Near);
 }
 
 /// A node that cannot renew its lease stops answering from its near cache before the bus

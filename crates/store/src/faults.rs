@@ -1,5 +1,5 @@
-//! Fault injection for tests: a store wrapper that can hold the replies of reads, so a test
-//! can order a read's answer after other events deterministically (no sleeps).
+//! Fault injection for tests: a store wrapper that can hold the replies of reads and of
+//! writes, so a test can order an answer after other events deterministically (no sleeps).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,14 +13,40 @@ use crate::error::StoreResult;
 use crate::model::{Lease, Lookup, Precondition, Registration, ScanPage, StateEntry};
 use crate::store::Store;
 
-/// Wraps a store; while reads are held, `get` reads the store at once but keeps its answer
-/// until [`GatedStore::release_reads`]. Everything else passes straight through.
-pub struct GatedStore {
-    inner: Arc<dyn Store>,
+/// Holds replies while closed.
+struct Gate {
     /// `true` while replies are held.
     held: watch::Sender<bool>,
-    /// Replies read and waiting right now.
+    /// Replies waiting right now.
     waiting: AtomicU64,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            held: watch::Sender::new(false),
+            waiting: AtomicU64::new(0),
+        }
+    }
+
+    /// Returns at once when open; otherwise once opened.
+    async fn pass(&self) {
+        let mut held = self.held.subscribe();
+        if *held.borrow_and_update() {
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+            let _ = held.wait_for(|held| !held).await;
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Wraps a store; while reads (writes) are held, `get` (`put`, `delete`) runs against the
+/// store at once but keeps its answer until released — a write is committed while its
+/// reply waits. Everything else passes straight through.
+pub struct GatedStore {
+    inner: Arc<dyn Store>,
+    reads: Gate,
+    writes: Gate,
 }
 
 impl GatedStore {
@@ -28,24 +54,39 @@ impl GatedStore {
     pub fn new(inner: Arc<dyn Store>) -> GatedStore {
         GatedStore {
             inner,
-            held: watch::Sender::new(false),
-            waiting: AtomicU64::new(0),
+            reads: Gate::new(),
+            writes: Gate::new(),
         }
     }
 
     /// From now on, `get` replies wait (after the store answered) until released.
     pub fn hold_reads(&self) {
-        self.held.send_replace(true);
+        self.reads.held.send_replace(true);
     }
 
-    /// Lets every held reply go, and stops holding new ones.
+    /// Lets every held read reply go, and stops holding new ones.
     pub fn release_reads(&self) {
-        self.held.send_replace(false);
+        self.reads.held.send_replace(false);
     }
 
-    /// How many replies are read and waiting.
+    /// How many read replies are waiting.
     pub fn waiting_reads(&self) -> u64 {
-        self.waiting.load(Ordering::Acquire)
+        self.reads.waiting.load(Ordering::Acquire)
+    }
+
+    /// From now on, `put` and `delete` replies wait (after the commit) until released.
+    pub fn hold_writes(&self) {
+        self.writes.held.send_replace(true);
+    }
+
+    /// Lets every held write reply go, and stops holding new ones.
+    pub fn release_writes(&self) {
+        self.writes.held.send_replace(false);
+    }
+
+    /// How many write replies are waiting.
+    pub fn waiting_writes(&self) -> u64 {
+        self.writes.waiting.load(Ordering::Acquire)
     }
 }
 
@@ -53,12 +94,7 @@ impl GatedStore {
 impl Store for GatedStore {
     async fn get(&self, key: &[u8]) -> StoreResult<Lookup> {
         let answer = self.inner.get(key).await;
-        let mut held = self.held.subscribe();
-        if *held.borrow_and_update() {
-            self.waiting.fetch_add(1, Ordering::AcqRel);
-            let _ = held.wait_for(|held| !held).await;
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.reads.pass().await;
         answer
     }
 
@@ -72,11 +108,15 @@ impl Store for GatedStore {
         value: &[u8],
         precondition: Precondition,
     ) -> StoreResult<Version> {
-        self.inner.put(key, value, precondition).await
+        let answer = self.inner.put(key, value, precondition).await;
+        self.writes.pass().await;
+        answer
     }
 
     async fn delete(&self, key: &[u8], precondition: Precondition) -> StoreResult<Version> {
-        self.inner.delete(key, precondition).await
+        let answer = self.inner.delete(key, precondition).await;
+        self.writes.pass().await;
+        answer
     }
 
     async fn batch_put(&self, items: &[(Vec<u8>, Vec<u8>)]) -> StoreResult<Vec<Version>> {

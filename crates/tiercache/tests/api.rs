@@ -2,89 +2,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tiercache_store::dataset::kepler;
 
-use common::{run, tiercache};
-
-/// A long-running tiercache process and the addresses it printed; killed on drop.
-struct Running {
-    child: Child,
-    addresses: Vec<String>,
-}
-
-impl Running {
-    /// Starts `tiercache ARGS` and waits (bounded) for `lines` `listening on` lines.
-    fn start(args: &[&str], dir: &Path, lines: usize) -> Running {
-        let mut child = tiercache()
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut addresses = Vec::new();
-        while addresses.len() < lines {
-            let line = receiver
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("`tiercache {}` did not print its addresses", args[0]));
-            let address = line
-                .strip_prefix("listening on ")
-                .unwrap_or_else(|| panic!("unexpected line {line:?}"));
-            addresses.push(address.to_owned());
-        }
-        Running { child, addresses }
-    }
-
-    /// SIGTERM, then waits (bounded) for a clean exit; returns stderr.
-    fn terminate(mut self) -> String {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "no exit 15 s after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut stderr = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        assert!(status.success(), "{status}: {stderr}");
-        stderr
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Running, run};
 
 /// One HTTP/1.1 request on a fresh connection: (status, JSON body).
 fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, Value) {

@@ -42,7 +42,9 @@ use parking_lot::Mutex;
 use tiercache_bus::{Bus, BusError, BusResult, Session, SessionId};
 use tokio::sync::{Notify, watch};
 
-pub use notice::{AckRequest, Notice};
+pub use notice::{AckRequest, Notice, Stamp};
+
+use crate::latency::LatencyHistogram;
 pub use options::{CoherenceOptions, Delivery, TopicGranularity, WriteMode};
 
 /// Why a notice did not (provably) reach every other copy.
@@ -128,6 +130,35 @@ pub(crate) struct CoherenceCounters {
     pub(crate) confirmed_writes: AtomicU64,
     pub(crate) lapsed_receivers: AtomicU64,
     pub(crate) unconfirmed_writes: AtomicU64,
+    pub(crate) own_notices: AtomicU64,
+    /// From a notice's stamp to the moment this node applied it (other nodes' notices).
+    pub(crate) notice_delay: LatencyHistogram,
+    pub(crate) notice_delay_max_nanos: AtomicU64,
+}
+
+impl CoherenceCounters {
+    /// Records how long after it was sent a notice was applied here.
+    pub(crate) fn record_delay(&self, stamp: Stamp) {
+        if let Some(age) = stamp.age() {
+            self.notice_delay.record(age);
+            self.notice_delay_max_nanos
+                .fetch_max(age.as_nanos() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How long other nodes' notices took from their publish to being applied here, by the
+/// wall clocks of both (exact on one host), in microseconds.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct NoticeDelay {
+    /// Notices measured.
+    pub count: u64,
+    /// Median (bucket upper edge, within 12.5 %).
+    pub p50_us: f64,
+    /// 99th percentile (bucket upper edge).
+    pub p99_us: f64,
+    /// The longest, exactly.
+    pub max_us: f64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -135,7 +166,7 @@ pub(crate) fn bump(counter: &AtomicU64) {
 }
 
 /// What a node reports about its coherence (part of `/v1/stats`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CoherenceStats {
     /// The bus, described.
     pub bus: String,
@@ -183,6 +214,12 @@ pub struct CoherenceStats {
     pub lapsed_receivers: u64,
     /// Synchronous writes answered 503 because some receiver stayed unconfirmed.
     pub unconfirmed_writes: u64,
+    /// This node's own notices coming back to it (skipped).
+    pub own_notices: u64,
+    /// Publish-to-applied delay of the other nodes' notices: an upper bound of the
+    /// invalidation delay they caused here (in async mode a write is acknowledged after
+    /// its publish).
+    pub notice_delay: NoticeDelay,
 }
 
 impl Coherence {
@@ -440,6 +477,17 @@ impl Coherence {
             confirmed_writes: load(&c.confirmed_writes),
             lapsed_receivers: load(&c.lapsed_receivers),
             unconfirmed_writes: load(&c.unconfirmed_writes),
+            own_notices: load(&c.own_notices),
+            notice_delay: {
+                let snapshot = c.notice_delay.snapshot();
+                let micros = |d: Duration| d.as_secs_f64() * 1e6;
+                NoticeDelay {
+                    count: snapshot.count(),
+                    p50_us: micros(snapshot.quantile(0.5)),
+                    p99_us: micros(snapshot.quantile(0.99)),
+                    max_us: load(&c.notice_delay_max_nanos) as f64 / 1e3,
+                }
+            },
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The coherence messages nodes exchange over the bus, and their wire format.
 //!
 //! ```text
-//! byte 0      kind: 1 invalidate, 2 update, 3 acknowledgement
-//! invalidate: version u64 | ack request | key length u32 | key
-//! update:     version u64 | ack request | key length u32 | key | value (the rest)
+//! byte 0      kind: 1 invalidate, 2 update, 4 update to deleted, 3 acknowledgement
+//! invalidate: version u64 | stamp | ack request | key length u32 | key
+//! update:     version u64 | stamp | ack request | key length u32 | key | value (the rest)
 //! ack:        request id u64 | acknowledging session id u64
+//! stamp:      origin session id u64 | sent at, µs since the Unix epoch u64
 //! ack request: 0, or 1 | session id u64 | request id u64   (synchronous mode)
 //! ```
 //! All integers are big-endian. A message that does not decode is treated by the
@@ -13,6 +14,45 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use tiercache_bus::SessionId;
 use tiercache_core::Version;
+
+/// Who sent a notice and when, by the sender's wall clock. Receivers skip their own
+/// notices and measure the invalidation delay from `sent_micros` (meaningful when the
+/// nodes' clocks agree, as on one host; 0 means unknown and is not measured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp {
+    /// The publishing node's session (0: none).
+    pub origin: SessionId,
+    /// When the notice was published, in µs since the Unix epoch (0: unknown).
+    pub sent_micros: u64,
+}
+
+impl Stamp {
+    /// A stamp from `origin`, sent now.
+    pub fn now(origin: SessionId) -> Stamp {
+        Stamp {
+            origin,
+            sent_micros: wall_clock_micros(),
+        }
+    }
+
+    /// How long ago the notice was sent, by this node's wall clock (`None` when unknown or
+    /// when the clocks disagree so much that the answer would be negative).
+    pub fn age(&self) -> Option<std::time::Duration> {
+        if self.sent_micros == 0 {
+            return None;
+        }
+        wall_clock_micros()
+            .checked_sub(self.sent_micros)
+            .map(std::time::Duration::from_micros)
+    }
+}
+
+/// Microseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn wall_clock_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64)
+}
 
 /// Where a receiver confirms a notice in synchronous mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +72,8 @@ pub enum Notice {
         key: Bytes,
         /// The version the write created.
         version: Version,
+        /// Who sent it, when.
+        stamp: Stamp,
         /// Where to confirm (synchronous mode).
         ack: Option<AckRequest>,
     },
@@ -43,6 +85,8 @@ pub enum Notice {
         version: Version,
         /// The new value (`None`: deleted).
         value: Option<Bytes>,
+        /// Who sent it, when.
+        stamp: Stamp,
         /// Where to confirm (synchronous mode).
         ack: Option<AckRequest>,
     },
@@ -61,6 +105,14 @@ const UPDATE_DELETED: u8 = 4;
 const ACK: u8 = 3;
 
 impl Notice {
+    /// Who sent the notice, when (`None` for an acknowledgement).
+    pub fn stamp(&self) -> Option<Stamp> {
+        match self {
+            Notice::Invalidate { stamp, .. } | Notice::Update { stamp, .. } => Some(*stamp),
+            Notice::Ack { .. } => None,
+        }
+    }
+
     /// Where the writer wants this notice confirmed (synchronous delivery).
     pub fn ack_request(&self) -> Option<AckRequest> {
         match self {
@@ -73,14 +125,20 @@ impl Notice {
     pub fn encode(&self) -> Bytes {
         let mut out = BytesMut::new();
         match self {
-            Notice::Invalidate { key, version, ack } => {
+            Notice::Invalidate {
+                key,
+                version,
+                stamp,
+                ack,
+            } => {
                 out.put_u8(INVALIDATE);
-                put_header(&mut out, *version, *ack, key);
+                put_header(&mut out, *version, *stamp, *ack, key);
             }
             Notice::Update {
                 key,
                 version,
                 value,
+                stamp,
                 ack,
             } => {
                 out.put_u8(if value.is_some() {
@@ -88,7 +146,7 @@ impl Notice {
                 } else {
                     UPDATE_DELETED
                 });
-                put_header(&mut out, *version, *ack, key);
+                put_header(&mut out, *version, *stamp, *ack, key);
                 if let Some(value) = value {
                     out.put_slice(value);
                 }
@@ -114,6 +172,10 @@ impl Notice {
             }
             INVALIDATE | UPDATE | UPDATE_DELETED => {
                 let version = Version(take_u64(&mut bytes)?);
+                let stamp = Stamp {
+                    origin: SessionId(take_u64(&mut bytes)?),
+                    sent_micros: take_u64(&mut bytes)?,
+                };
                 let ack = match take_u8(&mut bytes)? {
                     0 => None,
                     1 => Some(AckRequest {
@@ -130,12 +192,18 @@ impl Notice {
                 Ok(match kind {
                     INVALIDATE => {
                         end(&bytes)?;
-                        Notice::Invalidate { key, version, ack }
+                        Notice::Invalidate {
+                            key,
+                            version,
+                            stamp,
+                            ack,
+                        }
                     }
                     UPDATE => Notice::Update {
                         key,
                         version,
                         value: Some(bytes),
+                        stamp,
                         ack,
                     },
                     _ => {
@@ -144,6 +212,7 @@ impl Notice {
                             key,
                             version,
                             value: None,
+                            stamp,
                             ack,
                         }
                     }
@@ -154,8 +223,16 @@ impl Notice {
     }
 }
 
-fn put_header(out: &mut BytesMut, version: Version, ack: Option<AckRequest>, key: &[u8]) {
+fn put_header(
+    out: &mut BytesMut,
+    version: Version,
+    stamp: Stamp,
+    ack: Option<AckRequest>,
+    key: &[u8],
+) {
     out.put_u64(version.0);
+    out.put_u64(stamp.origin.0);
+    out.put_u64(stamp.sent_micros);
     match ack {
         None => out.put_u8(0),
         Some(ack) => {
@@ -214,29 +291,34 @@ mod tests {
             Notice::Invalidate {
                 key: Bytes::from_static(b"k"),
                 version: Version(3),
+                stamp: Stamp::default(),
                 ack: None,
             },
             Notice::Invalidate {
                 key: Bytes::from_static(b"key with spaces"),
                 version: Version(u64::MAX),
+                stamp: Stamp::now(SessionId(2)),
                 ack,
             },
             Notice::Update {
                 key: Bytes::from_static(b"k"),
                 version: Version(4),
                 value: Some(Bytes::from_static(b"")),
+                stamp: Stamp::now(SessionId(2)),
                 ack,
             },
             Notice::Update {
                 key: Bytes::from_static(b"k"),
                 version: Version(5),
                 value: Some(Bytes::from((0..=255u8).collect::<Vec<_>>())),
+                stamp: Stamp::default(),
                 ack: None,
             },
             Notice::Update {
                 key: Bytes::from_static(b"k"),
                 version: Version(6),
                 value: None,
+                stamp: Stamp::now(SessionId(2)),
                 ack,
             },
             Notice::Ack {
@@ -254,6 +336,7 @@ mod tests {
         let good = Notice::Invalidate {
             key: Bytes::from_static(b"abc"),
             version: Version(1),
+            stamp: Stamp::default(),
             ack: None,
         }
         .encode();

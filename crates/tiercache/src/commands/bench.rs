@@ -16,13 +16,29 @@ use tiercache_bench::http_load::{self, KeyDistribution, LoadReport, LoadSpec};
   tiercache serve &   # then:
   tiercache bench --target http://127.0.0.1:8080 --workload zipf:0.99 --keys 9564 --requests 100000
   tiercache bench --target http://127.0.0.1:8080,http://127.0.0.1:8081 --write-ratio 0.05 --json
+  tiercache serve --nodes 3 --invalidation sync &   # then:
+  tiercache bench --nodes http://127.0.0.1:8080,http://127.0.0.1:8081,http://127.0.0.1:8082 \
+      --write-ratio 0.1 --requests 200000 --check-staleness
 
 Each of --concurrency workers keeps one HTTP/1.1 connection and one request in flight;
 workers are spread over the targets in turn. Keys are 1..=--keys (the dataset's row ids).
-Targets must be loopback addresses unless --allow-remote is given.")]
+Targets must be loopback addresses unless --allow-remote is given.
+
+--check-staleness records every operation (send and answer times on this client's clock,
+key, version) and counts stale reads: reads that returned a version older than a write of
+the same key answered before the read was sent. It also reads the nodes' /v1/stats before
+and after, for the messages and subscriptions of the run and the publish-to-applied delay
+of notices. The command fails (exit status 1) when a node in sync delivery served a stale
+read, or when a stale read lagged further behind its write than any notice took to arrive
+(something other than notice transit served old data).")]
 pub struct BenchArgs {
     /// The API nodes, http://HOST:PORT separated by commas.
-    #[arg(long, value_name = "URLS", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        visible_alias = "nodes",
+        value_name = "URLS",
+        default_value = "http://127.0.0.1:8080"
+    )]
     target: String,
 
     /// Key popularity: zipf:ALPHA (e.g. zipf:0.99) or uniform.
@@ -52,6 +68,10 @@ pub struct BenchArgs {
     /// Stop after this many seconds even if requests remain (the report says so).
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     max_seconds: u64,
+
+    /// Record every operation and count stale reads (see below).
+    #[arg(long)]
+    check_staleness: bool,
 
     /// Print the report as JSON on stdout instead of a table.
     #[arg(long)]
@@ -156,6 +176,66 @@ pub fn print_report(report: &LoadReport) {
             .collect();
         println!("errors       {}", errors.join(", "));
     }
+    if let Some(staleness) = &report.staleness {
+        println!(
+            "staleness    {} stale of {} reads checked against {} acknowledged writes; worst lag {} µs",
+            staleness.stale_reads, staleness.reads, staleness.writes, staleness.worst_lag_us
+        );
+        for stale in staleness.examples.iter().take(3) {
+            println!(
+                "             key {} returned v{} from {} after v{} was acknowledged ({} µs before)",
+                stale.key,
+                stale.returned,
+                stale.source.unwrap_or("?"),
+                stale.expected,
+                stale.lag_us
+            );
+        }
+    }
+    if let Some(c) = &report.coherence {
+        println!(
+            "coherence    {} delivery, {}: {} notices published, {} received, {} applied, {} discarded, {} acks, {} flushes",
+            c.delivery.join("/"),
+            c.write_mode.join("/"),
+            c.published,
+            c.received,
+            c.applied,
+            c.discarded,
+            c.acks_sent,
+            c.flushes
+        );
+        println!(
+            "             {} subscribes, {} subscriptions held at the end",
+            c.subscribes, c.subscriptions
+        );
+        println!(
+            "notice delay p50 {:.0} µs  p99 {:.0} µs  max {:.0} µs  ({} notices; worst node per percentile)",
+            c.delay_p50_us, c.delay_p99_us, c.delay_max_us, c.delay_count
+        );
+    }
+}
+
+/// Fails when the history shows what the nodes' mode promises cannot happen.
+pub fn staleness_verdict(report: &LoadReport) -> anyhow::Result<()> {
+    let (Some(staleness), Some(coherence)) = (&report.staleness, &report.coherence) else {
+        return Ok(());
+    };
+    if staleness.stale_reads == 0 {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        !coherence.delivery.iter().any(|mode| mode == "sync"),
+        "{} stale read(s) from nodes in sync delivery (worst lag {} µs)",
+        staleness.stale_reads,
+        staleness.worst_lag_us
+    );
+    anyhow::ensure!(
+        staleness.worst_lag_us as f64 <= coherence.delay_max_us,
+        "a stale read lagged {} µs behind its write, longer than any notice took to arrive ({:.0} µs)",
+        staleness.worst_lag_us,
+        coherence.delay_max_us
+    );
+    Ok(())
 }
 
 /// Runs the benchmark and prints its report.
@@ -169,6 +249,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         write_ratio: args.write_ratio,
         seed: args.seed,
         max_duration: Duration::from_secs(args.max_seconds.max(1)),
+        check_staleness: args.check_staleness,
     };
     let report = super::runtime()?.block_on(run_with_progress(&spec, args.no_progress))?;
     if args.json {
@@ -176,5 +257,5 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         print_report(&report);
     }
-    Ok(())
+    staleness_verdict(&report)
 }

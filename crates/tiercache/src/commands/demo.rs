@@ -175,6 +175,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
                 write_ratio: args.write_ratio,
                 seed: args.seed,
                 max_duration: Duration::from_secs(600),
+                check_staleness: false,
             };
             if !args.json {
                 eprintln!("{name}: {url}, {} API node(s)", args.nodes);

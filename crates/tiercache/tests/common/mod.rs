@@ -1,7 +1,10 @@
-//! What the binary's integration tests share.
+//! What the binary's integration tests share (each test binary uses a part of it).
+#![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub fn tiercache() -> Command {
@@ -16,4 +19,78 @@ pub fn run(args: &[&str], dir: &Path) -> (bool, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// A long-running tiercache process and the addresses it printed; killed on drop.
+pub struct Running {
+    child: Child,
+    /// The addresses it printed, in order.
+    pub addresses: Vec<String>,
+}
+
+impl Running {
+    /// Starts `tiercache ARGS` and waits (bounded) for `lines` `listening on` lines.
+    pub fn start(args: &[&str], dir: &Path, lines: usize) -> Running {
+        let mut child = tiercache()
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addresses = Vec::new();
+        while addresses.len() < lines {
+            let line = receiver
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("`tiercache {}` did not print its addresses", args[0]));
+            let address = line
+                .strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+            addresses.push(address.to_owned());
+        }
+        Running { child, addresses }
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; returns stderr.
+    pub fn terminate(mut self) -> String {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "no exit 15 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(status.success(), "{status}: {stderr}");
+        stderr
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
