@@ -107,7 +107,11 @@ fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
 #[derive(serde::Serialize)]
 struct Written<'a> {
     key: &'a str,
+    /// 0 while the write is pending (write-behind: the store has not assigned one yet).
     version: u64,
+    /// Present (true) for a write-behind write answered before it reached the store.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pending: bool,
 }
 
 /// Runs a write to its end on its own task (see the crate docs: a write is never stopped
@@ -140,6 +144,7 @@ async fn write(
     Ok(Json(Written {
         key: &key,
         version: version.0,
+        pending: version == tiercache_node::PENDING,
     })
     .into_response())
 }

@@ -161,8 +161,27 @@ pub struct LoadReport {
     pub truncated: bool,
     /// Stale reads found in the history (with `check_staleness`).
     pub staleness: Option<StalenessReport>,
-    /// The nodes' coherence during the run (with `check_staleness`, when they have a bus).
+    /// The nodes' coherence during the run (when they have a bus).
     pub coherence: Option<CoherenceSummary>,
+    /// The nodes' write-behind during the run (when they write behind).
+    pub write_behind: Option<WriteBehindSummary>,
+}
+
+/// The write-behind counters of every node, added up over the run.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct WriteBehindSummary {
+    /// Writes answered.
+    pub accepted: u64,
+    /// Objects the flushes wrote to the store.
+    pub store_writes: u64,
+    /// The share of store writes coalescing saved.
+    pub saved_ratio: f64,
+    /// Writes still in memory when the run ended.
+    pub pending_at_end: u64,
+    /// The highest 99th percentile of any node's answer-to-commit window, in µs.
+    pub window_p99_us: f64,
+    /// The longest answer-to-commit window, in µs (since the nodes started).
+    pub window_max_us: f64,
 }
 
 /// The coherence counters of every node, added up over the run (from `/v1/stats`).
@@ -327,18 +346,56 @@ async fn node_stats(target: SocketAddr) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&body).map_err(|e| format!("{target}/v1/stats: {e}"))
 }
 
-/// The coherence blocks of every target's stats (`None` if a node has no bus).
-async fn coherence_stats(targets: &[SocketAddr]) -> Option<Vec<serde_json::Value>> {
-    let mut blocks = Vec::new();
+/// Every target's `/v1/stats` (`None` if one cannot be read).
+async fn all_stats(targets: &[SocketAddr]) -> Option<Vec<serde_json::Value>> {
+    let mut all = Vec::new();
     for target in targets {
-        let stats = node_stats(*target).await.ok()?;
-        let block = stats.get("coherence")?;
-        if block.is_null() {
-            return None;
-        }
-        blocks.push(block.clone());
+        all.push(node_stats(*target).await.ok()?);
     }
-    Some(blocks)
+    Some(all)
+}
+
+/// The block `name` of every node's stats (`None` if a node lacks it).
+fn blocks(stats: &[serde_json::Value], name: &str) -> Option<Vec<serde_json::Value>> {
+    stats
+        .iter()
+        .map(|node| node.get(name).filter(|block| !block.is_null()).cloned())
+        .collect()
+}
+
+/// Adds up the nodes' write-behind counters between two readings.
+fn summarize_write_behind(
+    before: &[serde_json::Value],
+    after: &[serde_json::Value],
+) -> WriteBehindSummary {
+    let number = |block: &serde_json::Value, name: &str| {
+        block
+            .get(name)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0)
+    };
+    let delta = |name: &str| -> u64 {
+        before
+            .iter()
+            .zip(after)
+            .map(|(b, a)| (number(a, name) - number(b, name)).max(0.0) as u64)
+            .sum()
+    };
+    let worst = |name: &str| after.iter().map(|a| number(a, name)).fold(0.0, f64::max);
+    let accepted = delta("accepted");
+    let store_writes = delta("store_writes");
+    WriteBehindSummary {
+        accepted,
+        store_writes,
+        saved_ratio: if accepted == 0 {
+            0.0
+        } else {
+            1.0 - store_writes.min(accepted) as f64 / accepted as f64
+        },
+        pending_at_end: after.iter().map(|a| number(a, "pending_keys") as u64).sum(),
+        window_p99_us: worst("window_p99_us"),
+        window_max_us: worst("window_max_us"),
+    }
 }
 
 /// Adds up the nodes' counters between two readings.
@@ -428,11 +485,7 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
             .map_err(|error| LoadError::Connect { target, error })?;
         senders.push((target, sender));
     }
-    let coherence_before = if spec.check_staleness {
-        coherence_stats(&spec.targets).await
-    } else {
-        None
-    };
+    let stats_before = all_stats(&spec.targets).await;
     let mut scatter_rng = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
     let scatter = Arc::new(Scatter::new(spec.keys, &mut scatter_rng));
     let started = Instant::now();
@@ -481,10 +534,16 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     }
     if spec.check_staleness {
         report.staleness = Some(staleness::check(&history));
-        if let (Some(before), Some(after)) =
-            (coherence_before, coherence_stats(&spec.targets).await)
-        {
-            report.coherence = Some(summarize(&before, &after));
+    }
+    if let (Some(before), Some(after)) = (stats_before, all_stats(&spec.targets).await) {
+        if let (Some(b), Some(a)) = (blocks(&before, "coherence"), blocks(&after, "coherence")) {
+            report.coherence = Some(summarize(&b, &a));
+        }
+        if let (Some(b), Some(a)) = (
+            blocks(&before, "write_behind"),
+            blocks(&after, "write_behind"),
+        ) {
+            report.write_behind = Some(summarize_write_behind(&b, &a));
         }
     }
     report.requests = report.reads + report.writes;
@@ -608,10 +667,16 @@ async fn worker_loop(
                             (tally.shared, source) = (tally.shared + 1, Some("shared"))
                         }
                         Some(b"store") => (tally.store, source) = (tally.store + 1, Some("store")),
+                        Some(b"pending") => {
+                            (tally.near, source) = (tally.near + 1, Some("pending"))
+                        }
                         _ => *tally.errors.entry(200).or_default() += 1,
                     }
                 }
-                if spec.check_staleness {
+                // A write-behind write (version 0) or a read of one has no store version to
+                // check yet.
+                let pending = source == Some("pending") || (write && version_of(&body) == Some(0));
+                if spec.check_staleness && !pending {
                     match version_of(&body) {
                         Some(version) => tally.history.push(record(Some(version), source)),
                         None => *tally.errors.entry(200).or_default() += 1,

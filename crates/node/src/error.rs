@@ -47,6 +47,9 @@ pub enum NodeError {
         /// Which confirmations are missing, and why.
         reason: String,
     },
+    /// The node cannot do this in its mode (e.g. a conditional write in write-behind mode).
+    #[error("not supported: {0}")]
+    NotSupported(String),
     /// The operation took longer than the node's request timeout.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
@@ -56,7 +59,7 @@ impl NodeError {
     /// The error's classification, which the HTTP edge maps to a status.
     pub fn code(&self) -> ErrorCode {
         match self {
-            NodeError::InvalidKey(_) => ErrorCode::InvalidArgument,
+            NodeError::InvalidKey(_) | NodeError::NotSupported(_) => ErrorCode::InvalidArgument,
             NodeError::Store(error) => error.code(),
             NodeError::TierInvalidation { .. }
             | NodeError::Publish { .. }

@@ -40,6 +40,7 @@ mod error;
 mod latency;
 mod near;
 mod stats;
+mod write_behind;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,10 +64,16 @@ pub use coherence::{
 pub use error::{NodeError, NodeResult};
 pub use latency::{LatencyHistogram, LatencySnapshot};
 pub use stats::{LatencyByKind, LatencySummary, NearStats, NodeStats, SharedStats, StoreStats};
+pub use write_behind::{WriteBehindOptions, WriteBehindStats};
+
+/// The version a write-behind write is answered with, and that reads of it show: the store
+/// has not assigned one yet.
+pub const PENDING: Version = Version(0);
 
 use coherence::{Admission, Coherence, PublishFailure, bump};
 use near::NearCache;
 use stats::Counters;
+use write_behind::{Dirty, WriteBehind};
 
 /// Which tier answered a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -78,6 +85,8 @@ pub enum Source {
     Shared,
     /// The store.
     Store,
+    /// This node's own write, not yet in the store (write-behind).
+    Pending,
 }
 
 impl Source {
@@ -87,6 +96,7 @@ impl Source {
             Source::Near => "near",
             Source::Shared => "shared",
             Source::Store => "store",
+            Source::Pending => "pending",
         }
     }
 }
@@ -113,6 +123,9 @@ pub struct NodeOptions {
     /// Key and value limits, checked before anything is sent anywhere (default: the
     /// store's defaults, 512-byte keys and 1 MiB values).
     pub limits: Limits,
+    /// Write-behind instead of write-through (default `None`: write-through). Needs a
+    /// node made by [`Node::start`] or [`Node::with_bus`], which run its flusher.
+    pub write_behind: Option<WriteBehindOptions>,
 }
 
 impl Default for NodeOptions {
@@ -121,6 +134,7 @@ impl Default for NodeOptions {
             near_capacity_bytes: 64 << 20,
             near_policy: "allkeys-lru".parse().expect("a built-in policy name"),
             limits: Limits::default(),
+            write_behind: None,
         }
     }
 }
@@ -150,6 +164,8 @@ pub struct Node {
     coherence: Option<Coherence>,
     /// Keys whose topic may no longer be needed (object topics only).
     releases: Option<UnboundedSender<Vec<u8>>>,
+    /// Unflushed writes (write-behind mode).
+    write_behind: Option<WriteBehind>,
     /// Fills and writes between subscribing to a key's topic and their install attempt,
     /// by key (with a bus). Their topic must not be released under them, and a notice
     /// that arrives meanwhile must stop them from installing anything older — even a
@@ -235,7 +251,33 @@ impl Node {
         tier: Option<Arc<dyn Tier>>,
         options: &NodeOptions,
     ) -> Result<Node, String> {
+        if options.write_behind.is_some() {
+            return Err("write-behind needs a flusher task: make the node with Node::start".into());
+        }
         Node::assemble(store, tier, options, None, None)
+    }
+
+    /// A node without a bus, shared, with its background tasks running (the write-behind
+    /// flusher, when set).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        tier: Option<Arc<dyn Tier>>,
+        options: &NodeOptions,
+    ) -> Result<Arc<Node>, String> {
+        let node = Arc::new(Node::assemble(store, tier, options, None, None)?);
+        node.spawn_flusher();
+        Ok(node)
+    }
+
+    /// Starts the write-behind flusher (if the node is in write-behind mode); it stops when
+    /// the node is dropped.
+    fn spawn_flusher(self: &Arc<Node>) {
+        if let Some(write_behind) = &self.write_behind {
+            tokio::spawn(flush_periodically(
+                Arc::downgrade(self),
+                write_behind.options.flush_interval,
+            ));
+        }
     }
 
     /// The node's parts; `releases` receives the keys that leave the near cache.
@@ -264,6 +306,13 @@ impl Node {
             coherence,
             releases,
             installing: Mutex::new(HashMap::new()),
+            write_behind: match options.write_behind {
+                Some(write_behind) => {
+                    write_behind.validate()?;
+                    Some(WriteBehind::new(write_behind))
+                }
+                None => None,
+            },
         })
     }
 
@@ -306,12 +355,20 @@ impl Node {
         if let Some(released) = released {
             tokio::spawn(release_topics(Arc::downgrade(&node), released));
         }
+        node.spawn_flusher();
         Ok(node)
     }
 
-    /// Ends the node's bus session (its subscriptions leave the bus at once instead of when
-    /// the lease lapses). The node keeps answering from the shared tier and the store.
+    /// Shuts the node down gracefully: flushes its unflushed writes (write-behind), then
+    /// ends its bus session (its subscriptions leave the bus at once instead of when the
+    /// lease lapses). The node keeps answering from the shared tier and the store.
     pub async fn close(&self) {
+        // A store that refuses keeps the writes in memory; a shutdown tries a few times.
+        for _ in 0..3 {
+            if self.flush_dirty().await.failed == 0 {
+                break;
+            }
+        }
         if let Some(coherence) = &self.coherence {
             coherence.session.close().await;
         }
@@ -372,6 +429,14 @@ impl Node {
     pub async fn get(&self, key: &[u8]) -> NodeResult<Option<Answer>> {
         let started = Instant::now();
         self.check_key(key)?;
+        if let Some(pending) = self.write_behind.as_ref().and_then(|wb| wb.lookup(key)) {
+            self.counters.near_hit(started.elapsed());
+            return Ok(pending.map(|value| Answer {
+                value,
+                version: PENDING,
+                source: Source::Pending,
+            }));
+        }
         if let Some(near) = &self.near {
             if let Some(hit) = near.get(key).filter(|_| self.may_serve_near()) {
                 self.counters.near_hit(started.elapsed());
@@ -568,6 +633,15 @@ impl Node {
         value: Option<Bytes>,
         precondition: Precondition,
     ) -> NodeResult<Version> {
+        if let Some(write_behind) = &self.write_behind {
+            if precondition != Precondition::None {
+                return Err(NodeError::NotSupported(
+                    "conditional writes (If-Match, If-None-Match) need write-through; this node writes behind".into(),
+                ));
+            }
+            write_behind.accept(key, value).await?;
+            return Ok(PENDING);
+        }
         // This node keeps a copy of what it writes, so it subscribes first, as a read does.
         let ticket = self.prepare_install(key).await;
         let version = match &value {
@@ -693,21 +767,33 @@ impl Node {
             } => (key, version, Some(value)),
             Notice::Ack { .. } => return,
         };
-        let flight = self.flights.lock().get(key.as_ref()).cloned();
+        match self.apply_change(&key, version, replacement) {
+            Some(true) => bump(&coherence.counters.applied),
+            Some(false) => {}
+            None => bump(&coherence.counters.discarded),
+        }
+    }
+
+    /// `key` is at `version` in the store: drops (or replaces) any older copy here and keeps
+    /// installs in progress from putting anything older in place. `None`: nothing here had
+    /// to do with `key`; otherwise whether anything was changed or stopped.
+    fn apply_change(
+        &self,
+        key: &[u8],
+        version: Version,
+        replacement: Option<Option<Bytes>>,
+    ) -> Option<bool> {
+        let flight = self.flights.lock().get(key).cloned();
         let installing = self
             .installing
             .lock()
-            .get(key.as_ref())
+            .get(key)
             .map(|entry| Arc::clone(&entry.floor));
-        let Some(near) = &self.near else {
-            bump(&coherence.counters.discarded);
-            return;
-        };
-        if flight.is_none() && installing.is_none() && !near.contains(&key) {
-            bump(&coherence.counters.discarded);
-            return;
+        let near = self.near.as_ref()?;
+        if flight.is_none() && installing.is_none() && !near.contains(key) {
+            return None;
         }
-        let changed = near.apply_notice(&key, version, replacement, || {
+        let changed = near.apply_notice(key, version, replacement, || {
             if let Some(flight) = &flight {
                 flight.floor.fetch_max(version.0, Ordering::AcqRel);
             }
@@ -718,15 +804,122 @@ impl Node {
         if let Some(flight) = &flight {
             // Readers that start from now on must not join a fill that may be older.
             let mut flights = self.flights.lock();
-            if flights
-                .get(key.as_ref())
-                .is_some_and(|f| Arc::ptr_eq(f, flight))
-            {
-                flights.remove(key.as_ref());
+            if flights.get(key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+                flights.remove(key);
             }
         }
-        if changed || flight.is_some() || installing.is_some() {
-            bump(&coherence.counters.applied);
+        Some(changed || flight.is_some() || installing.is_some())
+    }
+
+    /// Sends the unflushed writes to the store (write-behind), then makes every other copy
+    /// follow as a write-through would: local copies, the shared tier, other nodes.
+    /// Returns how many writes were stored and how many must wait for the next flush.
+    pub async fn flush_dirty(&self) -> FlushOutcome {
+        let mut outcome = FlushOutcome::default();
+        let Some(write_behind) = &self.write_behind else {
+            return outcome;
+        };
+        let _one_at_a_time = write_behind.flush_lock.lock().await;
+        let Some(batch) = write_behind.take() else {
+            return outcome;
+        };
+        let mut items: Vec<(&Vec<u8>, &Dirty)> = batch.iter().collect();
+        // Key order: concurrent batches of different nodes lock rows in the same order.
+        items.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let (puts, deletes): (Vec<_>, Vec<_>) = items
+            .into_iter()
+            .partition(|(_, dirty)| dirty.value.is_some());
+        let mut stored: Vec<(&[u8], Version, &Dirty)> = Vec::with_capacity(batch.len());
+        let mut failed: Vec<(Vec<u8>, Dirty)> = Vec::new();
+        for chunk in puts.chunks(write_behind.options.max_batch) {
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = chunk
+                .iter()
+                .map(|(key, dirty)| {
+                    let value = dirty.value.as_ref().expect("partitioned on Some");
+                    ((*key).clone(), value.to_vec())
+                })
+                .collect();
+            bump(&write_behind.batches);
+            match self.store.batch_put(&rows).await {
+                Ok(versions) => stored.extend(
+                    chunk
+                        .iter()
+                        .zip(versions)
+                        .map(|((key, dirty), version)| (key.as_slice(), version, *dirty)),
+                ),
+                Err(error) => {
+                    bump(&write_behind.flush_errors);
+                    let kept = chunk
+                        .iter()
+                        .map(|(key, dirty)| ((*key).clone(), (*dirty).clone()));
+                    if retryable(&error) {
+                        failed.extend(kept);
+                    } else {
+                        outcome.dropped += chunk.len();
+                    }
+                }
+            }
+        }
+        for (key, dirty) in deletes {
+            bump(&write_behind.batches);
+            match self.store.delete(key, Precondition::None).await {
+                Ok(version) => stored.push((key.as_slice(), version, dirty)),
+                // Nothing to delete: the store already holds what the write asked for.
+                Err(tiercache_store::StoreError::NotFound(_)) => {
+                    write_behind.committed(dirty.since);
+                    outcome.stored += 1;
+                }
+                Err(error) => {
+                    bump(&write_behind.flush_errors);
+                    if retryable(&error) {
+                        failed.push((key.clone(), dirty.clone()));
+                    } else {
+                        outcome.dropped += 1;
+                    }
+                }
+            }
+        }
+        outcome.failed = failed.len();
+        write_behind.restore(failed);
+        write_behind.dropped(outcome.dropped);
+        for (_, _, dirty) in &stored {
+            write_behind.committed(dirty.since);
+        }
+        outcome.stored += stored.len();
+        // Each stored write now goes out as a write-through would have sent it; several at
+        // once, since each waits for the tier and the bus.
+        use futures_util::StreamExt;
+        futures_util::stream::iter(stored)
+            .for_each_concurrent(64, |(key, version, _)| self.after_store(key, version))
+            .await;
+        write_behind.finish();
+        outcome
+    }
+
+    /// After a flushed write was stored at `version`: local copies, shared tier, notice.
+    async fn after_store(&self, key: &[u8], version: Version) {
+        self.apply_change(key, version, None);
+        if let Some(tier) = &self.tier
+            && tier.delete(key, version).await.is_err()
+        {
+            self.counters.shared_error();
+        }
+        if let Some(coherence) = &self.coherence {
+            let key = Bytes::copy_from_slice(key);
+            let origin = coherence
+                .session
+                .id()
+                .unwrap_or(tiercache_bus::SessionId(0));
+            let topic = coherence.options.topics.topic(&key);
+            let notice = |ack| Notice::Invalidate {
+                key: key.clone(),
+                version,
+                stamp: Stamp::now(origin),
+                ack,
+            };
+            if coherence.publish(&topic, notice).await.is_err() {
+                bump(&coherence.counters.publish_errors);
+            }
         }
     }
 
@@ -793,12 +986,45 @@ impl Node {
             self.tier.as_ref().map(|tier| tier.stats()),
         );
         stats.coherence = self.coherence.as_ref().map(Coherence::stats);
+        stats.write_behind = self.write_behind.as_ref().map(WriteBehind::stats);
         stats
     }
 
     /// The read and write latency histograms, by source, for Prometheus.
     pub fn latency(&self) -> Vec<(&'static str, LatencySnapshot)> {
         self.counters.latency()
+    }
+}
+
+/// What one write-behind flush did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushOutcome {
+    /// Writes now in the store.
+    pub stored: usize,
+    /// Writes the store could not take now (unavailable); kept for the next flush.
+    pub failed: usize,
+    /// Writes the store refused for good (it judged them invalid); given up and counted.
+    pub dropped: usize,
+}
+
+/// Whether a store error may go away on its own (worth keeping a write-behind write for).
+fn retryable(error: &tiercache_store::StoreError) -> bool {
+    matches!(
+        error,
+        tiercache_store::StoreError::Unavailable(_) | tiercache_store::StoreError::Internal(_)
+    )
+}
+
+/// Flushes a write-behind node every `interval`, until the node is dropped.
+async fn flush_periodically(node: Weak<Node>, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        node.flush_dirty().await;
     }
 }
 

@@ -108,6 +108,8 @@ pub struct NodeStats {
     pub latency: LatencyByKind,
     /// The bus side, when the node has a bus.
     pub coherence: Option<crate::CoherenceStats>,
+    /// Write-behind counters (`None` for a write-through node).
+    pub write_behind: Option<crate::WriteBehindStats>,
 }
 
 /// Latency percentiles by kind of operation.
@@ -266,6 +268,7 @@ impl Counters {
                 write: LatencySummary::of(&self.write_latency.snapshot()),
             },
             coherence: None,
+            write_behind: None,
         }
     }
 }

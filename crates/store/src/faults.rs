@@ -47,6 +47,8 @@ pub struct GatedStore {
     inner: Arc<dyn Store>,
     reads: Gate,
     writes: Gate,
+    /// While `true`, every write fails with `Unavailable` without reaching the store.
+    failing_writes: std::sync::atomic::AtomicBool,
 }
 
 impl GatedStore {
@@ -56,6 +58,7 @@ impl GatedStore {
             inner,
             reads: Gate::new(),
             writes: Gate::new(),
+            failing_writes: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -84,6 +87,21 @@ impl GatedStore {
         self.writes.held.send_replace(false);
     }
 
+    /// Makes every write (`put`, `delete`, `batch_put`) fail as if the store were down,
+    /// without reaching it — or stops doing so.
+    pub fn fail_writes(&self, failing: bool) {
+        self.failing_writes.store(failing, Ordering::Release);
+    }
+
+    fn check_writes(&self) -> StoreResult<()> {
+        if self.failing_writes.load(Ordering::Acquire) {
+            return Err(crate::error::StoreError::Unavailable(
+                "injected fault: the store refuses writes".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// How many write replies are waiting.
     pub fn waiting_writes(&self) -> u64 {
         self.writes.waiting.load(Ordering::Acquire)
@@ -108,18 +126,21 @@ impl Store for GatedStore {
         value: &[u8],
         precondition: Precondition,
     ) -> StoreResult<Version> {
+        self.check_writes()?;
         let answer = self.inner.put(key, value, precondition).await;
         self.writes.pass().await;
         answer
     }
 
     async fn delete(&self, key: &[u8], precondition: Precondition) -> StoreResult<Version> {
+        self.check_writes()?;
         let answer = self.inner.delete(key, precondition).await;
         self.writes.pass().await;
         answer
     }
 
     async fn batch_put(&self, items: &[(Vec<u8>, Vec<u8>)]) -> StoreResult<Vec<Version>> {
+        self.check_writes()?;
         self.inner.batch_put(items).await
     }
 

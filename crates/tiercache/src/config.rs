@@ -78,8 +78,11 @@ pub struct BusConfig {
     pub url: String,
     /// `object` (a topic per key) or `bucket:N` (keys hashed to N topics).
     pub topics: String,
-    /// `invalidate` (other nodes drop their copy) or `update` (they take the new value).
+    /// `invalidate` (other nodes drop their copy), `update` (they take the new value) or
+    /// `write-behind` (writes are answered from memory and reach the store in batches).
     pub write_mode: String,
+    /// Write-behind only: how often unflushed writes go to the store, e.g. `100ms`, `1s`.
+    pub flush_interval: String,
     /// `async` (a write is answered once its notice is published) or `sync` (once every
     /// node that may hold a copy confirmed it, or its lease lapsed).
     pub invalidation: String,
@@ -95,6 +98,7 @@ impl BusConfig {
             topics: "object".to_owned(),
             write_mode: "invalidate".to_owned(),
             invalidation: "async".to_owned(),
+            flush_interval: "100ms".to_owned(),
             lease_ms: tiercache_bus::DEFAULT_LEASE.as_millis() as u64,
         }
     }

@@ -105,8 +105,10 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
             node_name: "api".to_owned(),
         },
         coherence: None,
+        write_behind: None,
     };
     super::node_args::coherence_options(&config.bus)?;
+    setup.write_behind = super::node_args::write_behind(&config.bus)?;
     super::runtime()?.block_on(async move {
         let store = deployment::open_store(&config.store).await?;
         let tier = deployment::open_tier(&config.tier, &TierOptions::default()).await?;
@@ -114,7 +116,7 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
         setup.coherence = super::node_args::open_bus(&config.bus).await?;
-        let bus_text = super::node_args::describe(&setup.coherence);
+        let bus_text = super::node_args::describe(&setup.coherence, setup.write_behind);
         let mut nodes = deployment::start_nodes(store, tier, 1, config.listen, &setup).await?;
         println!("listening on {}", nodes.addresses[0]);
         eprintln!(

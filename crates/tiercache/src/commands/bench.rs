@@ -192,6 +192,19 @@ pub fn print_report(report: &LoadReport) {
             );
         }
     }
+    if let Some(w) = &report.write_behind {
+        println!(
+            "write-behind {} writes answered, {} store writes ({:.1}% saved by coalescing), {} still in memory",
+            w.accepted,
+            w.store_writes,
+            w.saved_ratio * 100.0,
+            w.pending_at_end
+        );
+        println!(
+            "             answer-to-store window p99 {:.0} µs, max {:.0} µs (other nodes read the previous version meanwhile)",
+            w.window_p99_us, w.window_max_us
+        );
+    }
     if let Some(c) = &report.coherence {
         println!(
             "coherence    {} delivery, {}: {} notices published, {} received, {} applied, {} discarded, {} acks, {} flushes",

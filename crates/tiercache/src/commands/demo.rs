@@ -115,6 +115,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             Arc::new(tiercache_bus::MemoryBus::new()),
             tiercache_node::CoherenceOptions::default(),
         )),
+        write_behind: None,
     };
     let tier_policy = parse_policy(&args.tier_policy)?;
     let tier_options = TierOptions {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tiercache_api::ApiOptions;
 use tiercache_bus::Bus;
 use tiercache_cache::PolicySpec;
-use tiercache_node::{CoherenceOptions, Node, NodeOptions};
+use tiercache_node::{CoherenceOptions, Node, NodeOptions, WriteBehindOptions};
 use tiercache_store::dataset::{self, DEFAULT_BATCH_ROWS, kepler};
 use tiercache_store::{Limits, SqlOptions, SqlStore, Store, StoreClient};
 use tiercache_tier::{Tier, TierOptions};
@@ -79,6 +79,8 @@ pub struct NodeSetup {
     pub api: ApiOptions,
     /// The bus every node joins to keep near caches coherent, or `None`.
     pub coherence: Option<(Arc<dyn Bus>, CoherenceOptions)>,
+    /// Write-behind settings, or `None` for write-through.
+    pub write_behind: Option<WriteBehindOptions>,
 }
 
 /// API nodes serving in this process.
@@ -149,12 +151,12 @@ pub async fn start_nodes(
             near_capacity_bytes: setup.near_capacity_bytes,
             near_policy: setup.policy,
             limits: Limits::default(),
+            write_behind: setup.write_behind,
         };
         let node = match &setup.coherence {
-            None => Arc::new(
-                Node::new(Arc::clone(&store), tier.clone(), &options)
-                    .map_err(anyhow::Error::msg)?,
-            ),
+            None => Node::start(Arc::clone(&store), tier.clone(), &options)
+                .await
+                .map_err(anyhow::Error::msg)?,
             Some((bus, coherence)) => Node::with_bus(
                 Arc::clone(&store),
                 tier.clone(),

@@ -7,7 +7,7 @@ use anyhow::Context;
 use tiercache_bus::{Bus, SessionOptions};
 use tiercache_cache::PolicySpec;
 use tiercache_core::ByteSize;
-use tiercache_node::CoherenceOptions;
+use tiercache_node::{CoherenceOptions, WriteBehindOptions, WriteMode};
 
 use crate::config::BusConfig;
 
@@ -64,10 +64,17 @@ pub struct BusArgs {
     #[arg(long, value_name = "GRANULARITY", env = "TIERCACHE_TOPICS")]
     topics: Option<String>,
 
-    /// What a write sends to the other nodes: invalidate (they drop their copy) or update
-    /// (they take the new value) [default: invalidate].
+    /// How writes travel: invalidate (write-through; other nodes drop their copy), update
+    /// (write-through; they take the new value) or write-behind (answered from memory,
+    /// stored in coalesced batches every --flush-interval; other nodes read the previous
+    /// version until then, and a crash loses at most that interval) [default: invalidate].
     #[arg(long, value_name = "MODE", env = "TIERCACHE_WRITE_MODE")]
     write_mode: Option<String>,
+
+    /// Write-behind: how often unflushed writes go to the store, e.g. 100ms or 2s (a bare
+    /// number is milliseconds) [default: 100ms].
+    #[arg(long, value_name = "DURATION", env = "TIERCACHE_FLUSH_INTERVAL")]
+    flush_interval: Option<String>,
 
     /// When a write is answered: async (once its notice is published; other nodes may
     /// serve the old copy for the invalidation delay) or sync (once every node that may
@@ -94,6 +101,9 @@ impl BusArgs {
         if let Some(mode) = &self.write_mode {
             config.write_mode = mode.clone();
         }
+        if let Some(interval) = &self.flush_interval {
+            config.flush_interval = interval.clone();
+        }
         if let Some(delivery) = &self.invalidation {
             config.invalidation = delivery.clone();
         }
@@ -101,6 +111,39 @@ impl BusArgs {
             config.lease_ms = ms;
         }
     }
+}
+
+/// `100ms`, `2s`, `1.5s` or a bare number of milliseconds.
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(at) => text.split_at(at),
+        None => (text, "ms"),
+    };
+    let value: f64 = number
+        .parse()
+        .ok()
+        .filter(|value: &f64| value.is_finite() && *value >= 0.0)
+        .with_context(|| format!("bad duration {text:?}: expected e.g. 100ms or 2s"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "s" => value,
+        other => anyhow::bail!("bad duration {text:?}: unknown unit {other:?} (ms, s)"),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// The write-behind settings `config` asks for (`None` for write-through).
+pub fn write_behind(config: &BusConfig) -> anyhow::Result<Option<WriteBehindOptions>> {
+    if config.write_mode != "write-behind" {
+        return Ok(None);
+    }
+    let options = WriteBehindOptions {
+        flush_interval: parse_duration(&config.flush_interval).context("flush_interval")?,
+        ..WriteBehindOptions::default()
+    };
+    options.validate().map_err(anyhow::Error::msg)?;
+    Ok(Some(options))
 }
 
 /// The coherence settings `config` describes, checked (the bus URL too, so a typo fails
@@ -115,7 +158,13 @@ pub fn coherence_options(config: &BusConfig) -> anyhow::Result<CoherenceOptions>
         .map_err(|error| anyhow::anyhow!("bus lease_ms: {error}"))?;
     Ok(CoherenceOptions {
         topics: config.topics.parse().map_err(anyhow::Error::msg)?,
-        write_mode: config.write_mode.parse().map_err(anyhow::Error::msg)?,
+        // Write-behind flushes publish invalidations.
+        write_mode: match config.write_mode.as_str() {
+            "write-behind" => WriteMode::Invalidate,
+            mode => mode
+                .parse()
+                .map_err(|error: String| anyhow::anyhow!("{error}; or write-behind"))?,
+        },
         delivery: config.invalidation.parse().map_err(anyhow::Error::msg)?,
         session,
     })
@@ -136,8 +185,18 @@ pub async fn open_bus(
 }
 
 /// One line for the startup banner.
-pub fn describe(coherence: &Option<(Arc<dyn Bus>, CoherenceOptions)>) -> String {
-    match coherence {
+pub fn describe(
+    coherence: &Option<(Arc<dyn Bus>, CoherenceOptions)>,
+    write_behind: Option<WriteBehindOptions>,
+) -> String {
+    let writes = match write_behind {
+        Some(options) => format!(
+            "write-behind every {:?} (a crash loses up to that much)",
+            options.flush_interval
+        ),
+        None => "write-through".to_owned(),
+    };
+    let bus = match coherence {
         None => "no bus (near caches are not coherent across nodes)".to_owned(),
         Some((bus, options)) => format!(
             "{} ({} topics, {}, {} delivery, lease {:?})",
@@ -147,5 +206,6 @@ pub fn describe(coherence: &Option<(Arc<dyn Bus>, CoherenceOptions)>) -> String 
             options.delivery,
             options.session.lease
         ),
-    }
+    };
+    format!("{bus}, {writes}")
 }

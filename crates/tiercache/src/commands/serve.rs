@@ -97,8 +97,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         policy: parse_policy(&config.policy)?,
         api: ApiOptions::default(),
         coherence: None,
+        write_behind: None,
     };
     node_args::coherence_options(&config.bus)?;
+    setup.write_behind = node_args::write_behind(&config.bus)?;
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
     let db = format!("sqlite://{}", config.data.join("tiercache.db").display());
@@ -113,7 +115,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
         setup.coherence = node_args::open_bus(&config.bus).await?;
-        let bus_text = node_args::describe(&setup.coherence);
+        let bus_text = node_args::describe(&setup.coherence, setup.write_behind);
         let mut nodes =
             deployment::start_nodes(store, tier, config.nodes, config.listen, &setup).await?;
         for address in &nodes.addresses {

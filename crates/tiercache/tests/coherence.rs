@@ -1,0 +1,226 @@
+//! The coherence guarantees end to end, as a user would check them, with the real binary:
+//!
+//! * `tiercache serve --nodes 3` and `tiercache bench --check-staleness`, with the
+//!   in-process bus and with a real redis-server as the bus. Each run is 200 000 operations
+//!   over the Kepler-like dataset's 9 564 keys (Zipf 0.99), 10 % writes, spread over the
+//!   three nodes by 12 workers.
+//! * write-behind: what `kill -9` loses, and that a graceful stop loses nothing.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tiercache_testkit::RedisServer;
+
+use common::{Running, http, run};
+
+const OPERATIONS: u64 = 200_000;
+
+/// Starts three coherent nodes with `serve_args`, runs the checker against them, and
+/// returns (whether bench succeeded, its JSON report, its stderr).
+fn serve_and_check(serve_args: &[&str]) -> (bool, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "serve",
+        "--nodes",
+        "3",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-progress",
+    ];
+    args.extend_from_slice(serve_args);
+    let serve = Running::start(&args, dir.path(), 3);
+    let nodes: Vec<String> = serve
+        .addresses
+        .iter()
+        .map(|address| format!("http://{address}"))
+        .collect();
+    let requests = OPERATIONS.to_string();
+    let (ok, stdout, stderr) = run(
+        &[
+            "bench",
+            "--nodes",
+            &nodes.join(","),
+            "--write-ratio",
+            "0.1",
+            "--requests",
+            &requests,
+            "--concurrency",
+            "12",
+            "--check-staleness",
+            "--no-progress",
+            "--json",
+            "--max-seconds",
+            "900",
+        ],
+        dir.path(),
+    );
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|error| panic!("bench printed no JSON ({error}): {stdout}\n{stderr}"));
+    serve.terminate();
+    (ok, report, stderr)
+}
+
+/// What every run must show: every operation answered, the history checked, notices
+/// flowing.
+fn assert_complete_run(report: &Value) {
+    assert_eq!(report["requests"], OPERATIONS, "{report}");
+    assert_eq!(report["truncated"], false);
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    let staleness = &report["staleness"];
+    let checked = staleness["reads"].as_u64().unwrap() + staleness["writes"].as_u64().unwrap();
+    assert_eq!(checked, OPERATIONS, "every operation is in the history");
+    assert!(staleness["writes"].as_u64().unwrap() > OPERATIONS / 20);
+    let coherence = &report["coherence"];
+    assert_eq!(coherence["published"], staleness["writes"]);
+    assert!(coherence["applied"].as_u64().unwrap() > 0, "{coherence}");
+    assert!(
+        coherence["delay_count"].as_u64().unwrap() > 0,
+        "{coherence}"
+    );
+    // Reads were served from near caches, so coherence had something to protect.
+    assert!(report["hits"]["near"].as_u64().unwrap() > OPERATIONS / 4);
+}
+
+fn assert_no_stale_read_in_sync_mode(bus: &str) {
+    let (ok, report, stderr) = serve_and_check(&["--invalidation", "sync", "--bus", bus]);
+    assert!(ok, "{stderr}");
+    assert_complete_run(&report);
+    assert_eq!(
+        report["coherence"]["delivery"],
+        serde_json::json!(["sync", "sync", "sync"])
+    );
+    assert!(report["coherence"]["acks_sent"].as_u64().unwrap() > 0);
+    assert_eq!(
+        report["staleness"]["stale_reads"], 0,
+        "{}",
+        report["staleness"]
+    );
+}
+
+#[test]
+fn sync_delivery_serves_no_stale_read_with_the_in_process_bus() {
+    assert_no_stale_read_in_sync_mode("memory://");
+}
+
+#[test]
+fn sync_delivery_serves_no_stale_read_with_the_redis_bus() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    assert_no_stale_read_in_sync_mode(&format!("redis://{}", server.address()));
+}
+
+/// Asynchronous delivery may serve stale reads, but only within the time notices take to
+/// arrive: the bench fails otherwise, and the report states the worst case.
+#[test]
+fn async_delivery_is_stale_only_within_the_measured_delay() {
+    let (ok, report, stderr) = serve_and_check(&["--invalidation", "async"]);
+    assert!(ok, "{stderr}");
+    assert_complete_run(&report);
+    let staleness = &report["staleness"];
+    let worst_lag = staleness["worst_lag_us"].as_f64().unwrap();
+    let delay_max = report["coherence"]["delay_max_us"].as_f64().unwrap();
+    assert!(
+        worst_lag <= delay_max,
+        "lag {worst_lag} µs beyond the measured delay {delay_max} µs"
+    );
+    assert_eq!(report["coherence"]["acks_sent"], 0);
+}
+
+/// Starts one write-behind node over the database in `dir`.
+fn write_behind_node(dir: &std::path::Path, flush_interval_ms: u64) -> Running {
+    let interval = format!("{flush_interval_ms}ms");
+    Running::start(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-progress",
+            "--write-mode",
+            "write-behind",
+            "--flush-interval",
+            &interval,
+        ],
+        dir,
+        1,
+    )
+}
+
+/// `kill -9` of a write-behind node loses at most the writes answered within the last
+/// flush interval (plus the flush that was running): every older write is in the store
+/// when the node comes back. Reports how much was lost.
+#[test]
+fn kill_9_in_write_behind_loses_at_most_the_unflushed_interval() {
+    const INTERVAL_MS: u64 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let node = write_behind_node(dir.path(), INTERVAL_MS);
+    let address = node.addresses[0].clone();
+    let started = Instant::now();
+    let mut answered = Vec::new();
+    // About a second and a half of writes, each to its own key, then the kill.
+    while started.elapsed() < Duration::from_millis(1500) && answered.len() < 20_000 {
+        let key = format!("wb-{}", answered.len());
+        let (status, body) = http(&address, "PUT", &format!("/v1/objects/{key}"), "{}");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["pending"], true, "{body}");
+        answered.push((key, Instant::now()));
+    }
+    node.kill_hard();
+    let killed = Instant::now();
+
+    let node = write_behind_node(dir.path(), INTERVAL_MS);
+    let address = node.addresses[0].clone();
+    let mut lost = Vec::new();
+    for (key, at) in &answered {
+        let (status, _) = http(&address, "GET", &format!("/v1/objects/{key}"), "");
+        match status {
+            200 => {}
+            404 => lost.push(killed - *at),
+            other => panic!("GET {key}: {other}"),
+        }
+    }
+    let oldest_lost = lost.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "kill -9 in write-behind (flush every {INTERVAL_MS} ms): lost {} of {} answered writes; the oldest lost was answered {:?} before the kill",
+        lost.len(),
+        answered.len(),
+        oldest_lost
+    );
+    // The bound: one interval until the flush picks a write up, plus the time that flush
+    // takes (generous for a debug build on a busy machine).
+    let bound = Duration::from_millis(INTERVAL_MS) + Duration::from_millis(800);
+    assert!(
+        oldest_lost <= bound,
+        "a write answered {oldest_lost:?} before the kill was lost (bound {bound:?})"
+    );
+    assert!(answered.len() > 100, "too few writes to mean anything");
+    node.terminate();
+}
+
+/// A graceful stop (SIGTERM) flushes first: nothing answered is lost, however long the
+/// interval.
+#[test]
+fn a_graceful_stop_in_write_behind_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = write_behind_node(dir.path(), 3_600_000);
+    let address = node.addresses[0].clone();
+    for n in 0..50 {
+        let (status, _) = http(&address, "PUT", &format!("/v1/objects/g-{n}"), "{}");
+        assert_eq!(status, 200);
+    }
+    let (_, stats) = http(&address, "GET", "/v1/stats", "");
+    assert_eq!(
+        stats["write_behind"]["pending_keys"], 50,
+        "nothing flushed yet"
+    );
+    node.terminate();
+
+    let node = write_behind_node(dir.path(), 3_600_000);
+    let address = node.addresses[0].clone();
+    for n in 0..50 {
+        let (status, body) = http(&address, "GET", &format!("/v1/objects/g-{n}"), "");
+        assert_eq!(status, 200, "g-{n} lost");
+        assert_eq!(body["source"], "store");
+    }
+    node.terminate();
+}
