@@ -123,6 +123,14 @@ pub struct NodeOptions {
     /// Key and value limits, checked before anything is sent anywhere (default: the
     /// store's defaults, 512-byte keys and 1 MiB values).
     pub limits: Limits,
+    /// The longest a value stays in the near cache after it was installed (default
+    /// `None`: until evicted, replaced or invalidated). Bounds how long a copy can be
+    /// served when its invalidation never comes — a writer that crashed between its store
+    /// commit and its publish.
+    pub near_max_age: Option<std::time::Duration>,
+    /// Fault injection: abort the whole process right after a write's store commit, before
+    /// the shared tier and the other nodes hear of it (default `false`).
+    pub crash_after_commit: bool,
     /// Write-behind instead of write-through (default `None`: write-through). Needs a
     /// node made by [`Node::start`] or [`Node::with_bus`], which run its flusher.
     pub write_behind: Option<WriteBehindOptions>,
@@ -134,6 +142,8 @@ impl Default for NodeOptions {
             near_capacity_bytes: 64 << 20,
             near_policy: "allkeys-lru".parse().expect("a built-in policy name"),
             limits: Limits::default(),
+            near_max_age: None,
+            crash_after_commit: false,
             write_behind: None,
         }
     }
@@ -157,6 +167,7 @@ pub struct Node {
     tier: Option<Arc<dyn Tier>>,
     store: Arc<dyn Store>,
     limits: Limits,
+    crash_after_commit: bool,
     /// Fills in progress, by key (single flight).
     flights: Mutex<HashMap<Vec<u8>, Arc<Flight>>>,
     counters: Counters,
@@ -293,6 +304,7 @@ impl Node {
             capacity => Some(NearCache::new(
                 options.near_policy,
                 capacity,
+                options.near_max_age,
                 releases.clone(),
             )?),
         };
@@ -301,6 +313,7 @@ impl Node {
             tier,
             store,
             limits: options.limits,
+            crash_after_commit: options.crash_after_commit,
             flights: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             coherence,
@@ -648,6 +661,12 @@ impl Node {
             Some(value) => self.store.put(key, value, precondition).await?,
             None => self.store.delete(key, precondition).await?,
         };
+        if self.crash_after_commit {
+            eprintln!(
+                "tiercache: failpoint crash-after-commit: aborting after committing version {version}"
+            );
+            std::process::abort();
+        }
         // The store's answer is the truth from here on: this node's copy moves first (it
         // cannot fail), then the shared tier's, then the other nodes'.
         if let Some(near) = &self.near {
@@ -1017,7 +1036,8 @@ fn retryable(error: &tiercache_store::StoreError) -> bool {
 
 /// Flushes a write-behind node every `interval`, until the node is dropped.
 async fn flush_periodically(node: Weak<Node>, interval: std::time::Duration) {
-    let mut ticks = tokio::time::interval(interval);
+    // The first flush comes one interval after the start, not at once.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;

@@ -33,6 +33,8 @@ pub(crate) struct NearHit {
 pub(crate) struct NearCache {
     cache: Cache<Vec<u8>, Slot>,
     stripes: Box<[Mutex<()>]>,
+    /// How long an installed value may be served (`None`: until evicted or replaced).
+    max_age: Option<std::time::Duration>,
     stripe_hasher: foldhash::fast::RandomState,
 }
 
@@ -43,6 +45,7 @@ impl NearCache {
     pub(crate) fn new(
         policy: PolicySpec,
         capacity_bytes: u64,
+        max_age: Option<std::time::Duration>,
         removals: Option<UnboundedSender<Vec<u8>>>,
     ) -> Result<NearCache, String> {
         let mut builder =
@@ -61,6 +64,7 @@ impl NearCache {
             .build()
             .map_err(|error| format!("near cache: {error}"))?;
         Ok(NearCache {
+            max_age,
             cache,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             stripe_hasher: foldhash::fast::RandomState::default(),
@@ -157,7 +161,11 @@ impl NearCache {
                 .insert_with_ttl(key.to_vec(), slot, DELETE_MARKER_TTL)
                 .is_ok()
         } else {
-            self.cache.insert(key.to_vec(), slot).is_ok()
+            match self.max_age {
+                Some(max_age) => self.cache.insert_with_ttl(key.to_vec(), slot, max_age),
+                None => self.cache.insert(key.to_vec(), slot),
+            }
+            .is_ok()
         };
         if !installed {
             self.cache.invalidate(key);
@@ -181,7 +189,7 @@ mod tests {
     use super::*;
 
     fn near() -> NearCache {
-        NearCache::new("allkeys-lru".parse().unwrap(), 1 << 20, None).unwrap()
+        NearCache::new("allkeys-lru".parse().unwrap(), 1 << 20, None, None).unwrap()
     }
 
     #[test]

@@ -240,3 +240,38 @@ async fn an_unreachable_store_is_unavailable_and_nothing_is_cached() {
     assert_eq!((stats.failed_reads, stats.write_errors), (1, 1));
     assert_eq!(stats.near.entries, 0);
 }
+
+/// With `near_max_age`, a near copy is served only that long after it was installed; then
+/// the next read goes back to the store (and sees what changed there meanwhile).
+#[tokio::test]
+async fn near_copies_expire_after_the_max_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let node = Node::new(
+        Arc::clone(&store),
+        None,
+        &NodeOptions {
+            near_max_age: Some(std::time::Duration::from_millis(200)),
+            ..NodeOptions::default()
+        },
+    )
+    .unwrap();
+    let installed = std::time::Instant::now();
+    node.get(b"k").await.unwrap();
+    // Behind the node's back, as a crashed writer would leave it.
+    let v2 = store.put(b"k", b"two", Precondition::None).await.unwrap();
+    loop {
+        let answer = node.get(b"k").await.unwrap().unwrap();
+        if answer.source != Source::Near {
+            assert_eq!(answer.version, v2);
+            break;
+        }
+        assert!(
+            installed.elapsed() < std::time::Duration::from_secs(5),
+            "never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(installed.elapsed() >= std::time::Duration::from_millis(200));
+}

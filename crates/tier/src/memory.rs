@@ -94,7 +94,10 @@ impl MemoryNode {
         // A full `noeviction` node refuses the write; the tier then simply does not hold
         // the object (a miss later), which is always safe.
         let _ = match value {
-            Some(_) => self.cache.insert(key.to_vec(), held),
+            Some(_) => match self.options.value_ttl {
+                Some(ttl) => self.cache.insert_with_ttl(key.to_vec(), held, ttl),
+                None => self.cache.insert(key.to_vec(), held),
+            },
             None => self
                 .cache
                 .insert_with_ttl(key.to_vec(), held, self.options.tombstone_ttl),

@@ -119,6 +119,11 @@ pub struct TierOptions {
     pub node_capacity_bytes: u64,
     /// Redis: how long connecting and each command may take (default 2 s).
     pub redis_timeout: Duration,
+    /// The longest a value lives in the tier after it was set (default `None`: until
+    /// evicted or replaced). Bounds how long the tier can serve a version whose
+    /// invalidation never came (a writer that crashed between its store commit and its
+    /// tier delete).
+    pub value_ttl: Option<Duration>,
 }
 
 impl Default for TierOptions {
@@ -128,6 +133,7 @@ impl Default for TierOptions {
             policy: "allkeys-lru".parse().expect("a built-in policy name"),
             node_capacity_bytes: 64 << 20,
             redis_timeout: Duration::from_secs(2),
+            value_ttl: None,
         }
     }
 }

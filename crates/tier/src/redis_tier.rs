@@ -19,8 +19,8 @@ use crate::slot::{key_slot, node_for_slot};
 const PREFIX: &[u8] = b"tc:";
 
 /// Stores ARGV[2] at version ARGV[1] unless the key holds a newer version, or this version
-/// live (a tombstone at this very version gives way: see `Tier::set`). Returns 0 when
-/// stored, else the version held.
+/// live (a tombstone at this very version gives way: see `Tier::set`); the value lives
+/// ARGV[3] ms (0: until evicted). Returns 0 when stored, else the version held.
 const SET_SCRIPT: &str = r"
 local held = redis.call('HGET', KEYS[1], 'v')
 if held then
@@ -29,7 +29,11 @@ if held then
   if h > v or (h == v and redis.call('HEXISTS', KEYS[1], 'd') == 1) then return h end
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
-redis.call('PERSIST', KEYS[1])
+if ARGV[3] == '0' then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
 return 0
 ";
 
@@ -66,6 +70,7 @@ pub(crate) struct Scripts {
     set: Script,
     delete: Script,
     tombstone_ttl: Duration,
+    value_ttl: Option<Duration>,
 }
 
 impl Scripts {
@@ -74,6 +79,7 @@ impl Scripts {
             set: Script::new(SET_SCRIPT),
             delete: Script::new(DELETE_SCRIPT),
             tombstone_ttl: options.tombstone_ttl,
+            value_ttl: options.value_ttl,
         }
     }
 }
@@ -113,6 +119,11 @@ pub(crate) async fn write(
                 .key(namespaced(key))
                 .arg(version.0)
                 .arg(value)
+                .arg(
+                    scripts
+                        .value_ttl
+                        .map_or(0, |ttl| ttl.as_millis().max(1) as u64),
+                )
                 .invoke_async(connection)
                 .await?
         }

@@ -327,3 +327,34 @@ fn launched_redis_nodes_take_the_policy_and_budget_of_the_same_name() {
     assert!(config("maxmemory").contains(&(32u64 << 20).to_string()));
     assert!(config("maxmemory-samples").contains('7'));
 }
+
+/// With `value_ttl`, a value leaves the tier on its own: the bound on serving a version
+/// whose invalidation never came.
+async fn values_expire(tier: Arc<dyn Tier>) {
+    tier.flush().await.unwrap();
+    let set_at = Instant::now();
+    tier.set(b"aging", b"v1", Version(1)).await.unwrap();
+    assert!(
+        tier.get(b"aging").await.unwrap().is_some(),
+        "{}",
+        tier.describe()
+    );
+    check(&*tier, b"aging", None).await;
+    let lived = set_at.elapsed();
+    assert!(
+        lived >= Duration::from_millis(200),
+        "{}: gone after {lived:?}",
+        tier.describe()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_expire_after_the_value_ttl() {
+    let aging = TierOptions {
+        value_ttl: Some(Duration::from_millis(200)),
+        ..options()
+    };
+    values_expire(open("memory://", &aging).await.unwrap()).await;
+    let server = RedisServer::start().expect("redis-server must start for this test");
+    values_expire(open(&server.url(), &aging).await.unwrap()).await;
+}

@@ -44,6 +44,8 @@ pub struct ApiConfig {
     pub near_capacity: ByteSize,
     /// The near cache's eviction policy.
     pub policy: String,
+    /// The longest a cached copy lives, near or shared (`60s`, `none`).
+    pub max_age: String,
     /// Address to serve HTTP on.
     pub listen: SocketAddr,
     /// Longest a request may take before a 503, in milliseconds.
@@ -61,6 +63,7 @@ impl Default for ApiConfig {
             tier: "none".to_owned(),
             near_capacity: ByteSize(64 << 20),
             policy: "allkeys-lru".to_owned(),
+            max_age: DEFAULT_MAX_AGE.to_owned(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_ms: 10_000,
             max_body: ByteSize((1 << 20) + (64 << 10)),
@@ -68,6 +71,10 @@ impl Default for ApiConfig {
         }
     }
 }
+
+/// How long a cached copy lives by default: the bound on serving a version whose
+/// invalidation was lost with a crashed writer is twice this.
+pub const DEFAULT_MAX_AGE: &str = "60s";
 
 /// The bus and coherence settings of API nodes (`[api.bus]`, `[serve.bus]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +133,8 @@ pub struct ServeConfig {
     pub near_capacity: ByteSize,
     /// The near caches' eviction policy.
     pub policy: String,
+    /// The longest a cached copy lives, near or shared (`60s`, `none`).
+    pub max_age: String,
     /// The bus that keeps the nodes' near caches coherent.
     pub bus: BusConfig,
 }
@@ -139,6 +148,7 @@ impl Default for ServeConfig {
             tier: "memory://".to_owned(),
             near_capacity: ByteSize(64 << 20),
             policy: "allkeys-lru".to_owned(),
+            max_age: DEFAULT_MAX_AGE.to_owned(),
             bus: BusConfig::with_url("memory://"),
         }
     }

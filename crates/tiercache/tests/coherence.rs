@@ -5,6 +5,8 @@
 //!   over the Kepler-like dataset's 9 564 keys (Zipf 0.99), 10 % writes, spread over the
 //!   three nodes by 12 workers.
 //! * write-behind: what `kill -9` loses, and that a graceful stop loses nothing.
+//! * a writer that dies between its store commit and its invalidation: the other copies
+//!   still converge, within twice `--max-age`.
 
 mod common;
 
@@ -223,4 +225,106 @@ fn a_graceful_stop_in_write_behind_loses_nothing() {
         assert_eq!(body["source"], "store");
     }
     node.terminate();
+}
+
+/// Sends one request and ignores whatever happens to the connection (the server may die
+/// while answering).
+fn fire(address: &str, method: &str, path: &str, body: &str) {
+    use std::io::{Read, Write};
+    if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.read_to_end(&mut Vec::new());
+    }
+}
+
+/// The failpoint aborts a writer right after its store commit: no shared-tier delete, no
+/// notice. Another node keeps its copy (and the tier its value) only until `--max-age`
+/// retires them; it then reads the committed version. The bound is twice the max age (a
+/// near copy filled from a tier value just before that value expired); the test measures
+/// the real time and reports it.
+#[test]
+fn a_writer_killed_between_commit_and_publish_leaves_copies_that_expire() {
+    const MAX_AGE_MS: u64 = 1000;
+    let redis = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let redis_url = format!("redis://{}", redis.address());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Running::start(
+        &[
+            "store",
+            "--db",
+            "sqlite://store.db",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+        1,
+    );
+    let store_url = format!("http://{}", store.addresses[0]);
+    let max_age = format!("{MAX_AGE_MS}ms");
+    let api_args = [
+        "api",
+        "--store",
+        store_url.as_str(),
+        "--tier",
+        redis_url.as_str(),
+        "--bus",
+        redis_url.as_str(),
+        "--max-age",
+        max_age.as_str(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let reader = Running::start(&api_args, dir.path(), 1);
+    let writer = Running::start_with_env(
+        &api_args,
+        dir.path(),
+        1,
+        &[("TIERCACHE_FAILPOINT", "crash-after-commit")],
+    );
+    let (r, w) = (reader.addresses[0].clone(), writer.addresses[0].clone());
+    let (status, _) = http(&r, "PUT", "/v1/objects/k", "\"one\"");
+    assert_eq!(status, 200);
+    http(&r, "GET", "/v1/objects/k", "");
+    let (_, held) = http(&r, "GET", "/v1/objects/k", "");
+    assert_eq!(
+        (held["value"].as_str(), held["source"].as_str()),
+        (Some("one"), Some("near"))
+    );
+
+    fire(&w, "PUT", "/v1/objects/k", "\"two\"");
+    let crashed = Instant::now();
+    let status = writer.wait_exit(Duration::from_secs(10));
+    assert!(
+        !status.success(),
+        "the failpoint aborts the writer: {status}"
+    );
+    // Nobody told the reader: it still serves its copy.
+    let (_, stale) = http(&r, "GET", "/v1/objects/k", "");
+    assert_eq!(stale["value"], "one", "{stale}");
+    let converged = loop {
+        let (_, answer) = http(&r, "GET", "/v1/objects/k", "");
+        if answer["value"] == "two" {
+            break crashed.elapsed();
+        }
+        assert!(
+            crashed.elapsed() < Duration::from_secs(30),
+            "never converged: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    eprintln!(
+        "writer killed between commit and publish: the other node served the old version for {converged:?} (max age {MAX_AGE_MS} ms, bound {} ms)",
+        2 * MAX_AGE_MS
+    );
+    assert!(
+        converged <= Duration::from_millis(2 * MAX_AGE_MS + 500),
+        "converged after {converged:?}"
+    );
+    reader.terminate();
+    store.terminate();
 }

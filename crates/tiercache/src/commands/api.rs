@@ -71,6 +71,7 @@ impl ApiArgs {
             &mut config.tier,
             &mut config.near_capacity,
             &mut config.policy,
+            &mut config.max_age,
         );
         if let Some(listen) = self.listen {
             config.listen = listen;
@@ -106,12 +107,21 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
         },
         coherence: None,
         write_behind: None,
+        near_max_age: None,
     };
     super::node_args::coherence_options(&config.bus)?;
     setup.write_behind = super::node_args::write_behind(&config.bus)?;
+    let max_age = super::node_args::parse_max_age(&config.max_age)?;
+    setup.near_max_age = max_age;
     super::runtime()?.block_on(async move {
         let store = deployment::open_store(&config.store).await?;
-        let tier = deployment::open_tier(&config.tier, &TierOptions::default()).await?;
+        let tier = deployment::open_tier(
+            &config.tier,
+            &TierOptions {
+                value_ttl: max_age,
+                ..TierOptions::default()
+            },
+        ).await?;
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());

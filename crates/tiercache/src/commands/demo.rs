@@ -116,6 +116,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             tiercache_node::CoherenceOptions::default(),
         )),
         write_behind: None,
+        near_max_age: None,
     };
     let tier_policy = parse_policy(&args.tier_policy)?;
     let tier_options = TierOptions {

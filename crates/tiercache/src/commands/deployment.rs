@@ -81,6 +81,18 @@ pub struct NodeSetup {
     pub coherence: Option<(Arc<dyn Bus>, CoherenceOptions)>,
     /// Write-behind settings, or `None` for write-through.
     pub write_behind: Option<WriteBehindOptions>,
+    /// The longest a near-cache copy lives (`None`: until evicted or invalidated).
+    pub near_max_age: Option<std::time::Duration>,
+}
+
+/// Fault injection for the crash tests: `TIERCACHE_FAILPOINT=crash-after-commit` makes
+/// every node abort the process right after a write's store commit.
+fn crash_after_commit() -> anyhow::Result<bool> {
+    match std::env::var("TIERCACHE_FAILPOINT") {
+        Err(_) => Ok(false),
+        Ok(point) if point == "crash-after-commit" => Ok(true),
+        Ok(point) => anyhow::bail!("unknown TIERCACHE_FAILPOINT {point:?} (crash-after-commit)"),
+    }
 }
 
 /// API nodes serving in this process.
@@ -152,6 +164,8 @@ pub async fn start_nodes(
             near_policy: setup.policy,
             limits: Limits::default(),
             write_behind: setup.write_behind,
+            near_max_age: setup.near_max_age,
+            crash_after_commit: crash_after_commit()?,
         };
         let node = match &setup.coherence {
             None => Node::start(Arc::clone(&store), tier.clone(), &options)

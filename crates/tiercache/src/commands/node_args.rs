@@ -26,11 +26,27 @@ pub struct TierArgs {
     /// w-tinylfu) [default: allkeys-lru].
     #[arg(long, value_name = "POLICY", env = "TIERCACHE_POLICY")]
     policy: Option<String>,
+
+    /// The longest a copy lives in the near cache, and a value in the shared tier, after it
+    /// was cached, e.g. 60s or none. Bounds, at twice this, how long a write can stay
+    /// unseen when its writer crashed between the store commit and the invalidation
+    /// [default: 60s].
+    #[arg(long, value_name = "DURATION", env = "TIERCACHE_MAX_AGE")]
+    max_age: Option<String>,
 }
 
 impl TierArgs {
     /// Applies the flags given over a section's settings.
-    pub fn apply(&self, tier: &mut String, near_capacity: &mut ByteSize, policy: &mut String) {
+    pub fn apply(
+        &self,
+        tier: &mut String,
+        near_capacity: &mut ByteSize,
+        policy: &mut String,
+        max_age: &mut String,
+    ) {
+        if let Some(age) = &self.max_age {
+            max_age.clone_from(age);
+        }
         if let Some(url) = &self.tier {
             tier.clone_from(url);
         }
@@ -41,6 +57,19 @@ impl TierArgs {
             policy.clone_from(name);
         }
     }
+}
+
+/// `--max-age`: a duration, or `None` for `none`.
+pub fn parse_max_age(text: &str) -> anyhow::Result<Option<Duration>> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let age = parse_duration(text).context("max_age")?;
+    anyhow::ensure!(
+        age >= Duration::from_millis(1),
+        "max_age must be at least 1ms (or none), got {text:?}"
+    );
+    Ok(Some(age))
 }
 
 /// The near-cache policy by name, with the list of names on error.

@@ -76,6 +76,7 @@ impl ServeArgs {
             &mut config.tier,
             &mut config.near_capacity,
             &mut config.policy,
+            &mut config.max_age,
         );
         anyhow::ensure!(
             (1..=64).contains(&config.nodes),
@@ -98,9 +99,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         api: ApiOptions::default(),
         coherence: None,
         write_behind: None,
+        near_max_age: None,
     };
     node_args::coherence_options(&config.bus)?;
     setup.write_behind = node_args::write_behind(&config.bus)?;
+    let max_age = node_args::parse_max_age(&config.max_age)?;
+    setup.near_max_age = max_age;
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
     let db = format!("sqlite://{}", config.data.join("tiercache.db").display());
@@ -110,7 +114,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         if loaded > 0 {
             eprintln!("tiercache serve: loaded {loaded} rows of the Kepler-like dataset into {db}");
         }
-        let tier = deployment::open_tier(&config.tier, &TierOptions::default()).await?;
+        let tier = deployment::open_tier(
+            &config.tier,
+            &TierOptions {
+                value_ttl: max_age,
+                ..TierOptions::default()
+            },
+        ).await?;
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());

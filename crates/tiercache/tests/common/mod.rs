@@ -34,8 +34,19 @@ pub struct Running {
 impl Running {
     /// Starts `tiercache ARGS` and waits (bounded) for `lines` `listening on` lines.
     pub fn start(args: &[&str], dir: &Path, lines: usize) -> Running {
+        Running::start_with_env(args, dir, lines, &[])
+    }
+
+    /// [`Running::start`] with extra environment variables.
+    pub fn start_with_env(
+        args: &[&str],
+        dir: &Path,
+        lines: usize,
+        env: &[(&str, &str)],
+    ) -> Running {
         let mut child = tiercache()
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -92,6 +103,18 @@ impl Running {
 }
 
 impl Running {
+    /// Waits (bounded) for the process to end on its own; returns its status.
+    pub fn wait_exit(mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "still running after {within:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// SIGKILL (`kill -9`): no chance to flush or say goodbye.
     pub fn kill_hard(mut self) {
         self.child.kill().unwrap();
