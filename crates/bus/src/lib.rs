@@ -28,13 +28,15 @@
 //! |---|---|
 //! | `memory://` | [`MemoryBus`]: in this process (the embedded default) |
 //! | `redis://HOST:PORT` | [`RedisBus`]: Redis pub/sub, a TTL key per session, streams for durable topics |
+//! | `redis-cluster://HOST:PORT,…` | [`RedisClusterBus`]: sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`) on Redis Cluster, the same keys |
 //!
-//! Both pass one conformance suite (`tests/conformance.rs`).
+//! All pass one conformance suite (`tests/conformance.rs`).
 
 mod error;
 mod memory;
 mod model;
 mod redis_bus;
+mod redis_cluster_bus;
 mod session;
 mod url;
 
@@ -45,5 +47,6 @@ pub use model::{
     SessionOptions, check_topic,
 };
 pub use redis_bus::RedisBus;
+pub use redis_cluster_bus::RedisClusterBus;
 pub use session::Session;
 pub use url::{BusUrl, open};

@@ -12,6 +12,9 @@
 //! | `tc:bus:log:{TOPIC}` | a durable topic (a stream) |
 //! | `tc:bus:cur:{TOPIC}` | the acknowledged offsets of a durable topic, by consumer |
 //!
+//! The Cluster bus ([`crate::RedisClusterBus`]) uses the same names, with sharded pub/sub
+//! (`SSUBSCRIBE`, `SPUBLISH`) on the channels.
+//!
 //! A session is one RESP3 connection: its subscriptions, its lease renewals and its
 //! messages travel on it. When that connection closes the session is lost — Redis pub/sub
 //! does not keep messages for a disconnected subscriber — and its owner must flush. The
@@ -36,7 +39,7 @@ use crate::model::{
 use crate::session::{Backend, Incarnation, Session, Sink};
 
 /// How long a connection attempt or a command may take before the bus counts as unreachable.
-const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Reads the subscriber set and publishes in one atomic step (KEYS[1] = the set,
 /// ARGV[1] = the channel, ARGV[2] = the payload, ARGV[3] = the session-key prefix).
@@ -64,7 +67,7 @@ const SESSION_KEY_PREFIX: &str = "tc:bus:s:{";
 
 /// Moves a consumer's cursor forward only (KEYS[1] = cursors hash, ARGV[1] = consumer,
 /// ARGV[2] = major, ARGV[3] = minor).
-const ACKNOWLEDGE_SCRIPT: &str = r"
+pub(crate) const ACKNOWLEDGE_SCRIPT: &str = r"
 local held = redis.call('HGET', KEYS[1], ARGV[1])
 if held then
   local major, minor = string.match(held, '^(%d+)-(%d+)$')
@@ -76,27 +79,27 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '-' .. ARGV[3])
 return 1
 ";
 
-fn session_key(id: SessionId) -> String {
+pub(crate) fn session_key(id: SessionId) -> String {
     format!("{SESSION_KEY_PREFIX}{}}}", id.0)
 }
 
-fn subscribers_key(topic: &str) -> String {
+pub(crate) fn subscribers_key(topic: &str) -> String {
     format!("tc:bus:subs:{{{topic}}}")
 }
 
-fn channel(topic: &str) -> String {
+pub(crate) fn channel(topic: &str) -> String {
     format!("tc:bus:ch:{{{topic}}}")
 }
 
-fn inbox(id: SessionId) -> String {
+pub(crate) fn inbox(id: SessionId) -> String {
     format!("tc:bus:inbox:{{{}}}", id.0)
 }
 
-fn stream_key(topic: &str) -> String {
+pub(crate) fn stream_key(topic: &str) -> String {
     format!("tc:bus:log:{{{topic}}}")
 }
 
-fn cursors_key(topic: &str) -> String {
+pub(crate) fn cursors_key(topic: &str) -> String {
     format!("tc:bus:cur:{{{topic}}}")
 }
 
@@ -151,10 +154,11 @@ impl RedisBus {
     }
 }
 
-/// Turns the pushes of a session's connection into session events.
-fn forward_push(sink: &Sink, inbox: &str, push: PushInfo) {
+/// Turns the pushes of a session's connection into session events (plain and sharded
+/// pub/sub alike).
+pub(crate) fn forward_push(sink: &Sink, inbox: &str, push: PushInfo) {
     match push.kind {
-        PushKind::Message => {
+        PushKind::Message | PushKind::SMessage => {
             let mut data = push.data.into_iter();
             let (Some(Value::BulkString(name)), Some(Value::BulkString(payload))) =
                 (data.next(), data.next())
@@ -298,7 +302,7 @@ impl Incarnation for RedisIncarnation {
     }
 }
 
-fn parse_offset(id: &str) -> BusResult<Offset> {
+pub(crate) fn parse_offset(id: &str) -> BusResult<Offset> {
     id.parse()
         .map_err(|_| BusError::Internal(format!("Redis returned a stream id {id:?}")))
 }

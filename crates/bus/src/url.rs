@@ -7,6 +7,7 @@ use crate::error::{BusError, BusResult};
 use crate::memory::MemoryBus;
 use crate::model::Bus;
 use crate::redis_bus::RedisBus;
+use crate::redis_cluster_bus::RedisClusterBus;
 
 /// A parsed bus URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub enum BusUrl {
     Memory,
     /// `redis://HOST:PORT` — one Redis server.
     Redis(String),
+    /// `redis-cluster://HOST:PORT,HOST:PORT,…` — a Redis Cluster, by any of its nodes.
+    RedisCluster(Vec<String>),
 }
 
 impl FromStr for BusUrl {
@@ -22,7 +25,9 @@ impl FromStr for BusUrl {
 
     fn from_str(url: &str) -> BusResult<BusUrl> {
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            BusError::InvalidUrl(format!("{url:?}: expected memory:// or redis://HOST:PORT"))
+            BusError::InvalidUrl(format!(
+                "{url:?}: expected memory://, redis://HOST:PORT or redis-cluster://HOST:PORT,…"
+            ))
         })?;
         let rest = rest.trim_end_matches('/');
         match scheme {
@@ -36,8 +41,22 @@ impl FromStr for BusUrl {
             "redis" => Err(BusError::InvalidUrl(format!(
                 "{url:?}: redis:// needs one HOST:PORT"
             ))),
+            "redis-cluster" => {
+                let seeds: Vec<String> = rest
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|seed| !seed.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if seeds.is_empty() || seeds.iter().any(|seed| !seed.contains(':')) {
+                    return Err(BusError::InvalidUrl(format!(
+                        "{url:?}: redis-cluster:// needs HOST:PORT[,HOST:PORT…]"
+                    )));
+                }
+                Ok(BusUrl::RedisCluster(seeds))
+            }
             other => Err(BusError::InvalidUrl(format!(
-                "{url:?}: unknown scheme {other:?} (memory, redis)"
+                "{url:?}: unknown scheme {other:?} (memory, redis, redis-cluster)"
             ))),
         }
     }
@@ -49,6 +68,7 @@ pub async fn open(url: &str) -> BusResult<Arc<dyn Bus>> {
     Ok(match url.parse::<BusUrl>()? {
         BusUrl::Memory => Arc::new(MemoryBus::new()),
         BusUrl::Redis(address) => Arc::new(RedisBus::connect(&address).await?),
+        BusUrl::RedisCluster(seeds) => Arc::new(RedisClusterBus::connect(&seeds).await?),
     })
 }
 
@@ -63,8 +83,14 @@ mod tests {
             "redis://127.0.0.1:6379".parse::<BusUrl>().unwrap(),
             BusUrl::Redis("127.0.0.1:6379".into())
         );
+        assert_eq!(
+            "redis-cluster://a:1,b:2".parse::<BusUrl>().unwrap(),
+            BusUrl::RedisCluster(vec!["a:1".into(), "b:2".into()])
+        );
         for bad in [
             "memory://x",
+            "redis-cluster://",
+            "redis-cluster://a",
             "redis://",
             "redis://a,b:1",
             "kafka://x:1",

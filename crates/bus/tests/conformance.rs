@@ -1,14 +1,15 @@
-//! One conformance suite for every bus backend: in process, and a real redis-server started
-//! by the test kit. Waits are bounded; a missing event fails the test with what was seen.
+//! One conformance suite for every bus backend: in process, a real redis-server and a real
+//! three-primary Redis Cluster started by the test kit. Waits are bounded; a missing event fails the test with what was seen.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tiercache_bus::{
-    Bus, BusError, MemoryBus, Offset, RedisBus, Session, SessionEvent, SessionOptions,
+    Bus, BusError, MemoryBus, Offset, RedisBus, RedisClusterBus, Session, SessionEvent,
+    SessionOptions,
 };
-use tiercache_testkit::RedisServer;
+use tiercache_testkit::{RedisCluster, RedisServer};
 use tokio::sync::mpsc::Receiver;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -328,19 +329,23 @@ async fn redis_single_server() {
     run_suite(Arc::new(bus)).await;
 }
 
-/// Killing a session's connection on the server (as an operator or a crash would) loses
-/// the session, and a new incarnation takes its place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_connection_kill_loses_the_session() {
-    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
-    let bus = RedisBus::connect(&server.address()).await.unwrap();
+async fn redis_cluster() {
+    let cluster =
+        RedisCluster::start(3, 0).expect("redis-server must be installed (scripts/test.sh)");
+    let seeds: Vec<String> = cluster.nodes().iter().map(RedisServer::address).collect();
+    let bus = RedisClusterBus::connect(&seeds).await.unwrap();
+    run_suite(Arc::new(bus)).await;
+}
+
+/// Killing a session's connections on the servers (as an operator or a crash would) loses
+/// the session, and a new incarnation takes its place. `kill` returns how many
+/// subscribed connections it killed.
+async fn connection_kill_loses_the_session(bus: &dyn Bus, kill: impl Fn() -> usize) {
     let (session, mut events): (Session, _) = bus.open_session(short_lease()).await.unwrap();
     session.subscribe("o:killed").await.unwrap();
     let first = session.id().unwrap();
-    let killed = server
-        .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
-        .unwrap();
-    assert_eq!(killed.trim(), "1", "one subscribed connection to kill");
+    assert!(kill() >= 1, "a subscribed connection to kill");
     let lost = next(&mut events).await;
     assert!(matches!(lost, SessionEvent::Lost { .. }), "{lost:?}");
     assert!(!session.lease_valid());
@@ -362,4 +367,36 @@ async fn redis_connection_kill_loses_the_session() {
         .await
         .unwrap();
     assert_eq!(next(&mut events).await, message("o:killed", "after"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_connection_kill_loses_the_session() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let bus = RedisBus::connect(&server.address()).await.unwrap();
+    connection_kill_loses_the_session(&bus, || {
+        let killed = server
+            .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+            .unwrap();
+        killed.trim().parse().unwrap()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_connection_kill_loses_the_session() {
+    let cluster =
+        RedisCluster::start(3, 0).expect("redis-server must be installed (scripts/test.sh)");
+    let seeds: Vec<String> = cluster.nodes().iter().map(RedisServer::address).collect();
+    let bus = RedisClusterBus::connect(&seeds).await.unwrap();
+    connection_kill_loses_the_session(&bus, || {
+        cluster
+            .nodes()
+            .iter()
+            .map(|node| {
+                let killed = node.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).unwrap();
+                killed.trim().parse::<usize>().unwrap()
+            })
+            .sum()
+    })
+    .await;
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tiercache_bus::{Bus, MemoryBus, RedisBus, SessionOptions};
+use tiercache_bus::{Bus, MemoryBus, RedisBus, RedisClusterBus, SessionOptions};
 use tiercache_core::Version;
 use tiercache_node::{
     CoherenceOptions, Delivery, Node, NodeError, NodeOptions, Notice, Source, Stamp,
@@ -14,7 +14,7 @@ use tiercache_node::{
 };
 use tiercache_store::faults::GatedStore;
 use tiercache_store::{Precondition, Store};
-use tiercache_testkit::RedisServer;
+use tiercache_testkit::{RedisCluster, RedisServer};
 use tiercache_tier::Tier;
 
 mod common;
@@ -119,6 +119,21 @@ async fn a_write_drops_the_other_copies(bus: Arc<dyn Bus>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_drops_the_other_copies_in_process() {
     a_write_drops_the_other_copies(Arc::new(MemoryBus::new())).await;
+}
+
+/// A bus on a three-primary Redis Cluster (sharded pub/sub), with the cluster it runs on.
+async fn cluster_bus() -> (RedisCluster, Arc<dyn Bus>) {
+    let cluster =
+        RedisCluster::start(3, 0).expect("redis-server must be installed (scripts/test.sh)");
+    let seeds: Vec<String> = cluster.nodes().iter().map(RedisServer::address).collect();
+    let bus = RedisClusterBus::connect(&seeds).await.unwrap();
+    (cluster, Arc::new(bus))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_drops_the_other_copies_over_redis_cluster() {
+    let (_cluster, bus) = cluster_bus().await;
+    a_write_drops_the_other_copies(bus).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -681,6 +696,13 @@ async fn a_sync_write_returns_after_every_copy_is_gone_in_process() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_write_returns_after_every_copy_is_gone_over_redis_cluster() {
+    let (_cluster, bus) = cluster_bus().await;
+    a_sync_write_returns_after_every_copy_is_gone(bus.clone(), WriteMode::Invalidate).await;
+    a_sync_write_returns_after_every_copy_is_gone(bus, WriteMode::Update).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_write_returns_after_every_copy_is_gone_over_redis() {
     let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
     let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&server.address()).await.unwrap());
@@ -746,6 +768,12 @@ async fn a_frozen_node_blocks_sync_writers_at_most_one_lease(bus: Arc<dyn Bus>) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_node_blocks_sync_writers_at_most_one_lease_in_process() {
     a_frozen_node_blocks_sync_writers_at_most_one_lease(Arc::new(MemoryBus::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_blocks_sync_writers_at_most_one_lease_over_redis_cluster() {
+    let (_cluster, bus) = cluster_bus().await;
+    a_frozen_node_blocks_sync_writers_at_most_one_lease(bus).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
