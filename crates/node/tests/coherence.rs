@@ -818,3 +818,87 @@ async fn a_sync_writer_without_a_session_reports_the_write_unconfirmed() {
         "the write itself is durable"
     );
 }
+
+/// `CLIENT KILL TYPE pubsub` while another node keeps writing, in synchronous delivery: the
+/// reader flushes, and no read — before, across or after the kill — returns a version older
+/// than a write acknowledged before the read began. Writes the kill left unconfirmed (the
+/// writer's own session went too) are answered 503 and do not count as acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_while_others_write_serves_no_stale_read() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let bus: Arc<dyn Bus> = Arc::new(RedisBus::connect(&server.address()).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"0", Precondition::None).await.unwrap();
+    let coherence = CoherenceOptions {
+        delivery: Delivery::Sync,
+        session: SessionOptions::with_lease(Duration::from_millis(1000)),
+        ..CoherenceOptions::default()
+    };
+    let nodes = nodes(2, store, None, bus, coherence).await;
+    let (writer, reader) = (Arc::clone(&nodes[0]), Arc::clone(&nodes[1]));
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let writes = tokio::spawn({
+        let (acknowledged, done) = (Arc::clone(&acknowledged), Arc::clone(&done));
+        async move {
+            let mut unconfirmed = 0;
+            for n in 0..300u32 {
+                match writer
+                    .put(b"k", Bytes::from(n.to_string()), Precondition::None)
+                    .await
+                {
+                    Ok(version) => {
+                        acknowledged.fetch_max(version.0, Ordering::AcqRel);
+                    }
+                    Err(NodeError::Unconfirmed { .. }) => unconfirmed += 1,
+                    Err(error) => panic!("write {n}: {error}"),
+                }
+            }
+            done.store(true, Ordering::Release);
+            unconfirmed
+        }
+    });
+    let reads = tokio::spawn({
+        let (acknowledged, done) = (Arc::clone(&acknowledged), Arc::clone(&done));
+        let reader = Arc::clone(&reader);
+        async move {
+            let (mut count, mut near) = (0u64, 0u64);
+            while !done.load(Ordering::Acquire) {
+                let floor = acknowledged.load(Ordering::Acquire);
+                let answer = reader.get(b"k").await.unwrap().unwrap();
+                assert!(
+                    answer.version.0 >= floor,
+                    "stale read: v{} after v{floor} was acknowledged ({:?})",
+                    answer.version.0,
+                    answer.source
+                );
+                count += 1;
+                near += u64::from(answer.source == Source::Near);
+            }
+            (count, near)
+        }
+    });
+    // Kill once the writes are under way.
+    eventually("writes under way", async || {
+        acknowledged.load(Ordering::Acquire) >= 50
+    })
+    .await;
+    let killed = server
+        .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .unwrap();
+    assert_eq!(killed.trim(), "2");
+    let unconfirmed = writes.await.unwrap();
+    let (count, near) = reads.await.unwrap();
+    let flushes = reader.stats().coherence.unwrap().flushes;
+    eprintln!(
+        "CLIENT KILL under writes: {count} reads checked ({near} near hits), {unconfirmed} writes unconfirmed, {flushes} flush(es)"
+    );
+    assert!(flushes >= 1, "the reader flushed after losing its session");
+    assert!(
+        near > 0,
+        "the reader served near hits, so staleness was possible"
+    );
+}
