@@ -155,6 +155,10 @@ pub struct LoadReport {
     pub throughput: f64,
     /// Latency of every request as the client saw it.
     pub latency: Percentiles,
+    /// Latency of the reads alone.
+    pub read_latency: Percentiles,
+    /// Latency of the writes alone.
+    pub write_latency: Percentiles,
     /// Which tier answered the reads.
     pub hits: HitRatios,
     /// Whether the run stopped at `max_duration` before sending every request.
@@ -215,6 +219,11 @@ pub struct CoherenceSummary {
     pub delay_p99_us: f64,
     /// The longest delay anywhere, in µs (since the nodes started).
     pub delay_max_us: f64,
+    /// The highest median time any node's writes spent publishing (sync: and waiting for
+    /// confirmations), in µs.
+    pub publish_p50_us: f64,
+    /// The highest 99th percentile of the same, in µs.
+    pub publish_p99_us: f64,
 }
 
 impl LoadReport {
@@ -243,6 +252,8 @@ pub enum LoadError {
 /// What one worker counted.
 struct WorkerTally {
     histogram: Histogram<u64>,
+    reads_histogram: Histogram<u64>,
+    writes_histogram: Histogram<u64>,
     reads: u64,
     writes: u64,
     not_found: u64,
@@ -424,10 +435,10 @@ fn summarize(before: &[serde_json::Value], after: &[serde_json::Value]) -> Coher
             })
             .collect()
     };
-    let worst = |field: &str| {
+    let worst = |block: &str, field: &str| {
         after
             .iter()
-            .map(|a| number(a, &["notice_delay", field]))
+            .map(|a| number(a, &[block, field]))
             .fold(0.0, f64::max)
     };
     CoherenceSummary {
@@ -452,9 +463,11 @@ fn summarize(before: &[serde_json::Value], after: &[serde_json::Value]) -> Coher
                 (count(a) - count(b)).max(0.0) as u64
             })
             .sum(),
-        delay_p50_us: worst("p50_us"),
-        delay_p99_us: worst("p99_us"),
-        delay_max_us: worst("max_us"),
+        delay_p50_us: worst("notice_delay", "p50_us"),
+        delay_p99_us: worst("notice_delay", "p99_us"),
+        delay_max_us: worst("notice_delay", "max_us"),
+        publish_p50_us: worst("publish_wait", "p50_us"),
+        publish_p99_us: worst("publish_wait", "p99_us"),
     }
 }
 
@@ -508,6 +521,8 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     let elapsed = started.elapsed();
 
     let mut histogram = new_histogram();
+    let mut reads_histogram = new_histogram();
+    let mut writes_histogram = new_histogram();
     let mut history = Vec::new();
     let mut report = LoadReport {
         workload: spec.distribution.to_string(),
@@ -518,9 +533,13 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
         ..LoadReport::default()
     };
     for tally in tallies {
-        histogram
-            .add(&tally.histogram)
-            .expect("histograms share their bounds");
+        for (total, part) in [
+            (&mut histogram, &tally.histogram),
+            (&mut reads_histogram, &tally.reads_histogram),
+            (&mut writes_histogram, &tally.writes_histogram),
+        ] {
+            total.add(part).expect("histograms share their bounds");
+        }
         report.reads += tally.reads;
         report.writes += tally.writes;
         report.not_found += tally.not_found;
@@ -553,16 +572,25 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     report.hits.near_ratio = report.hits.near as f64 / found;
     report.hits.shared_ratio = report.hits.shared as f64 / found;
     report.hits.store_ratio = report.hits.store as f64 / found;
+    report.latency = percentiles(&histogram);
+    report.read_latency = percentiles(&reads_histogram);
+    report.write_latency = percentiles(&writes_histogram);
+    Ok(report)
+}
+
+fn percentiles(histogram: &Histogram<u64>) -> Percentiles {
+    if histogram.is_empty() {
+        return Percentiles::default();
+    }
     let micros = |q: f64| histogram.value_at_quantile(q) as f64;
-    report.latency = Percentiles {
+    Percentiles {
         p50_us: micros(0.5),
         p90_us: micros(0.9),
         p99_us: micros(0.99),
         p999_us: micros(0.999),
         max_us: histogram.max() as f64,
         mean_us: histogram.mean(),
-    };
-    Ok(report)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -589,6 +617,8 @@ async fn worker_loop(
     let host = target.to_string();
     let mut tally = WorkerTally {
         histogram: new_histogram(),
+        reads_histogram: new_histogram(),
+        writes_histogram: new_histogram(),
         reads: 0,
         writes: 0,
         not_found: 0,
@@ -653,9 +683,13 @@ async fn worker_loop(
             version: version.unwrap_or(0),
             source,
         };
-        tally
-            .histogram
-            .saturating_record(took.as_micros().max(1) as u64);
+        let micros = took.as_micros().max(1) as u64;
+        tally.histogram.saturating_record(micros);
+        if write {
+            tally.writes_histogram.saturating_record(micros);
+        } else {
+            tally.reads_histogram.saturating_record(micros);
+        }
         done.fetch_add(1, Ordering::Relaxed);
         match answer {
             Ok((200, body)) => {

@@ -355,35 +355,86 @@ impl Bus for RedisBus {
     }
 
     async fn append(&self, topic: &str, payload: Bytes) -> BusResult<Offset> {
+        durable::append(&mut self.commands.clone(), topic, payload).await
+    }
+
+    async fn read(&self, topic: &str, after: Option<Offset>, max: usize) -> BusResult<Vec<Record>> {
+        durable::read(&mut self.commands.clone(), topic, after, max).await
+    }
+
+    async fn acknowledge(&self, topic: &str, consumer: &str, offset: Offset) -> BusResult<()> {
+        durable::acknowledge(
+            &mut self.commands.clone(),
+            &self.acknowledge,
+            topic,
+            consumer,
+            offset,
+        )
+        .await
+    }
+
+    async fn acknowledged(&self, topic: &str, consumer: &str) -> BusResult<Option<Offset>> {
+        durable::acknowledged(&mut self.commands.clone(), topic, consumer).await
+    }
+
+    fn describe(&self) -> String {
+        format!("Redis bus at {}", self.address)
+    }
+}
+
+/// Durable topics on any Redis connection (a server's or a cluster's): a stream per topic
+/// and a hash of consumer cursors, which share the topic's hash tag.
+pub(crate) mod durable {
+    use bytes::Bytes;
+    use redis::Script;
+    use redis::aio::ConnectionLike;
+
+    use super::{cursors_key, parse_offset, stream_key};
+    use crate::error::{BusError, BusResult};
+    use crate::model::{Offset, Record, check_topic};
+
+    /// `XRANGE`'s answer: entries of (id, fields).
+    type StreamEntries = Vec<(String, Vec<(String, Vec<u8>)>)>;
+
+    /// `XADD` to the topic's stream.
+    pub(crate) async fn append(
+        commands: &mut (impl ConnectionLike + Send),
+        topic: &str,
+        payload: Bytes,
+    ) -> BusResult<Offset> {
         check_topic(topic)?;
-        let mut commands = self.commands.clone();
         let id: String = redis::cmd("XADD")
             .arg(stream_key(topic))
             .arg("*")
             .arg("d")
             .arg(payload.as_ref())
-            .query_async(&mut commands)
+            .query_async(commands)
             .await?;
         parse_offset(&id)
     }
 
-    async fn read(&self, topic: &str, after: Option<Offset>, max: usize) -> BusResult<Vec<Record>> {
+    /// `XRANGE` after an offset.
+    pub(crate) async fn read(
+        commands: &mut (impl ConnectionLike + Send),
+        topic: &str,
+        after: Option<Offset>,
+        max: usize,
+    ) -> BusResult<Vec<Record>> {
         check_topic(topic)?;
         if max == 0 {
             return Ok(Vec::new());
         }
-        let mut commands = self.commands.clone();
         let start = match after {
             Some(offset) => format!("({offset}"),
             None => "-".into(),
         };
-        let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+        let entries: StreamEntries = redis::cmd("XRANGE")
             .arg(stream_key(topic))
             .arg(start)
             .arg("+")
             .arg("COUNT")
             .arg(max)
-            .query_async(&mut commands)
+            .query_async(commands)
             .await?;
         entries
             .into_iter()
@@ -401,32 +452,37 @@ impl Bus for RedisBus {
             .collect()
     }
 
-    async fn acknowledge(&self, topic: &str, consumer: &str, offset: Offset) -> BusResult<()> {
+    /// Moves a consumer's cursor forward (never back).
+    pub(crate) async fn acknowledge(
+        commands: &mut (impl ConnectionLike + Send),
+        script: &Script,
+        topic: &str,
+        consumer: &str,
+        offset: Offset,
+    ) -> BusResult<()> {
         check_topic(topic)?;
-        let mut commands = self.commands.clone();
-        let _: i64 = self
-            .acknowledge
+        let _: i64 = script
             .key(cursors_key(topic))
             .arg(consumer)
             .arg(offset.major)
             .arg(offset.minor)
-            .invoke_async(&mut commands)
+            .invoke_async(commands)
             .await?;
         Ok(())
     }
 
-    async fn acknowledged(&self, topic: &str, consumer: &str) -> BusResult<Option<Offset>> {
+    /// A consumer's cursor.
+    pub(crate) async fn acknowledged(
+        commands: &mut (impl ConnectionLike + Send),
+        topic: &str,
+        consumer: &str,
+    ) -> BusResult<Option<Offset>> {
         check_topic(topic)?;
-        let mut commands = self.commands.clone();
         let held: Option<String> = redis::cmd("HGET")
             .arg(cursors_key(topic))
             .arg(consumer)
-            .query_async(&mut commands)
+            .query_async(commands)
             .await?;
         held.map(|id| parse_offset(&id)).transpose()
-    }
-
-    fn describe(&self) -> String {
-        format!("Redis bus at {}", self.address)
     }
 }

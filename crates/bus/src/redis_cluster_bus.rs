@@ -31,8 +31,8 @@ use crate::model::{
     Bus, Offset, Receivers, Record, SessionEvent, SessionId, SessionOptions, check_topic,
 };
 use crate::redis_bus::{
-    ACKNOWLEDGE_SCRIPT, REDIS_TIMEOUT, channel, cursors_key, forward_push, inbox, parse_offset,
-    session_key, stream_key, subscribers_key,
+    ACKNOWLEDGE_SCRIPT, REDIS_TIMEOUT, channel, durable, forward_push, inbox, session_key,
+    subscribers_key,
 };
 use crate::session::{Backend, Incarnation, Session, Sink};
 
@@ -304,75 +304,26 @@ impl Bus for RedisClusterBus {
     }
 
     async fn append(&self, topic: &str, payload: Bytes) -> BusResult<Offset> {
-        check_topic(topic)?;
-        let mut commands = self.commands.clone();
-        let id: String = redis::cmd("XADD")
-            .arg(stream_key(topic))
-            .arg("*")
-            .arg("d")
-            .arg(payload.as_ref())
-            .query_async(&mut commands)
-            .await?;
-        parse_offset(&id)
+        durable::append(&mut self.commands.clone(), topic, payload).await
     }
 
     async fn read(&self, topic: &str, after: Option<Offset>, max: usize) -> BusResult<Vec<Record>> {
-        check_topic(topic)?;
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let mut commands = self.commands.clone();
-        let start = match after {
-            Some(offset) => format!("({offset}"),
-            None => "-".into(),
-        };
-        let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
-            .arg(stream_key(topic))
-            .arg(start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(max)
-            .query_async(&mut commands)
-            .await?;
-        entries
-            .into_iter()
-            .map(|(id, fields)| {
-                let payload = fields
-                    .into_iter()
-                    .find(|(name, _)| name == "d")
-                    .map(|(_, value)| Bytes::from(value))
-                    .ok_or_else(|| BusError::Internal(format!("stream entry {id} has no data")))?;
-                Ok(Record {
-                    offset: parse_offset(&id)?,
-                    payload,
-                })
-            })
-            .collect()
+        durable::read(&mut self.commands.clone(), topic, after, max).await
     }
 
     async fn acknowledge(&self, topic: &str, consumer: &str, offset: Offset) -> BusResult<()> {
-        check_topic(topic)?;
-        let mut commands = self.commands.clone();
-        let _: i64 = self
-            .acknowledge
-            .key(cursors_key(topic))
-            .arg(consumer)
-            .arg(offset.major)
-            .arg(offset.minor)
-            .invoke_async(&mut commands)
-            .await?;
-        Ok(())
+        durable::acknowledge(
+            &mut self.commands.clone(),
+            &self.acknowledge,
+            topic,
+            consumer,
+            offset,
+        )
+        .await
     }
 
     async fn acknowledged(&self, topic: &str, consumer: &str) -> BusResult<Option<Offset>> {
-        check_topic(topic)?;
-        let mut commands = self.commands.clone();
-        let held: Option<String> = redis::cmd("HGET")
-            .arg(cursors_key(topic))
-            .arg(consumer)
-            .query_async(&mut commands)
-            .await?;
-        held.map(|id| parse_offset(&id)).transpose()
+        durable::acknowledged(&mut self.commands.clone(), topic, consumer).await
     }
 
     fn describe(&self) -> String {

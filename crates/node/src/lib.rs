@@ -58,7 +58,7 @@ use tokio::sync::OnceCell;
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver, UnboundedSender};
 
 pub use coherence::{
-    AckRequest, CoherenceOptions, CoherenceStats, Delivery, Notice, NoticeDelay, Stamp,
+    AckRequest, CoherenceOptions, CoherenceStats, Delivery, DurationSummary, Notice, Stamp,
     TopicGranularity, WriteMode,
 };
 pub use error::{NodeError, NodeResult};

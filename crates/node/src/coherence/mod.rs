@@ -134,6 +134,20 @@ pub(crate) struct CoherenceCounters {
     /// From a notice's stamp to the moment this node applied it (other nodes' notices).
     pub(crate) notice_delay: LatencyHistogram,
     pub(crate) notice_delay_max_nanos: AtomicU64,
+    /// From the start of a publish to its end (sync: every confirmation in).
+    pub(crate) publish_wait: LatencyHistogram,
+    pub(crate) publish_wait_max_nanos: AtomicU64,
+}
+
+fn summary(histogram: &LatencyHistogram, max_nanos: u64) -> DurationSummary {
+    let snapshot = histogram.snapshot();
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    DurationSummary {
+        count: snapshot.count(),
+        p50_us: micros(snapshot.quantile(0.5)),
+        p99_us: micros(snapshot.quantile(0.99)),
+        max_us: max_nanos as f64 / 1e3,
+    }
 }
 
 impl CoherenceCounters {
@@ -147,11 +161,10 @@ impl CoherenceCounters {
     }
 }
 
-/// How long other nodes' notices took from their publish to being applied here, by the
-/// wall clocks of both (exact on one host), in microseconds.
+/// A distribution of durations, in microseconds.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct NoticeDelay {
-    /// Notices measured.
+pub struct DurationSummary {
+    /// Durations measured.
     pub count: u64,
     /// Median (bucket upper edge, within 12.5 %).
     pub p50_us: f64,
@@ -218,8 +231,11 @@ pub struct CoherenceStats {
     pub own_notices: u64,
     /// Publish-to-applied delay of the other nodes' notices: an upper bound of the
     /// invalidation delay they caused here (in async mode a write is acknowledged after
-    /// its publish).
-    pub notice_delay: NoticeDelay,
+    /// its publish). By the wall clocks of both nodes: exact on one host.
+    pub notice_delay: DurationSummary,
+    /// How long this node's writes spent publishing their notice — and, in sync delivery,
+    /// waiting for the confirmations: the cost of the delivery mode on a write.
+    pub publish_wait: DurationSummary,
 }
 
 impl Coherence {
@@ -326,6 +342,23 @@ impl Coherence {
     /// by the bus — at most `lease + renew_every` after the publish for a silent node,
     /// given up (as `Unconfirmed`) after two leases.
     pub(crate) async fn publish(
+        &self,
+        topic: &str,
+        build: impl FnOnce(Option<AckRequest>) -> Notice,
+    ) -> Result<(), PublishFailure> {
+        let started = Instant::now();
+        let outcome = self.publish_and_confirm(topic, build).await;
+        if outcome.is_ok() {
+            let took = started.elapsed();
+            self.counters.publish_wait.record(took);
+            self.counters
+                .publish_wait_max_nanos
+                .fetch_max(took.as_nanos() as u64, Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    async fn publish_and_confirm(
         &self,
         topic: &str,
         build: impl FnOnce(Option<AckRequest>) -> Notice,
@@ -478,16 +511,8 @@ impl Coherence {
             lapsed_receivers: load(&c.lapsed_receivers),
             unconfirmed_writes: load(&c.unconfirmed_writes),
             own_notices: load(&c.own_notices),
-            notice_delay: {
-                let snapshot = c.notice_delay.snapshot();
-                let micros = |d: Duration| d.as_secs_f64() * 1e6;
-                NoticeDelay {
-                    count: snapshot.count(),
-                    p50_us: micros(snapshot.quantile(0.5)),
-                    p99_us: micros(snapshot.quantile(0.99)),
-                    max_us: load(&c.notice_delay_max_nanos) as f64 / 1e3,
-                }
-            },
+            notice_delay: summary(&c.notice_delay, load(&c.notice_delay_max_nanos)),
+            publish_wait: summary(&c.publish_wait, load(&c.publish_wait_max_nanos)),
         }
     }
 }

@@ -8,7 +8,6 @@ use anyhow::Context;
 use clap::Args;
 use tiercache_api::ApiOptions;
 use tiercache_core::ByteSize;
-use tiercache_tier::TierOptions;
 
 use super::deployment::{self, NodeSetup};
 use crate::config::{ApiConfig, ConfigFile, print_section};
@@ -115,13 +114,7 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
     setup.near_max_age = max_age;
     super::runtime()?.block_on(async move {
         let store = deployment::open_store(&config.store).await?;
-        let tier = deployment::open_tier(
-            &config.tier,
-            &TierOptions {
-                value_ttl: max_age,
-                ..TierOptions::default()
-            },
-        ).await?;
+        let tier = deployment::open_tier(&config.tier, &deployment::tier_options(max_age)).await?;
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());

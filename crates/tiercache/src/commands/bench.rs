@@ -157,6 +157,13 @@ pub fn print_report(report: &LoadReport) {
         "latency µs   p50 {:.0}  p90 {:.0}  p99 {:.0}  p99.9 {:.0}  max {:.0}  mean {:.1}",
         l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.mean_us
     );
+    if report.writes > 0 && report.reads > 0 {
+        let (r, w) = (&report.read_latency, &report.write_latency);
+        println!(
+            "  reads µs   p50 {:.0}  p99 {:.0}     writes µs  p50 {:.0}  p99 {:.0}",
+            r.p50_us, r.p99_us, w.p50_us, w.p99_us
+        );
+    }
     let h = &report.hits;
     println!(
         "answered by  near {:.1}%  shared {:.1}%  store {:.1}%   (404: {})",

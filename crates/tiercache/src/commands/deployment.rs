@@ -31,6 +31,14 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// The shared tier's settings for nodes whose cached copies live at most `max_age`.
+pub fn tier_options(max_age: Option<std::time::Duration>) -> TierOptions {
+    TierOptions {
+        value_ttl: max_age,
+        ..TierOptions::default()
+    }
+}
+
 /// The shared tier behind `url`, or none for `none`.
 pub async fn open_tier(url: &str, options: &TierOptions) -> anyhow::Result<Option<Arc<dyn Tier>>> {
     if url.trim().eq_ignore_ascii_case("none") {

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use tiercache_api::ApiOptions;
-use tiercache_tier::TierOptions;
 
 use super::deployment::{self, NodeSetup};
 use super::node_args::{self, parse_policy};
@@ -114,13 +113,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         if loaded > 0 {
             eprintln!("tiercache serve: loaded {loaded} rows of the Kepler-like dataset into {db}");
         }
-        let tier = deployment::open_tier(
-            &config.tier,
-            &TierOptions {
-                value_ttl: max_age,
-                ..TierOptions::default()
-            },
-        ).await?;
+        let tier = deployment::open_tier(&config.tier, &deployment::tier_options(max_age)).await?;
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
