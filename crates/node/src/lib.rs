@@ -28,12 +28,24 @@
 //!   the write. A receiver drops (or, in `update` mode, replaces) any older copy and stops
 //!   fills in flight from installing anything older. A node serves near-cache hits only
 //!   while it can prove its bus session's lease and has flushed for every loss of it, so
-//!   a notice it may have missed can never leave a replaced copy in service. With the
-//!   asynchronous delivery used here, another node can still answer its older copy for
-//!   the time the notice takes to reach it (the invalidation delay).
+//!   a notice it may have missed can never leave a replaced copy in service. With
+//!   asynchronous delivery ([`Delivery::Async`]), another node can still answer its older
+//!   copy for the time the notice takes to reach it (the invalidation delay). With
+//!   synchronous delivery ([`Delivery::Sync`]) a write is acknowledged only once every
+//!   session subscribed to its topic confirmed the notice or lost its lease: no node
+//!   answers a replaced version after that (a silent node delays the writer by at most
+//!   one lease; past two, the write answers [`NodeError::Unconfirmed`]).
+//! * **Write-behind** ([`NodeOptions::write_behind`]): writes are answered from memory
+//!   (version [`PENDING`]; this node reads its own) and stored in coalesced batches every
+//!   flush interval ([`Node::flush_dirty`]). Other nodes read the previous version until
+//!   the flush and its notice reach them; a crash loses at most the writes of the last
+//!   interval and the flush in progress; [`Node::close`] flushes first.
+//! * **Max age** ([`NodeOptions::near_max_age`]): a near copy is served at most that long
+//!   after it was installed, which bounds a copy whose invalidation was lost with a writer
+//!   that crashed between its commit and its publish.
 //!
 //! Without a bus, other nodes' near caches are not told about writes and can serve their
-//! own older copy until it is evicted.
+//! own older copy until it is evicted (or its max age passes).
 
 mod coherence;
 mod error;
