@@ -374,58 +374,49 @@ fn blocks(stats: &[serde_json::Value], name: &str) -> Option<Vec<serde_json::Val
         .collect()
 }
 
-/// Adds up the nodes' write-behind counters between two readings.
-fn summarize_write_behind(
-    before: &[serde_json::Value],
-    after: &[serde_json::Value],
-) -> WriteBehindSummary {
-    let number = |block: &serde_json::Value, name: &str| {
-        block
-            .get(name)
-            .and_then(serde_json::Value::as_f64)
-            .unwrap_or(0.0)
-    };
-    let delta = |name: &str| -> u64 {
-        before
-            .iter()
-            .zip(after)
-            .map(|(b, a)| (number(a, name) - number(b, name)).max(0.0) as u64)
-            .sum()
-    };
-    let worst = |name: &str| after.iter().map(|a| number(a, name)).fold(0.0, f64::max);
-    let accepted = delta("accepted");
-    let store_writes = delta("store_writes");
-    WriteBehindSummary {
-        accepted,
-        store_writes,
-        saved_ratio: if accepted == 0 {
-            0.0
-        } else {
-            1.0 - store_writes.min(accepted) as f64 / accepted as f64
-        },
-        pending_at_end: after.iter().map(|a| number(a, "pending_keys") as u64).sum(),
-        window_p99_us: worst("window_p99_us"),
-        window_max_us: worst("window_max_us"),
-    }
+/// One stats block of every node, read before and after a run.
+struct Readings<'a> {
+    before: &'a [serde_json::Value],
+    after: &'a [serde_json::Value],
 }
 
-/// Adds up the nodes' counters between two readings.
-fn summarize(before: &[serde_json::Value], after: &[serde_json::Value]) -> CoherenceSummary {
-    let number = |block: &serde_json::Value, path: &[&str]| -> f64 {
+impl Readings<'_> {
+    /// The number at `path` in one block (0 when absent).
+    fn number(block: &serde_json::Value, path: &[&str]) -> f64 {
         path.iter()
             .try_fold(block, |value, name| value.get(name))
             .and_then(serde_json::Value::as_f64)
             .unwrap_or(0.0)
-    };
-    let delta = |name: &str| -> u64 {
-        before
+    }
+
+    /// How much a counter grew during the run, added over the nodes.
+    fn delta(&self, path: &[&str]) -> u64 {
+        self.before
             .iter()
-            .zip(after)
-            .map(|(b, a)| (number(a, &[name]) - number(b, &[name])).max(0.0) as u64)
+            .zip(self.after)
+            .map(|(b, a)| (Self::number(a, path) - Self::number(b, path)).max(0.0) as u64)
             .sum()
-    };
-    let text = |name: &str| -> Vec<String> {
-        after
+    }
+
+    /// A gauge at the end of the run, added over the nodes.
+    fn total(&self, path: &[&str]) -> u64 {
+        self.after
+            .iter()
+            .map(|a| Self::number(a, path) as u64)
+            .sum()
+    }
+
+    /// The highest value of any node at the end of the run.
+    fn worst(&self, path: &[&str]) -> f64 {
+        self.after
+            .iter()
+            .map(|a| Self::number(a, path))
+            .fold(0.0, f64::max)
+    }
+
+    /// A text field of every node.
+    fn texts(&self, name: &str) -> Vec<String> {
+        self.after
             .iter()
             .map(|a| {
                 a.get(name)
@@ -434,40 +425,47 @@ fn summarize(before: &[serde_json::Value], after: &[serde_json::Value]) -> Coher
                     .to_owned()
             })
             .collect()
-    };
-    let worst = |block: &str, field: &str| {
-        after
-            .iter()
-            .map(|a| number(a, &[block, field]))
-            .fold(0.0, f64::max)
-    };
+    }
+}
+
+/// Adds up the nodes' write-behind counters between two readings.
+fn summarize_write_behind(readings: &Readings<'_>) -> WriteBehindSummary {
+    let accepted = readings.delta(&["accepted"]);
+    let store_writes = readings.delta(&["store_writes"]);
+    WriteBehindSummary {
+        accepted,
+        store_writes,
+        saved_ratio: if accepted == 0 {
+            0.0
+        } else {
+            1.0 - store_writes.min(accepted) as f64 / accepted as f64
+        },
+        pending_at_end: readings.total(&["pending_keys"]),
+        window_p99_us: readings.worst(&["window_p99_us"]),
+        window_max_us: readings.worst(&["window_max_us"]),
+    }
+}
+
+/// Adds up the nodes' coherence counters between two readings.
+fn summarize(readings: &Readings<'_>) -> CoherenceSummary {
+    let r = readings;
     CoherenceSummary {
-        delivery: text("delivery"),
-        write_mode: text("write_mode"),
-        published: delta("published"),
-        received: delta("received"),
-        applied: delta("applied"),
-        discarded: delta("discarded"),
-        acks_sent: delta("acks_sent"),
-        flushes: delta("flushes"),
-        subscriptions: after
-            .iter()
-            .map(|a| number(a, &["subscriptions"]) as u64)
-            .sum(),
-        subscribes: delta("subscribes"),
-        delay_count: before
-            .iter()
-            .zip(after)
-            .map(|(b, a)| {
-                let count = |v| number(v, &["notice_delay", "count"]);
-                (count(a) - count(b)).max(0.0) as u64
-            })
-            .sum(),
-        delay_p50_us: worst("notice_delay", "p50_us"),
-        delay_p99_us: worst("notice_delay", "p99_us"),
-        delay_max_us: worst("notice_delay", "max_us"),
-        publish_p50_us: worst("publish_wait", "p50_us"),
-        publish_p99_us: worst("publish_wait", "p99_us"),
+        delivery: r.texts("delivery"),
+        write_mode: r.texts("write_mode"),
+        published: r.delta(&["published"]),
+        received: r.delta(&["received"]),
+        applied: r.delta(&["applied"]),
+        discarded: r.delta(&["discarded"]),
+        acks_sent: r.delta(&["acks_sent"]),
+        flushes: r.delta(&["flushes"]),
+        subscriptions: r.total(&["subscriptions"]),
+        subscribes: r.delta(&["subscribes"]),
+        delay_count: r.delta(&["notice_delay", "count"]),
+        delay_p50_us: r.worst(&["notice_delay", "p50_us"]),
+        delay_p99_us: r.worst(&["notice_delay", "p99_us"]),
+        delay_max_us: r.worst(&["notice_delay", "max_us"]),
+        publish_p50_us: r.worst(&["publish_wait", "p50_us"]),
+        publish_p99_us: r.worst(&["publish_wait", "p99_us"]),
     }
 }
 
@@ -556,13 +554,19 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     }
     if let (Some(before), Some(after)) = (stats_before, all_stats(&spec.targets).await) {
         if let (Some(b), Some(a)) = (blocks(&before, "coherence"), blocks(&after, "coherence")) {
-            report.coherence = Some(summarize(&b, &a));
+            report.coherence = Some(summarize(&Readings {
+                before: &b,
+                after: &a,
+            }));
         }
         if let (Some(b), Some(a)) = (
             blocks(&before, "write_behind"),
             blocks(&after, "write_behind"),
         ) {
-            report.write_behind = Some(summarize_write_behind(&b, &a));
+            report.write_behind = Some(summarize_write_behind(&Readings {
+                before: &b,
+                after: &a,
+            }));
         }
     }
     report.requests = report.reads + report.writes;
@@ -761,6 +765,31 @@ mod tests {
         assert_eq!(version_of(body), Some(3));
         assert_eq!(version_of(br#"{"key":"7","version":12}"#), Some(12));
         assert_eq!(version_of(b"{}"), None);
+    }
+
+    #[test]
+    fn node_readings_add_up_over_the_run() {
+        let block = |published: u64, subscriptions: u64, p99: f64| {
+            serde_json::json!({
+                "delivery": "sync",
+                "write_mode": "invalidate",
+                "published": published,
+                "subscriptions": subscriptions,
+                "notice_delay": {"count": published * 2, "p99_us": p99},
+            })
+        };
+        let before = [block(10, 5, 100.0), block(0, 0, 0.0)];
+        let after = [block(15, 7, 300.0), block(4, 1, 900.0)];
+        let summary = summarize(&Readings {
+            before: &before,
+            after: &after,
+        });
+        assert_eq!(summary.published, 9, "deltas: 5 + 4");
+        assert_eq!(summary.subscriptions, 8, "gauges at the end: 7 + 1");
+        assert_eq!(summary.delay_count, 18);
+        assert_eq!(summary.delay_p99_us, 900.0, "the worst node");
+        assert_eq!(summary.delivery, ["sync", "sync"]);
+        assert_eq!(summary.discarded, 0, "absent counters read as 0");
     }
 
     #[test]
