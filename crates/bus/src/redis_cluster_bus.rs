@@ -290,17 +290,17 @@ impl Bus for RedisClusterBus {
     }
 
     async fn alive(&self, sessions: &[SessionId]) -> BusResult<Vec<bool>> {
-        // One key per slot: asked one by one (typically a handful of sessions).
-        let mut commands = self.commands.clone();
-        let mut alive = Vec::with_capacity(sessions.len());
-        for id in sessions {
-            let exists: bool = redis::cmd("EXISTS")
-                .arg(session_key(*id))
-                .query_async(&mut commands)
-                .await?;
-            alive.push(exists);
-        }
-        Ok(alive)
+        // The lease keys live in different slots: one EXISTS each, all at once.
+        let checks = sessions.iter().map(|id| {
+            let mut commands = self.commands.clone();
+            async move {
+                redis::cmd("EXISTS")
+                    .arg(session_key(*id))
+                    .query_async::<bool>(&mut commands)
+                    .await
+            }
+        });
+        Ok(futures_util::future::try_join_all(checks).await?)
     }
 
     async fn append(&self, topic: &str, payload: Bytes) -> BusResult<Offset> {
