@@ -42,6 +42,10 @@ pub enum SessionEvent {
     Lost {
         /// The generation that ended (see [`Session::generation`]).
         generation: u64,
+        /// The generation current when the loss was reported: once its owner flushed for
+        /// this event, messages are missed again only if the generation moves past it
+        /// (and then another `Lost` follows).
+        current: u64,
         /// Why, for logs.
         reason: String,
     },

@@ -51,6 +51,8 @@ struct Shared {
     base: Instant,
     /// The incarnation in use; `None` while a lost one is being replaced.
     current: Mutex<Option<Arc<dyn Incarnation>>>,
+    /// An incarnation taken out of service by a loss, waiting for the driver to end it.
+    dead: Mutex<Option<Arc<dyn Incarnation>>>,
     /// Why the current generation ended, for the `Lost` event.
     loss_reason: Mutex<Option<String>>,
     wake_driver: Notify,
@@ -77,6 +79,12 @@ impl Shared {
             .is_ok()
         {
             self.valid_until.store(0, Ordering::Release);
+            // Nothing may subscribe on the lost incarnation from now on: a subscription
+            // confirmed there would never deliver.
+            let lost = self.current.lock().take();
+            if lost.is_some() {
+                *self.dead.lock() = lost;
+            }
             *self.loss_reason.lock() = Some(reason);
             self.wake_driver.notify_one();
         }
@@ -148,6 +156,7 @@ impl Session {
             valid_until: AtomicU64::new(0),
             base: Instant::now(),
             current: Mutex::new(None),
+            dead: Mutex::new(None),
             loss_reason: Mutex::new(None),
             wake_driver: Notify::new(),
             renewals_paused: AtomicBool::new(false),
@@ -215,6 +224,8 @@ impl Session {
     /// Ends the session: the current incarnation leaves the bus, and no replacement starts.
     pub async fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
+        // From now on the lease cannot be proven: the bus is about to drop it.
+        self.shared.valid_until.store(0, Ordering::Release);
         self.shared.wake_driver.notify_one();
         let current = self.shared.current.lock().take();
         if let Some(incarnation) = current {
@@ -245,6 +256,13 @@ async fn start_incarnation(shared: &Arc<Shared>, backend: &dyn Backend) -> BusRe
     };
     let sent = shared.now_nanos();
     let incarnation = backend.start(shared.options.lease, sink).await?;
+    if shared.generation.load(Ordering::Acquire) != generation {
+        // Lost while it started: its deliveries would be dropped, so it must not serve.
+        incarnation.end().await;
+        return Err(BusError::SessionLost(
+            "the session was lost while an incarnation started".into(),
+        ));
+    }
     let id = incarnation.id();
     *shared.current.lock() = Some(incarnation);
     extend_validity(shared, generation, sent);
@@ -279,7 +297,7 @@ async fn drive(shared: Arc<Shared>, backend: Arc<dyn Backend>, mut reported_gene
         let generation = shared.generation.load(Ordering::Acquire);
         if generation != reported_generation {
             // Lost: drop the dead incarnation, tell the owner, then start a new one.
-            let dead = shared.current.lock().take();
+            let dead = shared.dead.lock().take();
             if let Some(dead) = dead {
                 tokio::spawn(async move { dead.end().await });
             }
@@ -290,6 +308,7 @@ async fn drive(shared: Arc<Shared>, backend: Arc<dyn Backend>, mut reported_gene
                 .unwrap_or_else(|| "lost".into());
             let lost = SessionEvent::Lost {
                 generation: reported_generation,
+                current: generation,
                 reason,
             };
             if shared.events.send(lost).await.is_err() {

@@ -582,6 +582,17 @@ impl Node {
     /// Shared tier, then store; fills the tiers it missed with version-checked writes.
     async fn fill(&self, key: &[u8], flight: &Flight) -> FillOutcome {
         let ticket = self.prepare_install(key).await;
+        if ticket.is_none() && self.coherence.is_some() {
+            // Not subscribed, so no notice can stop this fill: a read that starts later
+            // (perhaps after a write) must not join it and get what it read.
+            let mut flights = self.flights.lock();
+            if flights
+                .get(key)
+                .is_some_and(|f| std::ptr::eq(Arc::as_ptr(f), flight))
+            {
+                flights.remove(key);
+            }
+        }
         if let Some(tier) = &self.tier {
             match tier.get(key).await {
                 Ok(Some(entry)) => {
@@ -681,18 +692,14 @@ impl Node {
         }
         // The store's answer is the truth from here on: this node's copy moves first (it
         // cannot fail), then the shared tier's, then the other nodes'.
-        if let Some(near) = &self.near {
-            let installed = ticket.as_ref().is_some_and(|ticket| {
-                near.install_if(key, value.clone(), version, || ticket.admits(version))
-            });
-            if !installed {
-                // Not subscribed, the session was lost, or another node's newer write
-                // arrived first: no older copy may stay behind.
-                near.apply_notice(key, version, None, || ());
-            }
+        if let (Some(near), Some(ticket)) = (&self.near, &ticket) {
+            near.install_if(key, value.clone(), version, || ticket.admits(version));
         }
-        // A read that starts after this write returns must not join a fill that started
-        // before it (and may carry the old version).
+        // Whether or not this node's copy moved (not subscribed, session lost, flushed, a
+        // newer write first), nothing older may stay or arrive: older copies are dropped and
+        // the floors of fills in flight raised, under the install lock. A read that starts
+        // after this write returns must not join a fill that started before it.
+        self.apply_change(key, version, None);
         self.flights.lock().remove(key);
         if let Some(tier) = &self.tier
             && let Err(error) = tier.delete(key, version).await
@@ -767,7 +774,7 @@ impl Node {
                     Err(_) => {
                         // A notice we cannot read may have been an invalidation.
                         bump(&coherence.counters.malformed);
-                        self.flush_near(false);
+                        self.flush_near(None);
                     }
                 }
             }
@@ -776,7 +783,7 @@ impl Node {
                 // A stray direct message cannot have been an invalidation: ignored.
                 _ => bump(&coherence.counters.malformed),
             },
-            SessionEvent::Lost { .. } => self.flush_near(true),
+            SessionEvent::Lost { current, .. } => self.flush_near(Some(current)),
             // A new incarnation needs nothing: topics are subscribed again on the next fill.
             SessionEvent::Restored { .. } => {}
         }
@@ -955,13 +962,18 @@ impl Node {
     }
 
     /// Empties the near cache so nothing a missed notice should have dropped is served.
-    /// `session_lost`: the subscriptions are gone too, and near hits resume once done.
-    fn flush_near(&self, session_lost: bool) {
+    /// `lost_until`: the session was lost, and this flush covers every loss up to that
+    /// generation (from the `Lost` event, not read now: a later loss has its own event and
+    /// must be flushed for again); the subscriptions are gone too.
+    fn flush_near(&self, lost_until: Option<u64>) {
         let Some(coherence) = &self.coherence else {
             return;
         };
-        // Read first: a loss detected while flushing must be flushed for again.
-        let generation = coherence.session.generation();
+        // Forgotten before the epoch moves: a fill admitted under the new epoch must not
+        // find a subscription of the lost session and skip subscribing.
+        if lost_until.is_some() {
+            coherence.forget_subscriptions();
+        }
         // Fills that started before this point may have skipped a subscription of the lost
         // session, or missed the notice that went astray: none of them installs from now on
         // (they check the epoch under the install lock). Taking them out of the flight map
@@ -974,18 +986,17 @@ impl Node {
             }
             flights.clear();
         }
-        if session_lost {
-            coherence.forget_subscriptions();
-        }
         if let Some(near) = &self.near {
             // Fills that passed their checks before the loss finish installing first, so
             // the clear below removes what they installed.
             near.barrier();
             near.clear();
         }
-        coherence
-            .flushed_generation
-            .fetch_max(generation, Ordering::AcqRel);
+        if let Some(generation) = lost_until {
+            coherence
+                .flushed_generation
+                .fetch_max(generation, Ordering::AcqRel);
+        }
         bump(&coherence.counters.flushes);
     }
 

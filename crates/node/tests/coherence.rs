@@ -555,6 +555,118 @@ async fn a_notice_overtaking_a_write_keeps_its_older_version_out() {
     assert_ne!(source, Source::Near);
 }
 
+/// Regression (found in review): a write's own install is refused (a flush came between its
+/// start and its commit) while a fill that began after the flush is reading the old
+/// version. The refused write used to leave that fill's floor alone, so the fill installed
+/// the old version after the write was acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_install_still_stops_older_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let v0 = store.put(b"k", b"zero", Precondition::None).await.unwrap();
+    let gated = Arc::new(GatedStore::new(Arc::clone(&store)));
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let node = Node::with_bus(
+        gated.clone(),
+        None,
+        Arc::clone(&bus),
+        &NodeOptions::default(),
+        CoherenceOptions::default(),
+    )
+    .await
+    .unwrap();
+
+    gated.hold_writes_before_commit();
+    let write = tokio::spawn({
+        let node = Arc::clone(&node);
+        async move {
+            node.put(b"k", Bytes::from_static(b"one"), Precondition::None)
+                .await
+        }
+    });
+    eventually("the write waits before its commit", async || {
+        gated.waiting_before_commit() == 1
+    })
+    .await;
+    // A flush (a malformed notice) after the write started.
+    bus.publish("o:k", Bytes::from_static(b"\x01garbage"))
+        .await
+        .unwrap();
+    eventually("the near cache is flushed", async || {
+        node.stats().coherence.unwrap().flushes == 1
+    })
+    .await;
+    // A fill after the flush reads the old version and waits.
+    gated.hold_reads();
+    let fill = tokio::spawn({
+        let node = Arc::clone(&node);
+        async move { node.get(b"k").await }
+    });
+    eventually("the fill's read is held", async || {
+        gated.waiting_reads() == 1
+    })
+    .await;
+    gated.release_writes_before_commit();
+    let v1 = write.await.unwrap().unwrap();
+    gated.release_reads();
+    assert_eq!(fill.await.unwrap().unwrap().unwrap().version, v0);
+    let (version, _) = read(&node, b"k").await;
+    assert_eq!(
+        version, v1,
+        "the old version was installed after the write returned"
+    );
+}
+
+/// Regression (found in review): after its session is lost, and before the node has
+/// processed the loss, a fill used to find the lost incarnation's subscription in the topic
+/// map and skip subscribing — so nothing would invalidate what it installed. Subscriptions
+/// now count only in the generation they were confirmed in, and a lost incarnation takes
+/// no new subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_sessions_subscriptions_do_not_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let coherence = CoherenceOptions {
+        session: SessionOptions::with_lease(Duration::from_millis(300)),
+        ..CoherenceOptions::default()
+    };
+    let node = Node::with_bus(
+        store,
+        None,
+        Arc::new(MemoryBus::new()),
+        &NodeOptions::default(),
+        coherence,
+    )
+    .await
+    .unwrap();
+    node.get(b"k").await.unwrap();
+    assert_eq!(read(&node, b"k").await.1, Source::Near);
+    // Frozen: the loss is detected, but its event waits.
+    node.freeze_bus(true);
+    eventually("the loss is detected", async || {
+        node.stats().coherence.unwrap().session_generation == 1
+    })
+    .await;
+    assert_eq!(
+        node.stats().coherence.unwrap().flushes,
+        0,
+        "not yet processed"
+    );
+    let answer = node.get(b"k").await.unwrap().unwrap();
+    assert_ne!(answer.source, Source::Near);
+    let stats = node.stats().coherence.unwrap();
+    assert_eq!(
+        stats.subscribe_errors, 1,
+        "the fill tried to subscribe again (and could not: no live incarnation)"
+    );
+    node.freeze_bus(false);
+    eventually("near hits resume under a new session", async || {
+        read(&node, b"k").await.1 == Source::Near
+    })
+    .await;
+}
+
 /// A node that cannot renew its lease stops answering from its near cache before the bus
 /// drops its subscriptions, and serves near hits again only after a new session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,6 +47,8 @@ pub struct GatedStore {
     inner: Arc<dyn Store>,
     reads: Gate,
     writes: Gate,
+    /// Writes held before they reach the store (not yet committed).
+    uncommitted: Gate,
     /// While `true`, every write fails with `Unavailable` without reaching the store.
     failing_writes: std::sync::atomic::AtomicBool,
 }
@@ -58,6 +60,7 @@ impl GatedStore {
             inner,
             reads: Gate::new(),
             writes: Gate::new(),
+            uncommitted: Gate::new(),
             failing_writes: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -85,6 +88,22 @@ impl GatedStore {
     /// Lets every held write reply go, and stops holding new ones.
     pub fn release_writes(&self) {
         self.writes.held.send_replace(false);
+    }
+
+    /// From now on, `put` and `delete` wait *before* reaching the store (nothing committed)
+    /// until released.
+    pub fn hold_writes_before_commit(&self) {
+        self.uncommitted.held.send_replace(true);
+    }
+
+    /// Lets every write held before its commit go on.
+    pub fn release_writes_before_commit(&self) {
+        self.uncommitted.held.send_replace(false);
+    }
+
+    /// How many writes wait before their commit.
+    pub fn waiting_before_commit(&self) -> u64 {
+        self.uncommitted.waiting.load(Ordering::Acquire)
     }
 
     /// Makes every write (`put`, `delete`, `batch_put`) fail as if the store were down,
@@ -127,6 +146,7 @@ impl Store for GatedStore {
         precondition: Precondition,
     ) -> StoreResult<Version> {
         self.check_writes()?;
+        self.uncommitted.pass().await;
         let answer = self.inner.put(key, value, precondition).await;
         self.writes.pass().await;
         answer
@@ -134,6 +154,7 @@ impl Store for GatedStore {
 
     async fn delete(&self, key: &[u8], precondition: Precondition) -> StoreResult<Version> {
         self.check_writes()?;
+        self.uncommitted.pass().await;
         let answer = self.inner.delete(key, precondition).await;
         self.writes.pass().await;
         answer

@@ -88,7 +88,9 @@ impl Drop for PendingGuard<'_> {
 /// subscribe and an unsubscribe of one topic never overtake each other.
 #[derive(Debug, Default)]
 struct TopicState {
-    subscribed: bool,
+    /// The session generation the subscription was confirmed in: a subscription of an
+    /// earlier generation died with its incarnation and does not count.
+    subscribed: Option<u64>,
 }
 
 /// The bus side of a node.
@@ -297,20 +299,23 @@ impl Coherence {
     /// Subscribes to `key`'s topic unless already subscribed; returns once confirmed.
     pub(crate) async fn subscribe_for(&self, key: &[u8]) -> BusResult<()> {
         let topic = self.options.topics.topic(key);
+        let generation = self.session.generation();
         if let Some(state) = self.topics.lock().get(&topic)
             && let Ok(state) = state.try_lock()
-            && state.subscribed
+            && state.subscribed == Some(generation)
         {
             return Ok(());
         }
         let mut state = self.lock_topic(&topic).await;
-        if !state.subscribed {
+        if state.subscribed != Some(generation) {
             self.session.subscribe(&topic).await.inspect_err(|_| {
                 bump(&self.counters.subscribe_errors);
             })?;
-            state.subscribed = true;
+            if state.subscribed.is_none() {
+                self.counters.subscriptions.fetch_add(1, Ordering::Relaxed);
+            }
+            state.subscribed = Some(generation);
             bump(&self.counters.subscribes);
-            self.counters.subscriptions.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -326,12 +331,12 @@ impl Coherence {
         if still_needed() {
             return;
         }
-        if state.subscribed {
+        if state.subscribed.is_some() {
             // A failed unsubscribe only leaves an extra subscription until the session ends.
             if self.session.unsubscribe(&topic).await.is_ok() {
                 bump(&self.counters.unsubscribes);
             }
-            state.subscribed = false;
+            state.subscribed = None;
             self.counters.subscriptions.fetch_sub(1, Ordering::Relaxed);
         }
         self.topics.lock().remove(&topic);
