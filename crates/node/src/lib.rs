@@ -102,7 +102,7 @@ pub enum Source {
 }
 
 impl Source {
-    /// `near`, `shared` or `store`.
+    /// `near`, `shared`, `store` or `pending`.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Near => "near",
@@ -707,35 +707,10 @@ impl Node {
             return Err(NodeError::TierInvalidation { version, error });
         }
         if let Some(coherence) = &self.coherence {
-            let key = Bytes::copy_from_slice(key);
-            let write_mode = coherence.options.write_mode;
-            let origin = coherence
-                .session
-                .id()
-                .unwrap_or(tiercache_bus::SessionId(0));
-            let notice = |ack| {
-                let stamp = Stamp::now(origin);
-                match write_mode {
-                    WriteMode::Invalidate => Notice::Invalidate {
-                        key: key.clone(),
-                        version,
-                        stamp,
-                        ack,
-                    },
-                    WriteMode::Update => Notice::Update {
-                        key: key.clone(),
-                        version,
-                        value,
-                        stamp,
-                        ack,
-                    },
-                }
-            };
-            let topic = coherence.options.topics.topic(&key);
-            match coherence.publish(&topic, notice).await {
+            let update = (coherence.options.write_mode == WriteMode::Update).then_some(value);
+            match coherence.announce(key, version, update).await {
                 Ok(()) => {}
                 Err(PublishFailure::Bus(error)) => {
-                    bump(&coherence.counters.publish_errors);
                     return Err(NodeError::Publish { version, error });
                 }
                 Err(PublishFailure::Unconfirmed(reason)) => {
@@ -943,21 +918,8 @@ impl Node {
             self.counters.shared_error();
         }
         if let Some(coherence) = &self.coherence {
-            let key = Bytes::copy_from_slice(key);
-            let origin = coherence
-                .session
-                .id()
-                .unwrap_or(tiercache_bus::SessionId(0));
-            let topic = coherence.options.topics.topic(&key);
-            let notice = |ack| Notice::Invalidate {
-                key: key.clone(),
-                version,
-                stamp: Stamp::now(origin),
-                ack,
-            };
-            if coherence.publish(&topic, notice).await.is_err() {
-                bump(&coherence.counters.publish_errors);
-            }
+            // Counted in the stats; nobody waits for this write's answer any more.
+            let _ = coherence.announce(key, version, None).await;
         }
     }
 

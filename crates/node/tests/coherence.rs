@@ -44,6 +44,17 @@ async fn nodes(
     nodes
 }
 
+/// One node without a shared tier, default options, over `store` and `bus`.
+async fn node_on(
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    coherence: CoherenceOptions,
+) -> Arc<Node> {
+    Node::with_bus(store, None, bus, &NodeOptions::default(), coherence)
+        .await
+        .unwrap()
+}
+
 /// Polls `condition` every 5 ms for at most 5 s.
 async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -220,19 +231,8 @@ async fn a_fill_finishing_after_a_notice_is_not_installed(write_mode: WriteMode)
         write_mode,
         ..CoherenceOptions::default()
     };
-    let options = NodeOptions::default();
-    let writer = Node::with_bus(
-        Arc::clone(&store),
-        None,
-        Arc::clone(&bus),
-        &options,
-        coherence,
-    )
-    .await
-    .unwrap();
-    let reader = Node::with_bus(gated.clone(), None, bus, &options, coherence)
-        .await
-        .unwrap();
+    let writer = node_on(Arc::clone(&store), Arc::clone(&bus), coherence).await;
+    let reader = node_on(gated.clone(), bus, coherence).await;
 
     gated.hold_reads();
     let slow_read = tokio::spawn({
@@ -289,15 +289,7 @@ async fn late_and_duplicate_notices_never_move_a_version_back() {
             write_mode,
             ..CoherenceOptions::default()
         };
-        let node = Node::with_bus(
-            store,
-            None,
-            Arc::clone(&bus),
-            &NodeOptions::default(),
-            coherence,
-        )
-        .await
-        .unwrap();
+        let node = node_on(store, Arc::clone(&bus), coherence).await;
         node.get(b"k").await.unwrap();
         assert_eq!(read(&node, b"k").await, (Version(3), Source::Near));
 
@@ -357,15 +349,7 @@ async fn a_malformed_notice_flushes_the_near_cache() {
     let store = sqlite(&dir).await;
     store.put(b"k", b"one", Precondition::None).await.unwrap();
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    let node = Node::with_bus(
-        store,
-        None,
-        Arc::clone(&bus),
-        &NodeOptions::default(),
-        CoherenceOptions::default(),
-    )
-    .await
-    .unwrap();
+    let node = node_on(store, Arc::clone(&bus), CoherenceOptions::default()).await;
     node.get(b"k").await.unwrap();
     bus.publish("o:k", Bytes::from_static(b"\x01garbage"))
         .await
@@ -389,15 +373,7 @@ async fn a_fill_that_began_before_a_flush_is_not_installed() {
     let v1 = store.put(b"k", b"one", Precondition::None).await.unwrap();
     let gated = Arc::new(GatedStore::new(Arc::clone(&store)));
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    let reader = Node::with_bus(
-        gated.clone(),
-        None,
-        Arc::clone(&bus),
-        &NodeOptions::default(),
-        CoherenceOptions::default(),
-    )
-    .await
-    .unwrap();
+    let reader = node_on(gated.clone(), Arc::clone(&bus), CoherenceOptions::default()).await;
 
     gated.hold_reads();
     let slow_read = tokio::spawn({
@@ -443,16 +419,11 @@ async fn a_write_between_commit_and_install_keeps_its_topic() {
     let store = sqlite(&dir).await;
     store.put(b"k", b"one", Precondition::None).await.unwrap();
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    let options = NodeOptions::default();
     let w_store = Arc::new(GatedStore::new(Arc::clone(&store)));
     let r_store = Arc::new(GatedStore::new(Arc::clone(&store)));
     let coherence = CoherenceOptions::default();
-    let w = Node::with_bus(w_store.clone(), None, Arc::clone(&bus), &options, coherence)
-        .await
-        .unwrap();
-    let r = Node::with_bus(r_store.clone(), None, bus, &options, coherence)
-        .await
-        .unwrap();
+    let w = node_on(w_store.clone(), Arc::clone(&bus), coherence).await;
+    let r = node_on(r_store.clone(), bus, coherence).await;
     r.get(b"k").await.unwrap();
     assert_eq!(read(&r, b"k").await.1, Source::Near);
 
@@ -513,21 +484,10 @@ async fn a_notice_overtaking_a_write_keeps_its_older_version_out() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite(&dir).await;
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    let options = NodeOptions::default();
     let r_store = Arc::new(GatedStore::new(Arc::clone(&store)));
     let coherence = CoherenceOptions::default();
-    let w = Node::with_bus(
-        Arc::clone(&store),
-        None,
-        Arc::clone(&bus),
-        &options,
-        coherence,
-    )
-    .await
-    .unwrap();
-    let r = Node::with_bus(r_store.clone(), None, bus, &options, coherence)
-        .await
-        .unwrap();
+    let w = node_on(Arc::clone(&store), Arc::clone(&bus), coherence).await;
+    let r = node_on(r_store.clone(), bus, coherence).await;
 
     r_store.hold_writes();
     let r_write = tokio::spawn({
@@ -566,15 +526,7 @@ async fn a_refused_write_install_still_stops_older_fills() {
     let v0 = store.put(b"k", b"zero", Precondition::None).await.unwrap();
     let gated = Arc::new(GatedStore::new(Arc::clone(&store)));
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    let node = Node::with_bus(
-        gated.clone(),
-        None,
-        Arc::clone(&bus),
-        &NodeOptions::default(),
-        CoherenceOptions::default(),
-    )
-    .await
-    .unwrap();
+    let node = node_on(gated.clone(), Arc::clone(&bus), CoherenceOptions::default()).await;
 
     gated.hold_writes_before_commit();
     let write = tokio::spawn({
@@ -631,15 +583,7 @@ async fn a_lost_sessions_subscriptions_do_not_count() {
         session: SessionOptions::with_lease(Duration::from_millis(300)),
         ..CoherenceOptions::default()
     };
-    let node = Node::with_bus(
-        store,
-        None,
-        Arc::new(MemoryBus::new()),
-        &NodeOptions::default(),
-        coherence,
-    )
-    .await
-    .unwrap();
+    let node = node_on(store, Arc::new(MemoryBus::new()), coherence).await;
     node.get(b"k").await.unwrap();
     assert_eq!(read(&node, b"k").await.1, Source::Near);
     // Frozen: the loss is detected, but its event waits.
@@ -679,9 +623,7 @@ async fn a_lapsed_lease_stops_near_hits() {
         ..CoherenceOptions::default()
     };
     let bus = Arc::new(MemoryBus::new());
-    let node = Node::with_bus(store, None, bus, &NodeOptions::default(), coherence)
-        .await
-        .unwrap();
+    let node = node_on(store, bus, coherence).await;
     node.get(b"k").await.unwrap();
     assert_eq!(read(&node, b"k").await.1, Source::Near);
 

@@ -130,17 +130,7 @@ fn serve_answers_the_search_route_from_the_store_then_the_near_cache() {
 #[test]
 fn api_over_a_store_service_with_an_in_process_tier() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Running::start(
-        &[
-            "store",
-            "--db",
-            "sqlite://store.db",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-        1,
-    );
+    let store = Running::store_service(dir.path());
     let store_url = format!("http://{}", store.addresses[0]);
     let api = Running::start(
         &[

@@ -253,17 +253,7 @@ fn a_writer_killed_between_commit_and_publish_leaves_copies_that_expire() {
     let redis = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
     let redis_url = format!("redis://{}", redis.address());
     let dir = tempfile::tempdir().unwrap();
-    let store = Running::start(
-        &[
-            "store",
-            "--db",
-            "sqlite://store.db",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-        1,
-    );
+    let store = Running::store_service(dir.path());
     let store_url = format!("http://{}", store.addresses[0]);
     let max_age = format!("{MAX_AGE_MS}ms");
     let api_args = [

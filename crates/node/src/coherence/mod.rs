@@ -38,8 +38,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tiercache_bus::{Bus, BusError, BusResult, Session, SessionId};
+use tiercache_core::Version;
 use tokio::sync::{Notify, watch};
 
 pub use notice::{AckRequest, Notice, Stamp};
@@ -340,6 +342,43 @@ impl Coherence {
             self.counters.subscriptions.fetch_sub(1, Ordering::Relaxed);
         }
         self.topics.lock().remove(&topic);
+    }
+
+    /// Tells the other nodes that `key` is at `version` in the store: an invalidation, or
+    /// with `update` the new value (`None`: deleted). Publishes on the key's topic, stamped
+    /// with this session and the time; in synchronous delivery, waits for confirmations.
+    pub(crate) async fn announce(
+        &self,
+        key: &[u8],
+        version: Version,
+        update: Option<Option<Bytes>>,
+    ) -> Result<(), PublishFailure> {
+        let key = Bytes::copy_from_slice(key);
+        let origin = self.session.id().unwrap_or_default();
+        let topic = self.options.topics.topic(&key);
+        let notice = |ack| {
+            let stamp = Stamp::now(origin);
+            match update {
+                None => Notice::Invalidate {
+                    key: key.clone(),
+                    version,
+                    stamp,
+                    ack,
+                },
+                Some(value) => Notice::Update {
+                    key: key.clone(),
+                    version,
+                    value,
+                    stamp,
+                    ack,
+                },
+            }
+        };
+        let outcome = self.publish(&topic, notice).await;
+        if let Err(PublishFailure::Bus(_)) = &outcome {
+            bump(&self.counters.publish_errors);
+        }
+        outcome
     }
 
     /// Publishes the notice `build` makes on `topic`. In synchronous delivery, returns only

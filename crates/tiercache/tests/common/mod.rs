@@ -37,6 +37,21 @@ impl Running {
         Running::start_with_env(args, dir, lines, &[])
     }
 
+    /// `tiercache store` over `store.db` in `dir`, on a free loopback port.
+    pub fn store_service(dir: &Path) -> Running {
+        Running::start(
+            &[
+                "store",
+                "--db",
+                "sqlite://store.db",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            dir,
+            1,
+        )
+    }
+
     /// [`Running::start`] with extra environment variables.
     pub fn start_with_env(
         args: &[&str],
