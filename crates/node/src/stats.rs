@@ -10,7 +10,7 @@ use crate::latency::{LatencyHistogram, LatencySnapshot};
 use crate::{Answer, NodeError, Source};
 
 /// The near cache's share of a node's reads.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NearStats {
     /// Whether the node has a near cache at all.
     pub enabled: bool,
@@ -33,7 +33,7 @@ pub struct NearStats {
 }
 
 /// The shared tier's share of this node's reads (and the tier's own totals).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SharedStats {
     /// Whether the node has a shared tier.
     pub enabled: bool,
@@ -50,7 +50,7 @@ pub struct SharedStats {
 }
 
 /// The store's share of this node's reads.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoreStats {
     /// Reads the store answered with a live object.
     pub hits: u64,
@@ -61,7 +61,7 @@ pub struct StoreStats {
 }
 
 /// Latency percentiles of one kind of operation, in microseconds.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LatencySummary {
     /// Operations measured.
     pub count: u64,
@@ -86,7 +86,7 @@ impl LatencySummary {
 }
 
 /// A node's counters since it started.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NodeStats {
     /// Reads of valid keys the node answered or failed.
     pub reads: u64,
@@ -113,7 +113,7 @@ pub struct NodeStats {
 }
 
 /// Latency percentiles by kind of operation.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LatencyByKind {
     /// Reads answered by the near cache.
     pub near: LatencySummary,

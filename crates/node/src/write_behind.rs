@@ -96,7 +96,7 @@ struct Pending {
 }
 
 /// What write-behind reports (part of `/v1/stats`).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WriteBehindStats {
     /// The flush interval, in ms.
     pub flush_interval_ms: u64,

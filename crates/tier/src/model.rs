@@ -48,7 +48,7 @@ pub fn write_refused(
 }
 
 /// How many operations a tier served (since it was opened).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct TierStats {
     /// Gets that found a live entry.
     pub hits: u64,

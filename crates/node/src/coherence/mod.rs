@@ -166,7 +166,7 @@ impl CoherenceCounters {
 }
 
 /// A distribution of durations, in microseconds.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DurationSummary {
     /// Durations measured.
     pub count: u64,
@@ -183,7 +183,7 @@ pub(crate) fn bump(counter: &AtomicU64) {
 }
 
 /// What a node reports about its coherence (part of `/v1/stats`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CoherenceStats {
     /// The bus, described.
     pub bus: String,
