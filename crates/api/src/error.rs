@@ -1,3 +1,5 @@
+//! The API's error answer: JSON `{"error", "message"}` with the status of its code.
+
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -15,7 +15,8 @@ use tiercache_node::{NodeError, NodeStats};
 use tiercache_store::Precondition;
 
 use crate::error::ApiError;
-use crate::{AppState, render};
+use crate::render;
+use crate::state::AppState;
 
 type Shared = State<Arc<AppState>>;
 

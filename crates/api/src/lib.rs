@@ -26,92 +26,19 @@
 //!   stale copy behind. A client that saw the timeout can read the key to learn the outcome.
 //! * [`serve`] stops accepting on shutdown and lets requests in flight finish.
 
+/// The JSON error answer and its status.
 mod error;
+/// The route handlers: objects, `/search`, stats, health, fallbacks.
 mod handlers;
+/// `/metrics` in the Prometheus text format.
 mod metrics;
+/// Rendering a stored value as JSON.
 mod render;
-
-use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
-use axum::serve::ListenerExt;
-use tiercache_node::Node;
-use tokio::net::TcpListener;
+/// The router and serving it.
+mod server;
+/// The API's options and the state every handler shares.
+mod state;
 
 pub use error::ApiError;
-
-/// How the API behaves.
-#[derive(Debug, Clone)]
-pub struct ApiOptions {
-    /// The largest request body accepted (default 1 MiB + 64 KiB: the store's default value
-    /// limit, with room for the node to answer a too-large value with its own message).
-    pub max_body_bytes: usize,
-    /// How long a request may take before the API answers 503 (default 10 s).
-    pub request_timeout: Duration,
-    /// The node's name in `/v1/stats` and `/metrics` (default `api`).
-    pub node_name: String,
-}
-
-impl Default for ApiOptions {
-    fn default() -> ApiOptions {
-        ApiOptions {
-            max_body_bytes: (1 << 20) + (64 << 10),
-            request_timeout: Duration::from_secs(10),
-            node_name: "api".to_owned(),
-        }
-    }
-}
-
-/// What every handler shares.
-#[derive(Debug)]
-pub(crate) struct AppState {
-    pub(crate) node: Arc<Node>,
-    pub(crate) options: ApiOptions,
-    pub(crate) started: Instant,
-}
-
-/// The API's routes over `node`.
-pub fn router(node: Arc<Node>, options: ApiOptions) -> Router {
-    let body_limit = options.max_body_bytes;
-    let state = Arc::new(AppState {
-        node,
-        options,
-        started: Instant::now(),
-    });
-    Router::new()
-        .route(
-            "/v1/objects/{key}",
-            get(handlers::get_object)
-                .put(handlers::put_object)
-                .delete(handlers::delete_object),
-        )
-        .route("/search", get(handlers::search))
-        .route("/v1/stats", get(handlers::stats))
-        .route("/metrics", get(metrics::metrics))
-        .route("/healthz", get(handlers::healthz))
-        .fallback(handlers::no_route)
-        .method_not_allowed_fallback(handlers::method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
-}
-
-/// Serves `router` on `listener` (with `TCP_NODELAY` on every connection) until `shutdown`
-/// completes, then waits for the requests in flight.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // Without NODELAY, small answers on a kept-alive connection can wait for the peer's
-    // delayed ACK (40 ms on Linux).
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
+pub use server::{router, serve};
+pub use state::ApiOptions;

@@ -8,7 +8,7 @@ use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Latency bucket edges: 2^10 ns (≈1 µs) .. 2^34 ns (≈17 s), exact in the node's histogram.
 const FIRST_EDGE: u32 = 10;

@@ -1,6 +1,6 @@
 //! FIFO: evict the oldest insert; hits change nothing.
 
-use super::{Admit, Policy};
+use super::contract::{Admit, Policy};
 use crate::list::{Links, List};
 
 #[derive(Debug, Default)]

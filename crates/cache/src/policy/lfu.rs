@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Admit, Policy};
+use super::contract::{Admit, Policy};
 use crate::list::{Links, List};
 
 #[derive(Debug, Default)]

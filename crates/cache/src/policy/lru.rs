@@ -1,6 +1,6 @@
 //! Exact LRU: one list in recency order; a hit moves the entry to the head.
 
-use super::{Admit, Policy};
+use super::contract::{Admit, Policy};
 use crate::list::{Links, List};
 
 #[derive(Debug, Default)]

@@ -1,6 +1,6 @@
 //! Random eviction: every candidate equally likely, drawn from a seeded generator.
 
-use super::{Admit, Policy};
+use super::contract::{Admit, Policy};
 use crate::rng::SplitMix64;
 
 /// A set of slot indices with O(1) insert, remove and uniform draw. Also used by the sampled

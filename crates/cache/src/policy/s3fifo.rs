@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::{Admit, Policy};
+use super::contract::{Admit, Policy};
 use crate::list::{Links, List};
 
 const MOVE_TO_MAIN_THRESHOLD: u8 = 2;

@@ -18,8 +18,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::contract::{Admit, Policy};
 use super::random::DenseSet;
-use super::{Admit, Policy};
 use crate::Clock;
 use crate::rng::{AtomicSplitMix64, SplitMix64};
 use crate::spec::Sampling;

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Admit, Policy};
+use super::contract::{Admit, Policy};
 use crate::list::{Links, List, NIL};
 
 #[derive(Debug)]

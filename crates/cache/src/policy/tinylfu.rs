@@ -16,8 +16,8 @@
 //! `SLRU.c` so our miss ratios stay within a point of it; its sketch is a counting Bloom
 //! filter, ours a count-min sketch of similar precision.
 
+use super::contract::{Admit, Policy};
 use super::sketch::FrequencySketch;
-use super::{Admit, Policy};
 use crate::list::{Links, List};
 
 /// Main-area hits between two halvings of the sketch, per unit of main capacity.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Admit, Policy};
+use super::contract::{Admit, Policy};
 
 #[derive(Debug, Default)]
 pub(crate) struct NearestExpiry {

@@ -1,0 +1,57 @@
+//! The router over a node's state, and serving it on a bound listener until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use tiercache_node::Node;
+use tokio::net::TcpListener;
+
+use crate::state::{ApiOptions, AppState};
+use crate::{handlers, metrics};
+
+/// The API's routes over `node`.
+pub fn router(node: Arc<Node>, options: ApiOptions) -> Router {
+    let body_limit = options.max_body_bytes;
+    let state = Arc::new(AppState {
+        node,
+        options,
+        started: Instant::now(),
+    });
+    Router::new()
+        .route(
+            "/v1/objects/{key}",
+            get(handlers::get_object)
+                .put(handlers::put_object)
+                .delete(handlers::delete_object),
+        )
+        .route("/search", get(handlers::search))
+        .route("/v1/stats", get(handlers::stats))
+        .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(handlers::healthz))
+        .fallback(handlers::no_route)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` (with `TCP_NODELAY` on every connection) until `shutdown`
+/// completes, then waits for the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Without NODELAY, small answers on a kept-alive connection can wait for the peer's
+    // delayed ACK (40 ms on Linux).
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

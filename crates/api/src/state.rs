@@ -1,0 +1,36 @@
+//! What the handlers share: the API's options and the state every request sees.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tiercache_node::Node;
+
+/// How the API behaves.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// The largest request body accepted (default 1 MiB + 64 KiB: the store's default value
+    /// limit, with room for the node to answer a too-large value with its own message).
+    pub max_body_bytes: usize,
+    /// How long a request may take before the API answers 503 (default 10 s).
+    pub request_timeout: Duration,
+    /// The node's name in `/v1/stats` and `/metrics` (default `api`).
+    pub node_name: String,
+}
+
+impl Default for ApiOptions {
+    fn default() -> ApiOptions {
+        ApiOptions {
+            max_body_bytes: (1 << 20) + (64 << 10),
+            request_timeout: Duration::from_secs(10),
+            node_name: "api".to_owned(),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) node: Arc<Node>,
+    pub(crate) options: ApiOptions,
+    pub(crate) started: Instant,
+}
