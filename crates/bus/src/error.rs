@@ -1,3 +1,6 @@
+//! The bus's errors, classified once: each maps to one [`ErrorCode`], and Redis's errors map
+//! to them here.
+
 use tiercache_core::ErrorCode;
 
 /// Why a bus operation failed.

@@ -31,22 +31,30 @@
 //! | `redis-cluster://HOST:PORT,…` | [`RedisClusterBus`]: sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`) on Redis Cluster, the same keys |
 //!
 //! All pass one conformance suite (`tests/conformance.rs`).
+//!
+//! # Layout
+//! - `model`: the [`Bus`] contract and what it answers with ([`Receivers`], [`Offset`],
+//!   [`Record`]).
+//! - `session`: [`Session`] and its vocabulary ([`SessionId`], [`SessionEvent`],
+//!   [`SessionOptions`]); the lease, its renewal and the replacement of a lost incarnation,
+//!   shared by every backend.
+//! - `topic`: topic names ([`check_topic`]).
+//! - `memory`: [`MemoryBus`]. `redis/*`: [`RedisBus`] and [`RedisClusterBus`] over shared
+//!   keys, scripts, incarnations and durable topics, one file per topology.
+//! - `url`: [`BusUrl`] and [`open`]. `error`: [`BusError`].
 
 mod error;
 mod memory;
 mod model;
-mod redis_bus;
-mod redis_cluster_bus;
+mod redis;
 mod session;
+mod topic;
 mod url;
 
+pub use self::redis::{RedisBus, RedisClusterBus};
 pub use error::{BusError, BusResult};
 pub use memory::MemoryBus;
-pub use model::{
-    Bus, DEFAULT_LEASE, MAX_TOPIC_BYTES, Offset, Receivers, Record, SessionEvent, SessionId,
-    SessionOptions, check_topic,
-};
-pub use redis_bus::RedisBus;
-pub use redis_cluster_bus::RedisClusterBus;
-pub use session::Session;
+pub use model::{Bus, Offset, Receivers, Record};
+pub use session::{DEFAULT_LEASE, Session, SessionEvent, SessionId, SessionOptions};
+pub use topic::{MAX_TOPIC_BYTES, check_topic};
 pub use url::{BusUrl, open};

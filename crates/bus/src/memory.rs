@@ -14,10 +14,11 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use crate::error::{BusError, BusResult};
-use crate::model::{
-    Bus, Offset, Receivers, Record, SessionEvent, SessionId, SessionOptions, check_topic,
+use crate::model::{Bus, Offset, Receivers, Record};
+use crate::session::{
+    Backend, Incarnation, Session, SessionEvent, SessionId, SessionOptions, Sink,
 };
-use crate::session::{Backend, Incarnation, Session, Sink};
+use crate::topic::check_topic;
 
 /// A bus inside this process. Clones share one hub.
 #[derive(Debug, Clone, Default)]

@@ -1,128 +1,15 @@
-//! The bus's vocabulary and its contract.
+//! The bus's contract: the [`Bus`] trait every backend implements, and what it answers
+//! with (the receivers of a publish, the records and offsets of durable topics). Sessions
+//! have their own file (`session.rs`), topic names theirs (`topic.rs`).
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::{BusError, BusResult};
-use crate::session::Session;
-
-/// Identifies one session *incarnation* on a bus. A session that is lost comes back under
-/// a new id, so an id never names two different lifetimes of subscriptions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct SessionId(pub u64);
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s{}", self.0)
-    }
-}
-
-/// What a session hands to its owner, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEvent {
-    /// A message published on a topic the session subscribes to.
-    Message {
-        /// The topic it was published on.
-        topic: String,
-        /// The publisher's bytes, unchanged.
-        payload: Bytes,
-    },
-    /// A message sent to this session alone ([`Bus::send_to`]).
-    Direct {
-        /// The sender's bytes, unchanged.
-        payload: Bytes,
-    },
-    /// The session ended: messages published from now back to some earlier point may never
-    /// arrive, and every subscription is gone. Already raised in
-    /// [`Session::generation`] before this event is queued.
-    Lost {
-        /// The generation that ended (see [`Session::generation`]).
-        generation: u64,
-        /// The generation current when the loss was reported: once its owner flushed for
-        /// this event, messages are missed again only if the generation moves past it
-        /// (and then another `Lost` follows).
-        current: u64,
-        /// Why, for logs.
-        reason: String,
-    },
-    /// A new incarnation replaced a lost one. It has no subscriptions yet.
-    Restored {
-        /// The new incarnation's id.
-        id: SessionId,
-        /// Its generation.
-        generation: u64,
-    },
-}
-
-/// Lease settings of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionOptions {
-    /// How long the bus keeps a session (and its subscriptions) after its last renewal.
-    pub lease: Duration,
-    /// How often the session renews its lease. Must be well below `lease - safety_margin`.
-    pub renew_every: Duration,
-    /// How much earlier than the bus the session counts its lease as expired
-    /// ([`Session::lease_valid`]): covers the renewal's transit time and clock-rate drift
-    /// between the node and the bus.
-    pub safety_margin: Duration,
-    /// How many undelivered events the session queues before it counts as a slow consumer
-    /// and is ended (its owner then gets [`SessionEvent::Lost`]).
-    pub queue_limit: usize,
-}
-
-/// The default lease: long enough to ride out a scheduler hiccup, short enough that a
-/// writer in synchronous mode waits at most this long for a silent node.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(3);
-
-impl Default for SessionOptions {
-    fn default() -> SessionOptions {
-        SessionOptions::with_lease(DEFAULT_LEASE)
-    }
-}
-
-impl SessionOptions {
-    /// A lease of `lease`, renewed every quarter of it, with a safety margin of a quarter.
-    pub fn with_lease(lease: Duration) -> SessionOptions {
-        SessionOptions {
-            lease,
-            renew_every: lease / 4,
-            safety_margin: lease / 4,
-            queue_limit: 100_000,
-        }
-    }
-
-    /// Checks the settings hold together.
-    pub fn validate(&self) -> BusResult<()> {
-        if self.lease < Duration::from_millis(20) {
-            return Err(BusError::InvalidArgument(format!(
-                "the lease must be at least 20 ms, got {:?}",
-                self.lease
-            )));
-        }
-        if self.safety_margin.is_zero() || self.safety_margin >= self.lease {
-            return Err(BusError::InvalidArgument(format!(
-                "the safety margin ({:?}) must be above zero and below the lease ({:?})",
-                self.safety_margin, self.lease
-            )));
-        }
-        if self.renew_every.is_zero() || self.renew_every >= self.lease - self.safety_margin {
-            return Err(BusError::InvalidArgument(format!(
-                "renewals every {:?} cannot keep a lease of {:?} with a margin of {:?}",
-                self.renew_every, self.lease, self.safety_margin
-            )));
-        }
-        if self.queue_limit == 0 {
-            return Err(BusError::InvalidArgument(
-                "the queue limit must be at least 1".into(),
-            ));
-        }
-        Ok(())
-    }
-}
+use crate::session::{Session, SessionEvent, SessionId, SessionOptions};
 
 /// The sessions subscribed to a topic when a message was published on it, read in the
 /// same atomic step as the publish. A session that subscribes later reads the data after
@@ -181,25 +68,6 @@ pub struct Record {
     pub offset: Offset,
     /// What was appended.
     pub payload: Bytes,
-}
-
-/// The longest topic name the bus accepts (bytes).
-pub const MAX_TOPIC_BYTES: usize = 1024;
-
-/// Checks a topic name: 1..=[`MAX_TOPIC_BYTES`] bytes, no control characters.
-pub fn check_topic(topic: &str) -> BusResult<()> {
-    if topic.is_empty() || topic.len() > MAX_TOPIC_BYTES {
-        return Err(BusError::InvalidArgument(format!(
-            "a topic name has 1 to {MAX_TOPIC_BYTES} bytes, got {}",
-            topic.len()
-        )));
-    }
-    if topic.chars().any(char::is_control) {
-        return Err(BusError::InvalidArgument(format!(
-            "the topic name {topic:?} contains a control character"
-        )));
-    }
-    Ok(())
 }
 
 /// Publish/subscribe with dynamically created topics, plus durable topics.

@@ -1,4 +1,4 @@
-//! Bus URLs.
+//! Bus URLs: the scheme picks the backend (`memory://`, `redis://`, `redis-cluster://`).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -6,8 +6,7 @@ use std::sync::Arc;
 use crate::error::{BusError, BusResult};
 use crate::memory::MemoryBus;
 use crate::model::Bus;
-use crate::redis_bus::RedisBus;
-use crate::redis_cluster_bus::RedisClusterBus;
+use crate::redis::{RedisBus, RedisClusterBus};
 
 /// A parsed bus URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,57 +1,43 @@
-//! The bus on a Redis Cluster: sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`), so a topic's
-//! messages travel only through the shard that owns its slot, and streams for durable
-//! topics.
-//!
-//! Names are those of the single-server bus (see [`crate::redis_bus`]); the braces are hash
-//! tags, so a topic's subscriber set, its channel, its stream and its cursors share one
-//! slot, and the publish script (subscriber set + `SPUBLISH`) runs on one shard.
+//! The bus on a Redis Cluster (`redis-cluster://HOST:PORT,…`): sharded pub/sub
+//! (`SSUBSCRIBE`, `SPUBLISH`), so a topic's messages travel only through the shard that
+//! owns its slot, and streams for durable topics.
 //!
 //! A session is one cluster connection (RESP3, with its own connection to each shard it
-//! subscribes on). When any of those connections drops, the client reports it and the
-//! session counts as lost — the client would resubscribe by itself, but messages published
-//! in between would be gone, so the owner must flush. A session's lease key lives in its own
-//! slot; since the publish script cannot read other slots, the sessions it returns are then
-//! checked for a live lease (one more round trip), and the dead ones are removed from the
-//! topic's set.
+//! subscribes on) that holds its subscriptions; its other commands go through the bus's
+//! command connection, which routes each key to its shard. A session's lease key lives in
+//! its own slot; since the publish script cannot read other slots, the sessions it returns
+//! are then checked for a live lease (one more round trip, the checks of several sessions
+//! at once), and the dead ones are removed from the topic's set.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use parking_lot::Mutex;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{PushInfo, Script};
+use redis::{PushInfo, RedisResult, Script};
 use tokio::sync::mpsc;
 
+use super::connection::{COMMAND_RETRIES, REDIS_TIMEOUT};
+use super::durable::DurableTopics;
+use super::incarnation::{Link, RedisIncarnation, forward_push, new_session_id, take_lease};
+use super::{keys, scripts};
 use crate::error::{BusError, BusResult};
-use crate::model::{
-    Bus, Offset, Receivers, Record, SessionEvent, SessionId, SessionOptions, check_topic,
+use crate::model::{Bus, Offset, Receivers, Record};
+use crate::session::{
+    Backend, Incarnation, Session, SessionEvent, SessionId, SessionOptions, Sink,
 };
-use crate::redis_bus::{
-    ACKNOWLEDGE_SCRIPT, REDIS_TIMEOUT, channel, durable, forward_push, inbox, session_key,
-    subscribers_key,
-};
-use crate::session::{Backend, Incarnation, Session, Sink};
-
-/// Reads the subscriber set and publishes on the shard channel in one atomic step on the
-/// topic's shard (KEYS[1] = the set, ARGV[1] = the channel, ARGV[2] = the payload).
-const SHARDED_PUBLISH_SCRIPT: &str = r"
-local sessions = redis.call('SMEMBERS', KEYS[1])
-redis.call('SPUBLISH', ARGV[1], ARGV[2])
-return sessions
-";
+use crate::topic::check_topic;
 
 /// The bus on a Redis Cluster (`redis-cluster://HOST:PORT,HOST:PORT,…`).
 #[derive(Clone)]
 pub struct RedisClusterBus {
     seeds: Vec<String>,
-    /// Publishes, liveness checks and durable topics.
+    /// Publishes, liveness checks, the sessions' own commands and their clean-up.
     commands: ClusterConnection,
     publish: Script,
-    acknowledge: Script,
+    durable: DurableTopics<ClusterConnection>,
 }
 
 impl std::fmt::Debug for RedisClusterBus {
@@ -75,7 +61,7 @@ fn client(
     .use_protocol(redis::ProtocolVersion::RESP3)
     .connection_timeout(REDIS_TIMEOUT)
     .response_timeout(REDIS_TIMEOUT)
-    .retries(1);
+    .retries(COMMAND_RETRIES);
     if let Some(push) = push {
         builder = builder.push_sender(push);
     }
@@ -103,9 +89,9 @@ impl RedisClusterBus {
         let commands = connect(&client(seeds, None)?, seeds).await?;
         Ok(RedisClusterBus {
             seeds: seeds.to_vec(),
+            durable: DurableTopics::new(commands.clone()),
             commands,
-            publish: Script::new(SHARDED_PUBLISH_SCRIPT),
-            acknowledge: Script::new(ACKNOWLEDGE_SCRIPT),
+            publish: Script::new(scripts::SHARDED_PUBLISH),
         })
     }
 }
@@ -114,12 +100,8 @@ impl RedisClusterBus {
 impl Backend for RedisClusterBus {
     async fn start(&self, lease: Duration, sink: Sink) -> BusResult<Arc<dyn Incarnation>> {
         let mut commands = self.commands.clone();
-        let id: u64 = redis::cmd("INCR")
-            .arg("tc:bus:next-session")
-            .query_async(&mut commands)
-            .await?;
-        let id = SessionId(id);
-        let inbox = inbox(id);
+        let id = new_session_id(&mut commands).await?;
+        let inbox = keys::inbox(id);
         // The client's pushes arrive on a channel; a task turns them into session events.
         let (pushes, mut received) = mpsc::unbounded_channel::<PushInfo>();
         let connection = connect(&client(&self.seeds, Some(pushes))?, &self.seeds).await?;
@@ -131,112 +113,66 @@ impl Backend for RedisClusterBus {
                 }
             })
         };
-        let _: () = redis::cmd("SET")
-            .arg(session_key(id))
-            .arg(1)
-            .arg("PX")
-            .arg(lease.as_millis() as u64)
-            .query_async(&mut commands)
-            .await?;
-        let mut subscriber = connection.clone();
-        subscriber.ssubscribe(&inbox).await?;
-        Ok(Arc::new(ClusterIncarnation {
-            id,
+        // From here on the link owns the forwarder: an error below drops it, which stops it.
+        let link = ClusterLink {
             connection,
             commands,
             forwarder,
-            topics: Mutex::new(HashSet::new()),
-        }))
+        };
+        take_lease(&mut link.commands(), id, lease).await?;
+        link.connection.clone().ssubscribe(&inbox).await?;
+        Ok(Arc::new(RedisIncarnation::new(id, link)))
     }
 }
 
-struct ClusterIncarnation {
-    id: SessionId,
+/// A session's connections on a cluster.
+struct ClusterLink {
     /// Subscriptions (and their pushes) of this incarnation.
     connection: ClusterConnection,
-    /// The bus's command connection: renewals and the clean-up in `end`.
+    /// The bus's command connection: the subscriber sets, renewals and the clean-up.
     commands: ClusterConnection,
+    /// Turns the connection's pushes into session events.
     forwarder: tokio::task::JoinHandle<()>,
-    topics: Mutex<HashSet<String>>,
 }
 
-impl Drop for ClusterIncarnation {
+impl Drop for ClusterLink {
     fn drop(&mut self) {
         self.forwarder.abort();
     }
 }
 
 #[async_trait]
-impl Incarnation for ClusterIncarnation {
-    fn id(&self) -> SessionId {
-        self.id
+impl Link for ClusterLink {
+    const BACKEND: &'static str = "Redis Cluster";
+    type Commands = ClusterConnection;
+
+    fn commands(&self) -> ClusterConnection {
+        self.commands.clone()
     }
 
-    async fn subscribe(&self, topic: &str) -> BusResult<()> {
-        let mut connection = self.connection.clone();
-        // Channel first, then the set (see the single-server bus).
-        connection.ssubscribe(channel(topic)).await?;
-        let mut commands = self.commands.clone();
-        let _: () = redis::cmd("SADD")
-            .arg(subscribers_key(topic))
-            .arg(self.id.0)
-            .query_async(&mut commands)
-            .await?;
-        self.topics.lock().insert(topic.to_owned());
-        Ok(())
+    async fn join(&self, channel: &str) -> RedisResult<()> {
+        self.connection.clone().ssubscribe(channel).await
     }
 
-    async fn unsubscribe(&self, topic: &str) -> BusResult<()> {
-        let mut commands = self.commands.clone();
-        let _: () = redis::cmd("SREM")
-            .arg(subscribers_key(topic))
-            .arg(self.id.0)
-            .query_async(&mut commands)
-            .await?;
-        let mut connection = self.connection.clone();
-        connection.sunsubscribe(channel(topic)).await?;
-        self.topics.lock().remove(topic);
-        Ok(())
+    async fn leave(&self, channel: &str) -> RedisResult<()> {
+        self.connection.clone().sunsubscribe(channel).await
     }
 
-    async fn renew(&self, lease: Duration) -> BusResult<()> {
-        let mut commands = self.commands.clone();
-        let renewed: bool = redis::cmd("PEXPIRE")
-            .arg(session_key(self.id))
-            .arg(lease.as_millis() as u64)
-            .query_async(&mut commands)
-            .await?;
-        if renewed {
-            Ok(())
-        } else {
-            Err(BusError::SessionLost(format!(
-                "Redis Cluster no longer holds {}: its lease lapsed",
-                self.id
-            )))
-        }
-    }
-
-    async fn end(&self) {
+    async fn clean_up(&self, id: SessionId, topics: Vec<String>) {
         self.forwarder.abort();
+        // One key at a time: they live in different slots.
         let mut commands = self.commands.clone();
-        let topics: Vec<String> = self.topics.lock().drain().collect();
-        let id = self.id;
-        // Best effort, one key at a time (they live in different slots): a lapsed lease
-        // ends the session anyway, and publishers prune what is left.
-        let cleanup = async move {
-            let _: Result<(), _> = redis::cmd("DEL")
-                .arg(session_key(id))
+        let _: RedisResult<()> = redis::cmd("DEL")
+            .arg(keys::session(id))
+            .query_async(&mut commands)
+            .await;
+        for topic in topics {
+            let _: RedisResult<()> = redis::cmd("SREM")
+                .arg(keys::subscribers(&topic))
+                .arg(id.0)
                 .query_async(&mut commands)
                 .await;
-            for topic in topics {
-                let _: Result<(), _> = redis::cmd("SREM")
-                    .arg(subscribers_key(&topic))
-                    .arg(id.0)
-                    .query_async(&mut commands)
-                    .await;
-            }
-        };
-        let _ = tokio::time::timeout(REDIS_TIMEOUT, cleanup).await;
+        }
     }
 }
 
@@ -254,8 +190,8 @@ impl Bus for RedisClusterBus {
         let mut commands = self.commands.clone();
         let ids: Vec<u64> = self
             .publish
-            .key(subscribers_key(topic))
-            .arg(channel(topic))
+            .key(keys::subscribers(topic))
+            .arg(keys::channel(topic))
             .arg(payload.as_ref())
             .invoke_async(&mut commands)
             .await?;
@@ -268,8 +204,8 @@ impl Bus for RedisClusterBus {
             if alive {
                 sessions.push(session);
             } else {
-                let _: Result<(), _> = redis::cmd("SREM")
-                    .arg(subscribers_key(topic))
+                let _: RedisResult<()> = redis::cmd("SREM")
+                    .arg(keys::subscribers(topic))
                     .arg(session.0)
                     .query_async(&mut commands)
                     .await;
@@ -280,11 +216,10 @@ impl Bus for RedisClusterBus {
     }
 
     async fn send_to(&self, session: SessionId, payload: Bytes) -> BusResult<bool> {
-        let mut commands = self.commands.clone();
         let receivers: u64 = redis::cmd("SPUBLISH")
-            .arg(inbox(session))
+            .arg(keys::inbox(session))
             .arg(payload.as_ref())
-            .query_async(&mut commands)
+            .query_async(&mut self.commands.clone())
             .await?;
         Ok(receivers > 0)
     }
@@ -295,7 +230,7 @@ impl Bus for RedisClusterBus {
             let mut commands = self.commands.clone();
             async move {
                 redis::cmd("EXISTS")
-                    .arg(session_key(*id))
+                    .arg(keys::session(*id))
                     .query_async::<bool>(&mut commands)
                     .await
             }
@@ -304,26 +239,19 @@ impl Bus for RedisClusterBus {
     }
 
     async fn append(&self, topic: &str, payload: Bytes) -> BusResult<Offset> {
-        durable::append(&mut self.commands.clone(), topic, payload).await
+        self.durable.append(topic, payload).await
     }
 
     async fn read(&self, topic: &str, after: Option<Offset>, max: usize) -> BusResult<Vec<Record>> {
-        durable::read(&mut self.commands.clone(), topic, after, max).await
+        self.durable.read(topic, after, max).await
     }
 
     async fn acknowledge(&self, topic: &str, consumer: &str, offset: Offset) -> BusResult<()> {
-        durable::acknowledge(
-            &mut self.commands.clone(),
-            &self.acknowledge,
-            topic,
-            consumer,
-            offset,
-        )
-        .await
+        self.durable.acknowledge(topic, consumer, offset).await
     }
 
     async fn acknowledged(&self, topic: &str, consumer: &str) -> BusResult<Option<Offset>> {
-        durable::acknowledged(&mut self.commands.clone(), topic, consumer).await
+        self.durable.acknowledged(topic, consumer).await
     }
 
     fn describe(&self) -> String {

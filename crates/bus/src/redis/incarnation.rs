@@ -1,0 +1,175 @@
+//! One session incarnation on Redis, whatever the topology. Both topologies keep a
+//! session the same way — a lease key with a TTL, one entry in each subscribed topic's
+//! subscriber set, a channel per topic and an inbox channel — and differ only in which
+//! connection carries which command and in their flavour of pub/sub. That difference is
+//! the [`Link`]; the rules are written once, in [`RedisIncarnation`].
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use redis::aio::ConnectionLike;
+use redis::{PushInfo, PushKind, RedisResult, Value};
+
+use super::connection::REDIS_TIMEOUT;
+use super::keys;
+use crate::error::{BusError, BusResult};
+use crate::session::{Incarnation, SessionEvent, SessionId, Sink};
+
+/// What a topology supplies to an incarnation: its connections and its pub/sub commands.
+#[async_trait]
+pub(super) trait Link: Send + Sync + 'static {
+    /// The backend's name in a loss reason ("Redis", "Redis Cluster").
+    const BACKEND: &'static str;
+
+    /// The connection that carries the incarnation's own commands: its subscriber-set
+    /// entries and its lease renewals.
+    type Commands: ConnectionLike + Send;
+
+    /// A handle on [`Link::Commands`] (clones share the connection).
+    fn commands(&self) -> Self::Commands;
+
+    /// Subscribes the session's connection to `channel`; returns once Redis confirmed it.
+    async fn join(&self, channel: &str) -> RedisResult<()>;
+
+    /// Unsubscribes the session's connection from `channel`; returns once Redis confirmed it.
+    async fn leave(&self, channel: &str) -> RedisResult<()>;
+
+    /// Deletes the lease key of `id` and takes it out of the subscriber sets of `topics`,
+    /// as far as it gets: the caller bounds it in time, and a lapsed lease ends the session
+    /// anyway (publishers prune what is left).
+    async fn clean_up(&self, id: SessionId, topics: Vec<String>);
+}
+
+/// A session incarnation on Redis over the link `L`.
+pub(super) struct RedisIncarnation<L> {
+    id: SessionId,
+    link: L,
+    /// The topics subscribed, so `end` can leave their subscriber sets.
+    topics: Mutex<HashSet<String>>,
+}
+
+impl<L: Link> RedisIncarnation<L> {
+    /// The incarnation `id`, whose lease is taken and whose inbox is subscribed on `link`.
+    pub(super) fn new(id: SessionId, link: L) -> RedisIncarnation<L> {
+        RedisIncarnation {
+            id,
+            link,
+            topics: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl<L: Link> Incarnation for RedisIncarnation<L> {
+    fn id(&self) -> SessionId {
+        self.id
+    }
+
+    async fn subscribe(&self, topic: &str) -> BusResult<()> {
+        // Channel first, then the set: a publish in between reaches this session without
+        // counting it, which is harmless; the other order could count a session that does
+        // not receive.
+        self.link.join(&keys::channel(topic)).await?;
+        let _: () = redis::cmd("SADD")
+            .arg(keys::subscribers(topic))
+            .arg(self.id.0)
+            .query_async(&mut self.link.commands())
+            .await?;
+        self.topics.lock().insert(topic.to_owned());
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, topic: &str) -> BusResult<()> {
+        // The set first, then the channel: the reverse of `subscribe`, for the same reason.
+        let _: () = redis::cmd("SREM")
+            .arg(keys::subscribers(topic))
+            .arg(self.id.0)
+            .query_async(&mut self.link.commands())
+            .await?;
+        self.link.leave(&keys::channel(topic)).await?;
+        self.topics.lock().remove(topic);
+        Ok(())
+    }
+
+    async fn renew(&self, lease: Duration) -> BusResult<()> {
+        let renewed: bool = redis::cmd("PEXPIRE")
+            .arg(keys::session(self.id))
+            .arg(lease.as_millis() as u64)
+            .query_async(&mut self.link.commands())
+            .await?;
+        if renewed {
+            Ok(())
+        } else {
+            Err(BusError::SessionLost(format!(
+                "{} no longer holds {}: its lease lapsed",
+                L::BACKEND,
+                self.id
+            )))
+        }
+    }
+
+    async fn end(&self) {
+        // Deleting the lease key at once tells writers waiting for this session's
+        // confirmation that it is gone; its owner stopped serving when it detected the loss.
+        let topics: Vec<String> = self.topics.lock().drain().collect();
+        // Best effort: a lapsed lease ends the session anyway.
+        let _ = tokio::time::timeout(REDIS_TIMEOUT, self.link.clean_up(self.id, topics)).await;
+    }
+}
+
+/// Hands out the id of a new session (`INCR` on the shared counter).
+pub(super) async fn new_session_id(
+    commands: &mut (impl ConnectionLike + Send),
+) -> BusResult<SessionId> {
+    let id: u64 = redis::cmd("INCR")
+        .arg(keys::NEXT_SESSION)
+        .query_async(commands)
+        .await?;
+    Ok(SessionId(id))
+}
+
+/// Takes the lease of session `id` for `lease` from now.
+pub(super) async fn take_lease(
+    connection: &mut (impl ConnectionLike + Send),
+    id: SessionId,
+    lease: Duration,
+) -> BusResult<()> {
+    let _: () = redis::cmd("SET")
+        .arg(keys::session(id))
+        .arg(1)
+        .arg("PX")
+        .arg(lease.as_millis() as u64)
+        .query_async(connection)
+        .await?;
+    Ok(())
+}
+
+/// Turns the pushes of a session's connection into session events (plain and sharded
+/// pub/sub alike): a message on its `inbox` is direct, one on a topic's channel is that
+/// topic's, and a closed connection loses the session.
+pub(super) fn forward_push(sink: &Sink, inbox: &str, push: PushInfo) {
+    match push.kind {
+        PushKind::Message | PushKind::SMessage => {
+            let mut data = push.data.into_iter();
+            let (Some(Value::BulkString(name)), Some(Value::BulkString(payload))) =
+                (data.next(), data.next())
+            else {
+                return;
+            };
+            let payload = Bytes::from(payload);
+            if name == inbox.as_bytes() {
+                sink.deliver(SessionEvent::Direct { payload });
+            } else if let Some(topic) = keys::topic_of(&name) {
+                sink.deliver(SessionEvent::Message {
+                    topic: topic.to_owned(),
+                    payload,
+                });
+            }
+        }
+        PushKind::Disconnection => sink.lose("the connection to Redis closed".into()),
+        _ => {}
+    }
+}

@@ -1,0 +1,50 @@
+//! The Redis backends: [`RedisBus`] on one server (`redis://`), [`RedisClusterBus`] on a
+//! Redis Cluster (`redis-cluster://`). (In these files `redis::` is the Redis client crate.)
+//!
+//! # What they guarantee
+//!
+//! Both keep the crate's contract with the same keys, and differ only in their pub/sub
+//! flavour and in which connection carries which command.
+//!
+//! * **A subscription is confirmed by Redis.** A session joins a topic's channel first and
+//!   enters the topic's subscriber set second, each confirmed by Redis before the next: a
+//!   publish in between reaches the session without counting it (harmless); the reverse
+//!   could count a session that does not receive.
+//! * **Receivers are read with the publish.** One script reads the subscriber set and
+//!   publishes in one atomic step on the topic's server or shard. Sessions whose lease key
+//!   is gone are left out of the answer and pruned from the set (on a Cluster, by a
+//!   second round trip, since lease keys live in other slots).
+//! * **A dropped connection loses the session.** Redis pub/sub keeps nothing for a
+//!   disconnected subscriber, so the session's connection closing (any shard's, on a
+//!   Cluster) ends its incarnation and its owner must flush. The lease key outlives the
+//!   connection until its TTL, so a writer waiting for the session's confirmation
+//!   (synchronous mode) waits at most one lease; an incarnation that ends cleanly deletes
+//!   it at once.
+//! * **Leases cost O(1).** A lease is one key with a TTL, renewed with `PEXPIRE`, whatever
+//!   the number of subscriptions.
+//! * **Durable topics are streams**, as durable as the server's persistence setting.
+//! * **Nothing hangs.** Every connection attempt and command is bounded by
+//!   `REDIS_TIMEOUT`; past it the bus answers `Unavailable`.
+//!
+//! # Layout
+//!
+//! | file | holds |
+//! |---|---|
+//! | `keys.rs` | the names of every key and channel (hash-tagged per topic) |
+//! | `scripts.rs` | the Lua scripts: publish (server, sharded) and the forward-only cursor |
+//! | `connection.rs` | the timeout and retries every connection is opened with |
+//! | `incarnation.rs` | a session incarnation on Redis: subscribe, unsubscribe, renew, end, written once over a topology's `Link` |
+//! | `durable.rs` | durable topics: streams and consumer cursors |
+//! | `server.rs` | [`RedisBus`]: one server, plain pub/sub |
+//! | `cluster.rs` | [`RedisClusterBus`]: a Cluster, sharded pub/sub |
+
+mod cluster;
+mod connection;
+mod durable;
+mod incarnation;
+mod keys;
+mod scripts;
+mod server;
+
+pub use cluster::RedisClusterBus;
+pub use server::RedisBus;

@@ -1,0 +1,209 @@
+//! The bus on one Redis server (`redis://HOST:PORT`): plain pub/sub for messages, one
+//! script that reads a topic's subscribers and publishes atomically, streams for durable
+//! topics.
+//!
+//! A session is one RESP3 connection: its subscriptions, its lease renewals and its
+//! messages travel on it, so a renewal that succeeds also shows the connection that
+//! delivers is alive. The bus's other commands share one connection manager.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, PushInfo, RedisResult, Script};
+use tokio::sync::mpsc;
+
+use super::connection::{COMMAND_RETRIES, REDIS_TIMEOUT};
+use super::durable::DurableTopics;
+use super::incarnation::{Link, RedisIncarnation, forward_push, new_session_id, take_lease};
+use super::{keys, scripts};
+use crate::error::{BusError, BusResult};
+use crate::model::{Bus, Offset, Receivers, Record};
+use crate::session::{
+    Backend, Incarnation, Session, SessionEvent, SessionId, SessionOptions, Sink,
+};
+use crate::topic::check_topic;
+
+/// The bus on one Redis server (`redis://HOST:PORT`).
+#[derive(Clone)]
+pub struct RedisBus {
+    address: String,
+    /// Opens the sessions' RESP3 connections.
+    client: redis::Client,
+    /// Publishes, liveness checks and the clean-up of ended sessions (reconnects on its own).
+    commands: ConnectionManager,
+    publish: Script,
+    durable: DurableTopics<ConnectionManager>,
+}
+
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBus {
+    /// Connects to the Redis server at `address` (`HOST:PORT`).
+    pub async fn connect(address: &str) -> BusResult<RedisBus> {
+        let client = redis::Client::open(format!("redis://{address}/?protocol=resp3"))
+            .map_err(|error| BusError::InvalidUrl(format!("{address}: {error}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(COMMAND_RETRIES as usize);
+        let commands = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        .map_err(|_| BusError::Unavailable(format!("{address}: connection timed out")))??;
+        Ok(RedisBus {
+            address: address.to_owned(),
+            client,
+            durable: DurableTopics::new(commands.clone()),
+            commands,
+            publish: Script::new(scripts::PUBLISH),
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for RedisBus {
+    async fn start(&self, lease: Duration, sink: Sink) -> BusResult<Arc<dyn Incarnation>> {
+        let id = new_session_id(&mut self.commands.clone()).await?;
+        let inbox = keys::inbox(id);
+        let forward = {
+            let inbox = inbox.clone();
+            move |push: PushInfo| -> Result<(), std::convert::Infallible> {
+                forward_push(&sink, &inbox, push);
+                Ok(())
+            }
+        };
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_push_sender(forward);
+        let mut connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        take_lease(&mut connection, id, lease).await?;
+        connection.subscribe(&inbox).await?;
+        let link = ServerLink {
+            connection,
+            commands: self.commands.clone(),
+        };
+        Ok(Arc::new(RedisIncarnation::new(id, link)))
+    }
+}
+
+/// A session's connections on one server.
+struct ServerLink {
+    /// The session's own connection: subscriptions, their pushes, the subscriber sets and
+    /// the lease renewals.
+    connection: MultiplexedConnection,
+    /// The bus's shared command connection: the clean-up goes through it, because the
+    /// session's own connection is usually the thing that broke.
+    commands: ConnectionManager,
+}
+
+#[async_trait]
+impl Link for ServerLink {
+    const BACKEND: &'static str = "Redis";
+    type Commands = MultiplexedConnection;
+
+    fn commands(&self) -> MultiplexedConnection {
+        self.connection.clone()
+    }
+
+    async fn join(&self, channel: &str) -> RedisResult<()> {
+        self.connection.clone().subscribe(channel).await
+    }
+
+    async fn leave(&self, channel: &str) -> RedisResult<()> {
+        self.connection.clone().unsubscribe(channel).await
+    }
+
+    async fn clean_up(&self, id: SessionId, topics: Vec<String>) {
+        // One server holds every key: one pipeline.
+        let mut pipeline = redis::pipe();
+        for topic in &topics {
+            pipeline
+                .cmd("SREM")
+                .arg(keys::subscribers(topic))
+                .arg(id.0)
+                .ignore();
+        }
+        pipeline.cmd("DEL").arg(keys::session(id)).ignore();
+        let _ = pipeline.query_async::<()>(&mut self.commands.clone()).await;
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    async fn open_session(
+        &self,
+        options: SessionOptions,
+    ) -> BusResult<(Session, mpsc::Receiver<SessionEvent>)> {
+        Session::open(Arc::new(self.clone()), options).await
+    }
+
+    async fn publish(&self, topic: &str, payload: Bytes) -> BusResult<Receivers> {
+        check_topic(topic)?;
+        let ids: Vec<u64> = self
+            .publish
+            .key(keys::subscribers(topic))
+            .arg(keys::channel(topic))
+            .arg(payload.as_ref())
+            .arg(keys::SESSION_PREFIX)
+            .invoke_async(&mut self.commands.clone())
+            .await?;
+        let mut sessions: Vec<SessionId> = ids.into_iter().map(SessionId).collect();
+        sessions.sort_unstable();
+        Ok(Receivers { sessions })
+    }
+
+    async fn send_to(&self, session: SessionId, payload: Bytes) -> BusResult<bool> {
+        let receivers: u64 = redis::cmd("PUBLISH")
+            .arg(keys::inbox(session))
+            .arg(payload.as_ref())
+            .query_async(&mut self.commands.clone())
+            .await?;
+        Ok(receivers > 0)
+    }
+
+    async fn alive(&self, sessions: &[SessionId]) -> BusResult<Vec<bool>> {
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipeline = redis::pipe();
+        for id in sessions {
+            pipeline.cmd("EXISTS").arg(keys::session(*id));
+        }
+        Ok(pipeline.query_async(&mut self.commands.clone()).await?)
+    }
+
+    async fn append(&self, topic: &str, payload: Bytes) -> BusResult<Offset> {
+        self.durable.append(topic, payload).await
+    }
+
+    async fn read(&self, topic: &str, after: Option<Offset>, max: usize) -> BusResult<Vec<Record>> {
+        self.durable.read(topic, after, max).await
+    }
+
+    async fn acknowledge(&self, topic: &str, consumer: &str, offset: Offset) -> BusResult<()> {
+        self.durable.acknowledge(topic, consumer, offset).await
+    }
+
+    async fn acknowledged(&self, topic: &str, consumer: &str) -> BusResult<Option<Offset>> {
+        self.durable.acknowledged(topic, consumer).await
+    }
+
+    fn describe(&self) -> String {
+        format!("Redis bus at {}", self.address)
+    }
+}
