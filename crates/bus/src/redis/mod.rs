@@ -23,8 +23,9 @@
 //! * **Leases cost O(1).** A lease is one key with a TTL, renewed with `PEXPIRE`, whatever
 //!   the number of subscriptions.
 //! * **Durable topics are streams**, as durable as the server's persistence setting.
-//! * **Nothing hangs.** Every connection attempt and command is bounded by
-//!   `REDIS_TIMEOUT`; past it the bus answers `Unavailable`.
+//! * **Nothing hangs.** Every command and connection attempt is bounded by
+//!   `REDIS_TIMEOUT` (connecting to a Cluster by three times that); past it the bus
+//!   answers `Unavailable`.
 //!
 //! # Layout
 //!

@@ -1,8 +1,8 @@
 //! The Lua scripts of the Redis backends: each does in one atomic step what must not
 //! interleave with other clients' commands. Keys are named in `keys.rs`.
 
-/// Single server: reads the subscriber set and publishes in one atomic step (KEYS[1] = the
-/// set, ARGV[1] = the channel, ARGV[2] = the payload, ARGV[3] = the lease-key prefix,
+/// Single server: reads the subscriber set and publishes in one atomic step (`KEYS[1]` = the
+/// set, `ARGV[1]` = the channel, `ARGV[2]` = the payload, `ARGV[3]` = the lease-key prefix,
 /// `keys::SESSION_PREFIX`). Returns the subscribed session ids whose lease is still held,
 /// and removes the others from the set (their session ended without leaving it, for
 /// example after a crash).
@@ -25,7 +25,7 @@ return live
 ";
 
 /// Cluster: reads the subscriber set and publishes on the shard channel in one atomic step
-/// on the topic's shard (KEYS[1] = the set, ARGV[1] = the channel, ARGV[2] = the payload).
+/// on the topic's shard (`KEYS[1]` = the set, `ARGV[1]` = the channel, `ARGV[2]` = the payload).
 /// The lease keys live in other slots, so the caller checks them afterwards.
 pub(super) const SHARDED_PUBLISH: &str = r"
 local sessions = redis.call('SMEMBERS', KEYS[1])
@@ -33,8 +33,8 @@ redis.call('SPUBLISH', ARGV[1], ARGV[2])
 return sessions
 ";
 
-/// Both topologies: moves a consumer's cursor forward only (KEYS[1] = cursors hash,
-/// ARGV[1] = consumer, ARGV[2] = major, ARGV[3] = minor).
+/// Both topologies: moves a consumer's cursor forward only (`KEYS[1]` = cursors hash,
+/// `ARGV[1]` = consumer, `ARGV[2]` = major, `ARGV[3]` = minor).
 pub(super) const ACKNOWLEDGE: &str = r"
 local held = redis.call('HGET', KEYS[1], ARGV[1])
 if held then
