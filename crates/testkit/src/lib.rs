@@ -8,16 +8,17 @@
 //! always decided by polling the server, never by sleeping a fixed time. Every wait is
 //! bounded.
 //!
+//! The processes are started by `tiercache-launch`, where the Redis topologies live (the
+//! binary launches them too); they are re-exported here so tests find every server in one
+//! place. PostgreSQL is set up for tests only (no fsync): it lives here.
+//!
 //! PostgreSQL refuses to run as root; when the tests run as root (as on these machines), the
 //! data directory is handed to the `postgres` user and the server runs under its uid.
 
 pub mod bench;
 mod postgres;
-mod process;
-mod redis;
-mod resp;
 
 pub use postgres::Postgres;
-pub use process::{Error, free_port};
-pub use redis::{RedisCluster, RedisSentinel, RedisServer};
-pub use resp::command as redis_command;
+pub use tiercache_launch::{
+    Error, RedisCluster, RedisSentinel, RedisServer, free_port, redis_command,
+};

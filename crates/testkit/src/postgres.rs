@@ -3,23 +3,23 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::{Uid, User};
 use std::os::unix::fs::chown;
 use tempfile::TempDir;
-
-use crate::process::{Error, find_binary, free_port, log_tail, port_open, spawn_ready, stop};
+use tiercache_launch::{Error, Launch, Process, Ready, find_binary, free_port, port_open};
 
 /// A running PostgreSQL server, stopped and deleted on drop.
 pub struct Postgres {
+    /// Declared first so it is dropped (stopped) before its directory is deleted.
+    process: Option<Process>,
     dir: TempDir,
     bin: PathBuf,
     user: Option<User>,
     port: u16,
-    child: Option<Child>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -82,11 +82,11 @@ impl Postgres {
             None
         };
         let mut server = Postgres {
+            process: None,
             dir,
             bin,
             user,
             port: 0,
-            child: None,
         };
         server.initdb()?;
         // The port is picked free but may be taken before postgres binds it: retry.
@@ -141,7 +141,6 @@ impl Postgres {
     }
 
     fn launch(&mut self) -> Result<(), Error> {
-        let log_path = self.log_path();
         let mut command = self.command("postgres");
         command
             .arg("-D")
@@ -153,14 +152,17 @@ impl Postgres {
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=200", "-c", "shared_buffers=64MB"]);
         let port = self.port;
-        let child = spawn_ready(
-            "postgres",
-            &mut command,
-            &log_path,
-            Duration::from_secs(30),
-            || port_open(port) && log_tail(&log_path).contains("ready to accept connections"),
-        )?;
-        self.child = Some(child);
+        let process = Launch::new("postgres", command)
+            .ready(Ready::probe(move |log| {
+                port_open(port) && log.tail(20).contains("ready to accept connections")
+            }))
+            .timeout(Duration::from_secs(30))
+            // Fast shutdown: roll back open transactions, then stop.
+            .stop_signal(Signal::SIGINT)
+            .grace(Duration::from_secs(10))
+            .log(self.log_path())
+            .start()?;
+        self.process = Some(process);
         Ok(())
     }
 
@@ -206,8 +208,8 @@ impl Postgres {
     /// Stops the server (fast shutdown) and leaves it stopped; [`restart`](Self::restart)
     /// brings it back on the same port with the same data.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            stop(&mut child, Signal::SIGINT, Duration::from_secs(10));
+        if let Some(mut process) = self.process.take() {
+            let _ = process.stop();
         }
     }
 
@@ -215,11 +217,5 @@ impl Postgres {
     pub fn restart(&mut self) -> Result<(), Error> {
         self.stop();
         self.launch()
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        self.stop();
     }
 }

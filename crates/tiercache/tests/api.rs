@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use serde_json::Value;
 use tiercache_store::dataset::kepler;
 
-use common::{Running, http, run};
+use common::{http, run, start, store_service, terminate};
 
 #[test]
 fn serve_answers_the_search_route_from_the_store_then_the_near_cache() {
@@ -25,9 +25,9 @@ fn serve_answers_the_search_route_from_the_store_then_the_near_cache() {
         "2",
         "--no-progress",
     ];
-    let serve = Running::start(&args, dir.path(), 2);
+    let serve = start(&args, dir.path(), 2);
     assert_eq!(
-        serve.addresses,
+        serve.addresses(),
         [listen.clone(), format!("127.0.0.1:{}", port + 1)]
     );
 
@@ -43,7 +43,7 @@ fn serve_answers_the_search_route_from_the_store_then_the_near_cache() {
     assert_eq!(second["source"], "near");
     assert_eq!(second["version"], first["version"]);
     // The second node shares the tier: the first node's fill is there.
-    let (_, other) = http(&serve.addresses[1], "GET", "/v1/objects/42", "");
+    let (_, other) = http(&serve.addresses()[1], "GET", "/v1/objects/42", "");
     assert_eq!(
         (other["source"].as_str(), &other["value"]),
         (Some("shared"), &expected)
@@ -51,13 +51,13 @@ fn serve_answers_the_search_route_from_the_store_then_the_near_cache() {
 
     // The nodes share an in-process bus: a write through the first node makes the second
     // drop its near copy.
-    let (_, held) = http(&serve.addresses[1], "GET", "/v1/objects/42", "");
+    let (_, held) = http(&serve.addresses()[1], "GET", "/v1/objects/42", "");
     assert_eq!(held["source"], "near");
     let (status, written) = http(&listen, "PUT", "/v1/objects/42", "\"replaced\"");
     assert_eq!(status, 200, "{written}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let (_, seen) = http(&serve.addresses[1], "GET", "/v1/objects/42", "");
+        let (_, seen) = http(&serve.addresses()[1], "GET", "/v1/objects/42", "");
         if seen["version"] == written["version"] {
             assert_eq!(seen["value"], "replaced");
             break;
@@ -69,13 +69,14 @@ fn serve_answers_the_search_route_from_the_store_then_the_near_cache() {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let (_, stats) = http(&serve.addresses[1], "GET", "/v1/stats", "");
+    let (_, stats) = http(&serve.addresses()[1], "GET", "/v1/stats", "");
     assert_eq!(stats["coherence"]["applied"], 1, "{stats}");
 
     // The load generator, on both nodes, as JSON.
     let targets = format!(
         "http://{},http://{}",
-        serve.addresses[0], serve.addresses[1]
+        serve.addresses()[0],
+        serve.addresses()[1]
     );
     let (ok, stdout, stderr) = run(
         &[
@@ -115,24 +116,24 @@ fn serve_answers_the_search_route_from_the_store_then_the_near_cache() {
     );
     assert!(answered[0] > 0 && report["latency"]["p99_us"].as_f64().unwrap() > 0.0);
 
-    let stderr = serve.terminate();
+    let stderr = terminate(serve);
     assert!(stderr.contains("loaded 9564 rows"), "{stderr}");
     assert!(stderr.contains("stopped"), "{stderr}");
 
     // A second start finds the data and does not load it again; a bench write survived.
-    let serve = Running::start(&args, dir.path(), 2);
-    let (status, _) = http(&serve.addresses[0], "GET", "/search?id=9564", "");
+    let serve = start(&args, dir.path(), 2);
+    let (status, _) = http(&serve.addresses()[0], "GET", "/search?id=9564", "");
     assert_eq!(status, 200);
-    let stderr = serve.terminate();
+    let stderr = terminate(serve);
     assert!(!stderr.contains("loaded"), "{stderr}");
 }
 
 #[test]
 fn api_over_a_store_service_with_an_in_process_tier() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Running::store_service(dir.path());
-    let store_url = format!("http://{}", store.addresses[0]);
-    let api = Running::start(
+    let store = store_service(dir.path());
+    let store_url = format!("http://{}", store.addresses()[0]);
+    let api = start(
         &[
             "api",
             "--store",
@@ -145,7 +146,7 @@ fn api_over_a_store_service_with_an_in_process_tier() {
         dir.path(),
         1,
     );
-    let address = &api.addresses[0];
+    let address = &api.addresses()[0];
     let (status, written) = http(address, "PUT", "/v1/objects/k", "{\"a\":1}");
     assert_eq!(status, 200, "{written}");
     let (_, read) = http(address, "GET", "/v1/objects/k", "");
@@ -180,7 +181,7 @@ fn api_over_a_store_service_with_an_in_process_tier() {
     );
     let (status, _) = http(address, "GET", "/v1/objects/k", "");
     assert_eq!(status, 200);
-    api.terminate();
+    terminate(api);
 }
 
 #[test]

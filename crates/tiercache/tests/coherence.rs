@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tiercache_testkit::RedisServer;
 
-use common::{Running, http, run};
+use common::{http, run, start, start_with_env, store_service, terminate};
+use tiercache_launch::Process;
 
 const OPERATIONS: u64 = 200_000;
 
@@ -32,9 +33,9 @@ fn serve_and_check(serve_args: &[&str]) -> (bool, Value, String) {
         "--no-progress",
     ];
     args.extend_from_slice(serve_args);
-    let serve = Running::start(&args, dir.path(), 3);
+    let serve = start(&args, dir.path(), 3);
     let nodes: Vec<String> = serve
-        .addresses
+        .addresses()
         .iter()
         .map(|address| format!("http://{address}"))
         .collect();
@@ -60,7 +61,7 @@ fn serve_and_check(serve_args: &[&str]) -> (bool, Value, String) {
     );
     let report: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|error| panic!("bench printed no JSON ({error}): {stdout}\n{stderr}"));
-    serve.terminate();
+    terminate(serve);
     (ok, report, stderr)
 }
 
@@ -130,9 +131,9 @@ fn async_delivery_is_stale_only_within_the_measured_delay() {
 }
 
 /// Starts one write-behind node over the database in `dir`.
-fn write_behind_node(dir: &std::path::Path, flush_interval_ms: u64) -> Running {
+fn write_behind_node(dir: &std::path::Path, flush_interval_ms: u64) -> Process {
     let interval = format!("{flush_interval_ms}ms");
-    Running::start(
+    start(
         &[
             "serve",
             "--listen",
@@ -155,8 +156,8 @@ fn write_behind_node(dir: &std::path::Path, flush_interval_ms: u64) -> Running {
 fn kill_9_in_write_behind_loses_at_most_the_unflushed_interval() {
     const INTERVAL_MS: u64 = 200;
     let dir = tempfile::tempdir().unwrap();
-    let node = write_behind_node(dir.path(), INTERVAL_MS);
-    let address = node.addresses[0].clone();
+    let mut node = write_behind_node(dir.path(), INTERVAL_MS);
+    let address = node.addresses()[0].clone();
     let started = Instant::now();
     let mut answered = Vec::new();
     // About a second and a half of writes, each to its own key, then the kill.
@@ -167,11 +168,11 @@ fn kill_9_in_write_behind_loses_at_most_the_unflushed_interval() {
         assert_eq!(body["pending"], true, "{body}");
         answered.push((key, Instant::now()));
     }
-    node.kill_hard();
+    node.kill().unwrap();
     let killed = Instant::now();
 
     let node = write_behind_node(dir.path(), INTERVAL_MS);
-    let address = node.addresses[0].clone();
+    let address = node.addresses()[0].clone();
     let mut lost = Vec::new();
     for (key, at) in &answered {
         let (status, _) = http(&address, "GET", &format!("/v1/objects/{key}"), "");
@@ -196,7 +197,7 @@ fn kill_9_in_write_behind_loses_at_most_the_unflushed_interval() {
         "a write answered {oldest_lost:?} before the kill was lost (bound {bound:?})"
     );
     assert!(answered.len() > 100, "too few writes to mean anything");
-    node.terminate();
+    terminate(node);
 }
 
 /// A graceful stop (SIGTERM) flushes first: nothing answered is lost, however long the
@@ -205,7 +206,7 @@ fn kill_9_in_write_behind_loses_at_most_the_unflushed_interval() {
 fn a_graceful_stop_in_write_behind_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let node = write_behind_node(dir.path(), 3_600_000);
-    let address = node.addresses[0].clone();
+    let address = node.addresses()[0].clone();
     for n in 0..50 {
         let (status, _) = http(&address, "PUT", &format!("/v1/objects/g-{n}"), "{}");
         assert_eq!(status, 200);
@@ -215,16 +216,16 @@ fn a_graceful_stop_in_write_behind_loses_nothing() {
         stats["write_behind"]["pending_keys"], 50,
         "nothing flushed yet"
     );
-    node.terminate();
+    terminate(node);
 
     let node = write_behind_node(dir.path(), 3_600_000);
-    let address = node.addresses[0].clone();
+    let address = node.addresses()[0].clone();
     for n in 0..50 {
         let (status, body) = http(&address, "GET", &format!("/v1/objects/g-{n}"), "");
         assert_eq!(status, 200, "g-{n} lost");
         assert_eq!(body["source"], "store");
     }
-    node.terminate();
+    terminate(node);
 }
 
 /// Sends one request and ignores whatever happens to the connection (the server may die
@@ -253,8 +254,8 @@ fn a_writer_killed_between_commit_and_publish_leaves_copies_that_expire() {
     let redis = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
     let redis_url = format!("redis://{}", redis.address());
     let dir = tempfile::tempdir().unwrap();
-    let store = Running::store_service(dir.path());
-    let store_url = format!("http://{}", store.addresses[0]);
+    let store = store_service(dir.path());
+    let store_url = format!("http://{}", store.addresses()[0]);
     let max_age = format!("{MAX_AGE_MS}ms");
     let api_args = [
         "api",
@@ -269,14 +270,14 @@ fn a_writer_killed_between_commit_and_publish_leaves_copies_that_expire() {
         "--listen",
         "127.0.0.1:0",
     ];
-    let reader = Running::start(&api_args, dir.path(), 1);
-    let writer = Running::start_with_env(
+    let reader = start(&api_args, dir.path(), 1);
+    let mut writer = start_with_env(
         &api_args,
         dir.path(),
         1,
         &[("TIERCACHE_FAILPOINT", "crash-after-commit")],
     );
-    let (r, w) = (reader.addresses[0].clone(), writer.addresses[0].clone());
+    let (r, w) = (reader.addresses()[0].clone(), writer.addresses()[0].clone());
     let (status, _) = http(&r, "PUT", "/v1/objects/k", "\"one\"");
     assert_eq!(status, 200);
     http(&r, "GET", "/v1/objects/k", "");
@@ -288,7 +289,7 @@ fn a_writer_killed_between_commit_and_publish_leaves_copies_that_expire() {
 
     fire(&w, "PUT", "/v1/objects/k", "\"two\"");
     let crashed = Instant::now();
-    let status = writer.wait_exit(Duration::from_secs(10));
+    let status = writer.wait_exit(Duration::from_secs(10)).unwrap();
     assert!(
         !status.success(),
         "the failpoint aborts the writer: {status}"
@@ -315,6 +316,6 @@ fn a_writer_killed_between_commit_and_publish_leaves_copies_that_expire() {
         converged <= Duration::from_millis(2 * MAX_AGE_MS + 500),
         "converged after {converged:?}"
     );
-    reader.terminate();
-    store.terminate();
+    terminate(reader);
+    terminate(store);
 }

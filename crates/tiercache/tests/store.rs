@@ -10,9 +10,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,53 +19,12 @@ use tiercache_store::dataset::kepler;
 use tiercache_store::{Limits, Lookup, Precondition, Store, StoreClient, StoreError};
 use tiercache_testkit::Postgres;
 
-use common::{run, tiercache};
+use common::{run, start, tiercache};
+use tiercache_launch::Process;
 
-/// A `tiercache store` process; killed on drop.
-struct StoreProcess {
-    child: Child,
-    address: String,
-}
-
-impl StoreProcess {
-    /// Starts the store on `listen` and waits for its `listening on` line (bounded).
-    fn start(db: &str, listen: &str, dir: &Path) -> StoreProcess {
-        let mut child = tiercache()
-            .args(["store", "--db", db, "--listen", listen])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-        let line = receiver
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the store printed its address within 30 s");
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        StoreProcess { child, address }
-    }
-
-    /// SIGKILL: no shutdown, no flush.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for StoreProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A `tiercache store` on `listen` over `db`, once it printed its `listening on` line.
+fn store_process(db: &str, listen: &str, dir: &Path) -> Process {
+    start(&["store", "--db", db, "--listen", listen], dir, 1)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -88,9 +45,9 @@ fn load_then_serve_every_row(db: &str) {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("0 written, 9564 unchanged"), "{stdout}");
 
-    let store = StoreProcess::start(db, "127.0.0.1:0", dir.path());
+    let store = store_process(db, "127.0.0.1:0", dir.path());
     runtime().block_on(async {
-        let client = StoreClient::connect(&store.address, Limits::default())
+        let client = StoreClient::connect(&store.addresses()[0], Limits::default())
             .await
             .unwrap();
         let expected: Vec<_> = kepler::rows(kepler::FULL_ROWS, kepler::DEFAULT_SEED).collect();
@@ -154,9 +111,9 @@ fn a_csv_file_loads_keyed_by_a_column() {
     );
     assert!(ok, "{stderr}");
     assert!(stdout.contains("2 written"), "{stdout}");
-    let store = StoreProcess::start(db, "127.0.0.1:0", dir.path());
+    let store = store_process(db, "127.0.0.1:0", dir.path());
     runtime().block_on(async {
-        let client = StoreClient::connect(&store.address, Limits::default())
+        let client = StoreClient::connect(&store.addresses()[0], Limits::default())
             .await
             .unwrap();
         let lookup = client.get(b"K00753,01").await.unwrap();
@@ -239,8 +196,8 @@ struct History {
 
 fn crash_and_restart_loses_no_acknowledged_write(db: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = StoreProcess::start(db, "127.0.0.1:0", dir.path());
-    let address = store.address.clone();
+    let mut store = store_process(db, "127.0.0.1:0", dir.path());
+    let address = store.addresses()[0].clone();
     let history = Arc::new(Mutex::new(History::default()));
     let rt = runtime();
     let client = rt.block_on(async {
@@ -300,9 +257,9 @@ fn crash_and_restart_loses_no_acknowledged_write(db: &str) {
         while acknowledged() < before + 200 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        store.kill();
+        store.kill().unwrap();
         std::thread::sleep(Duration::from_millis(100));
-        store = StoreProcess::start(db, &address, dir.path());
+        store = store_process(db, &address, dir.path());
     }
     let before = acknowledged();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -382,7 +339,7 @@ fn postgres_store_survives_sigkill_with_every_acknowledged_write() {
 #[test]
 fn bad_input_is_a_typed_grpc_error_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = StoreProcess::start("sqlite://bad.db", "127.0.0.1:0", dir.path());
+    let store = store_process("sqlite://bad.db", "127.0.0.1:0", dir.path());
     runtime().block_on(async {
         // A client with generous limits, so the server is the one that says no.
         let generous = Limits {
@@ -390,7 +347,7 @@ fn bad_input_is_a_typed_grpc_error_and_writes_nothing() {
             max_value_bytes: 4 << 20,
             ..Limits::default()
         };
-        let client = StoreClient::connect(&store.address, generous).await.unwrap();
+        let client = StoreClient::connect(&store.addresses()[0], generous).await.unwrap();
         let error = client.put(&[b'k'; 513], b"v", Precondition::None).await.unwrap_err();
         assert!(matches!(error, StoreError::TooLarge { ref what, size: 513, limit: 512 } if what == "key"), "{error}");
         let error = client.put(b"big", &vec![0; (1 << 20) + 1], Precondition::None).await.unwrap_err();
@@ -406,7 +363,7 @@ fn bad_input_is_a_typed_grpc_error_and_writes_nothing() {
         assert!(page.objects.is_empty(), "{:?}", page.objects);
         // The status codes themselves, as a non-Rust client sees them.
         let mut raw = tiercache_store::grpc::proto::object_store_client::ObjectStoreClient::connect(
-            format!("http://{}", store.address),
+            format!("http://{}", store.addresses()[0]),
         )
         .await
         .unwrap();
@@ -476,10 +433,10 @@ fn a_lost_database_is_unavailable_and_the_store_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Postgres::start().expect("PostgreSQL must start for this test");
     let db = server.create_database("outage").unwrap();
-    let store = StoreProcess::start(&db, "127.0.0.1:0", dir.path());
+    let store = store_process(&db, "127.0.0.1:0", dir.path());
     let rt = runtime();
     let client = rt.block_on(async {
-        let client = StoreClient::connect(&store.address, Limits::default())
+        let client = StoreClient::connect(&store.addresses()[0], Limits::default())
             .await
             .unwrap();
         client
@@ -600,8 +557,8 @@ fn health_and_reflection_are_served() {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let dir = tempfile::tempdir().unwrap();
-    let store = StoreProcess::start("sqlite://health.db", "127.0.0.1:0", dir.path());
-    let url = format!("http://{}", store.address);
+    let store = store_process("sqlite://health.db", "127.0.0.1:0", dir.path());
+    let url = format!("http://{}", store.addresses()[0]);
     runtime().block_on(async {
         let channel = tonic::transport::Endpoint::from_shared(url)
             .unwrap()

@@ -9,8 +9,8 @@ use clap::Args;
 use tiercache_api::ApiOptions;
 use tiercache_core::ByteSize;
 
-use super::deployment::{self, NodeSetup};
 use crate::config::{ApiConfig, ConfigFile, print_section};
+use tiercache_deploy::{self as deployment, NodeSetup};
 
 /// Serves the HTTP API of one node: reads go near cache → shared tier → store; writes go
 /// through to the store, then update the near cache and invalidate the shared tier.

@@ -8,13 +8,11 @@ use anyhow::Context;
 use clap::Args;
 use tiercache_api::ApiOptions;
 use tiercache_bench::http_load::{KeyDistribution, LoadReport, LoadSpec};
-use tiercache_cache::PolicySpec;
 use tiercache_core::ByteSize;
-use tiercache_testkit::{RedisCluster, RedisServer};
 use tiercache_tier::TierOptions;
 
-use super::deployment::{self, NodeSetup};
 use super::node_args::parse_policy;
+use tiercache_deploy::{self as deployment, LocalRedis, NodeSetup};
 
 /// Runs the same seeded workload through the HTTP API of an embedded deployment once per
 /// shared-tier topology (centralized, partitioned, replicated), then prints a table of
@@ -137,7 +135,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     ];
     // Kept alive until the end: dropping them stops the servers.
     let redis = if args.redis {
-        let servers = LocalRedis::launch(&tier_policy, args.tier_capacity.bytes(), args.json)?;
+        let server_args = LocalRedis::server_args(&tier_policy, args.tier_capacity.bytes())?;
+        if !args.json {
+            eprintln!(
+                "launching local Redis topologies ({})",
+                server_args.join(" ")
+            );
+        }
+        let servers = LocalRedis::launch(&server_args)?;
         topologies.extend(servers.topologies());
         Some(servers)
     } else {
@@ -151,7 +156,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let runs = super::runtime()?.block_on(async {
         let store = deployment::open_store(&db).await?;
-        let rows = deployment::load_dataset_if_empty(store.as_ref(), args.no_progress).await?;
+        let rows = super::load_dataset_if_empty(store.as_ref(), args.no_progress).await?;
         if !args.json {
             eprintln!(
                 "store: SQLite in a temporary directory, {rows} rows of the Kepler-like dataset"
@@ -236,54 +241,4 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "near/shared/store: the share of successful reads each tier answered (the `source` of each answer)."
     );
     Ok(())
-}
-
-/// Redis topologies launched on free loopback ports for the demo; stopped on drop.
-struct LocalRedis {
-    single: RedisServer,
-    cluster: RedisCluster,
-    primary: RedisServer,
-    replicas: Vec<RedisServer>,
-}
-
-impl LocalRedis {
-    fn launch(policy: &PolicySpec, maxmemory: u64, quiet: bool) -> anyhow::Result<LocalRedis> {
-        let args = tiercache_tier::redis_server_args(policy, maxmemory)?;
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        if !quiet {
-            eprintln!("launching local Redis topologies ({})", args.join(" "));
-        }
-        let single = RedisServer::start_with(&args).context("starting redis-server")?;
-        let cluster = RedisCluster::start_with(3, 1, &args).context("starting a Redis Cluster")?;
-        let primary = RedisServer::start_with(&args).context("starting a Redis primary")?;
-        let replicas = (0..2)
-            .map(|_| RedisServer::replica_of_with(&primary, &args))
-            .collect::<Result<Vec<_>, _>>()
-            .context("starting Redis replicas")?;
-        Ok(LocalRedis {
-            single,
-            cluster,
-            primary,
-            replicas,
-        })
-    }
-
-    fn topologies(&self) -> Vec<(&'static str, String)> {
-        let replicas: Vec<String> = self.replicas.iter().map(RedisServer::address).collect();
-        vec![
-            (
-                "redis centralized",
-                format!("redis://{}", self.single.address()),
-            ),
-            ("redis cluster", self.cluster.url()),
-            (
-                "redis replicated",
-                format!(
-                    "redis-replicated://{},{}",
-                    self.primary.address(),
-                    replicas.join(",")
-                ),
-            ),
-        ]
-    }
 }

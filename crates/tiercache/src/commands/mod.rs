@@ -3,7 +3,6 @@
 pub mod api;
 pub mod bench;
 pub mod demo;
-pub mod deployment;
 pub mod load;
 pub mod node_args;
 pub mod serve;
@@ -25,6 +24,25 @@ pub fn progress_bar(total: u64, template: &str, no_progress: bool) -> ProgressBa
             .expect("progress templates are static and valid")
             .progress_chars("=> "),
     )
+}
+
+/// Loads the dataset when the store holds no object at all, with a progress bar; returns
+/// how many rows were written.
+pub async fn load_dataset_if_empty(
+    store: &dyn tiercache_store::Store,
+    no_progress: bool,
+) -> anyhow::Result<u64> {
+    if !tiercache_deploy::store_is_empty(store).await? {
+        return Ok(0);
+    }
+    let bar = progress_bar(
+        tiercache_deploy::DATASET_ROWS,
+        "loading the Kepler-like dataset {bar:30} {pos}/{len} rows",
+        no_progress,
+    );
+    let written = tiercache_deploy::load_dataset(store, |done| bar.set_position(done)).await;
+    bar.finish_and_clear();
+    Ok(written?)
 }
 
 /// A multi-threaded tokio runtime for the commands that serve or talk over the network.

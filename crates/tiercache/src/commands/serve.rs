@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::Args;
 use tiercache_api::ApiOptions;
 
-use super::deployment::{self, NodeSetup};
 use super::node_args::{self, parse_policy};
 use crate::config::{ConfigFile, ServeConfig, print_section};
+use tiercache_deploy::{self as deployment, NodeSetup};
 
 /// Runs a whole deployment in one process with nothing installed: the store on SQLite in
 /// DATA/tiercache.db (the Kepler-like dataset is loaded when the store is empty), the
@@ -109,7 +109,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let db = format!("sqlite://{}", config.data.join("tiercache.db").display());
     super::runtime()?.block_on(async move {
         let store = deployment::open_store(&db).await?;
-        let loaded = deployment::load_dataset_if_empty(store.as_ref(), args.no_progress).await?;
+        let loaded = super::load_dataset_if_empty(store.as_ref(), args.no_progress).await?;
         if loaded > 0 {
             eprintln!("tiercache serve: loaded {loaded} rows of the Kepler-like dataset into {db}");
         }

@@ -1,30 +1,23 @@
 //! redis-server processes: single nodes, replicas, a cluster, Sentinel.
 
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
-use crate::process::{Error, find_binary, free_port, log_tail, signal, spawn_ready, stop};
 use crate::resp::command;
-
-fn binary(name: &str, package: &str) -> Result<PathBuf, Error> {
-    find_binary(name, &[]).ok_or_else(|| Error::Missing {
-        binary: name.into(),
-        package: package.into(),
-    })
-}
+use crate::{Error, Launch, Process, Ready, free_port, require_binary};
 
 /// One redis-server (or redis-sentinel) process in its own temporary directory, with
 /// persistence off. Stopped and deleted on drop.
 pub struct RedisServer {
+    /// Declared first so it is dropped (stopped) before its directory is deleted.
+    process: Option<Process>,
     dir: TempDir,
     program: PathBuf,
     args: Vec<String>,
     port: u16,
-    child: Option<Child>,
 }
 
 impl std::fmt::Debug for RedisServer {
@@ -44,7 +37,7 @@ impl RedisServer {
     /// A standalone node with extra `redis-server` arguments, for example
     /// `["--maxmemory", "10mb", "--maxmemory-policy", "allkeys-lru"]`.
     pub fn start_with(extra: &[&str]) -> Result<RedisServer, Error> {
-        let program = binary("redis-server", "redis-server")?;
+        let program = require_binary("redis-server", "redis-server")?;
         let args = extra.iter().map(|arg| (*arg).to_owned()).collect();
         RedisServer::spawn(program, None, args)
     }
@@ -77,11 +70,11 @@ impl RedisServer {
             .tempdir()
             .map_err(Error::io("creating the Redis directory"))?;
         let mut server = RedisServer {
+            process: None,
             dir,
             program,
             args,
             port: 0,
-            child: None,
         };
         let mut last_error = None;
         for _ in 0..3 {
@@ -113,15 +106,14 @@ impl RedisServer {
             .arg(self.dir.path())
             .args(&self.args);
         let port = self.port;
-        let log = self.dir.path().join("redis.log");
-        let child = spawn_ready(
-            "redis-server",
-            &mut process,
-            &log,
-            Duration::from_secs(15),
-            || command(port, &["PING"]).is_ok_and(|reply| reply == "PONG"),
-        )?;
-        self.child = Some(child);
+        let process = Launch::new("redis-server", process)
+            .ready(Ready::probe(move |_| {
+                command(port, &["PING"]).is_ok_and(|reply| reply == "PONG")
+            }))
+            .timeout(Duration::from_secs(15))
+            .log(self.dir.path().join("redis.log"))
+            .start()?;
+        self.process = Some(process);
         Ok(())
     }
 
@@ -143,7 +135,10 @@ impl RedisServer {
             what: format!("{what} on port {}", self.port),
             detail: format!(
                 "not ready after {timeout:?}; log:\n{}",
-                log_tail(&self.dir.path().join("redis.log"))
+                self.process
+                    .as_ref()
+                    .map(|p| p.log().tail(20))
+                    .unwrap_or_default()
             ),
         })
     }
@@ -170,22 +165,22 @@ impl RedisServer {
 
     /// Kills the process with SIGKILL (a crash); [`restart`](Self::restart) brings it back.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            stop(&mut child, Signal::SIGKILL, Duration::from_secs(1));
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
         }
     }
 
     /// Freezes the process (SIGSTOP): it holds its connections but answers nothing.
     pub fn pause(&self) {
-        if let Some(child) = &self.child {
-            signal(child, Signal::SIGSTOP);
+        if let Some(process) = &self.process {
+            process.pause();
         }
     }
 
     /// Resumes a paused process (SIGCONT).
     pub fn resume(&self) {
-        if let Some(child) = &self.child {
-            signal(child, Signal::SIGCONT);
+        if let Some(process) = &self.process {
+            process.resume();
         }
     }
 
@@ -194,18 +189,6 @@ impl RedisServer {
         self.kill();
         let with_config = self.dir.path().join("redis.conf").is_file();
         self.launch(with_config)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(child) = &self.child {
-            // A paused process ignores SIGTERM until resumed.
-            signal(child, Signal::SIGCONT);
-        }
-        if let Some(mut child) = self.child.take() {
-            stop(&mut child, Signal::SIGTERM, Duration::from_secs(5));
-        }
     }
 }
 
@@ -254,7 +237,7 @@ impl RedisCluster {
                 RedisServer::start_with(&args)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let cli = binary("redis-cli", "redis-tools")?;
+        let cli = require_binary("redis-cli", "redis-tools")?;
         let output = Command::new(cli)
             .arg("--cluster")
             .arg("create")
@@ -333,7 +316,7 @@ impl RedisSentinel {
         let replicas = (0..replicas)
             .map(|_| RedisServer::replica_of(&primary))
             .collect::<Result<Vec<_>, _>>()?;
-        let program = binary("redis-sentinel", "redis-sentinel")?;
+        let program = require_binary("redis-sentinel", "redis-sentinel")?;
         let config = format!(
             "sentinel monitor {master_name} 127.0.0.1 {port} {quorum}\n\
              sentinel down-after-milliseconds {master_name} 1000\n\

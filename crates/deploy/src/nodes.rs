@@ -1,80 +1,20 @@
-//! What `api`, `serve` and `demo` share: opening the store and the tier by URL, loading the
-//! dataset into an empty store, and running API nodes on consecutive ports.
+//! API nodes serving in this process: one store and one tier shared, a router per node, each
+//! on its own port, stopped together.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
 use tiercache_api::ApiOptions;
 use tiercache_bus::Bus;
 use tiercache_cache::PolicySpec;
 use tiercache_node::{CoherenceOptions, Node, NodeOptions, WriteBehindOptions};
-use tiercache_store::dataset::{self, DEFAULT_BATCH_ROWS, kepler};
-use tiercache_store::{Limits, SqlOptions, SqlStore, Store, StoreClient};
-use tiercache_tier::{Tier, TierOptions};
+use tiercache_store::{Limits, Store};
+use tiercache_tier::Tier;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// The store behind `url`: a `tiercache store` service (`http://HOST:PORT`) or a database
-/// opened in this process (`sqlite://PATH`, `postgres://…`).
-pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        let client = StoreClient::connect(url, Limits::default())
-            .await
-            .with_context(|| format!("connecting to the store service at {url}"))?;
-        Ok(Arc::new(client))
-    } else {
-        let store = SqlStore::open(url, SqlOptions::default())
-            .await
-            .with_context(|| format!("opening the store database {url}"))?;
-        Ok(Arc::new(store))
-    }
-}
-
-/// The shared tier's settings for nodes whose cached copies live at most `max_age`.
-pub fn tier_options(max_age: Option<std::time::Duration>) -> TierOptions {
-    TierOptions {
-        value_ttl: max_age,
-        ..TierOptions::default()
-    }
-}
-
-/// The shared tier behind `url`, or none for `none`.
-pub async fn open_tier(url: &str, options: &TierOptions) -> anyhow::Result<Option<Arc<dyn Tier>>> {
-    if url.trim().eq_ignore_ascii_case("none") {
-        return Ok(None);
-    }
-    let tier = tiercache_tier::open(url, options)
-        .await
-        .with_context(|| format!("opening the shared tier {url}"))?;
-    Ok(Some(tier))
-}
-
-/// Loads the full Kepler-like table (default seed) when the store holds no object at all.
-/// Returns how many rows were written.
-pub async fn load_dataset_if_empty(store: &dyn Store, no_progress: bool) -> anyhow::Result<u64> {
-    let first = store
-        .scan(b"", None, 1)
-        .await
-        .context("reading the store")?;
-    if !first.objects.is_empty() {
-        return Ok(0);
-    }
-    let total = kepler::FULL_ROWS as u64;
-    let bar = super::progress_bar(
-        total,
-        "loading the Kepler-like dataset {bar:30} {pos}/{len} rows",
-        no_progress,
-    );
-    let rows = kepler::rows(kepler::FULL_ROWS, kepler::DEFAULT_SEED).map(Ok);
-    let report = dataset::load(store, rows, DEFAULT_BATCH_ROWS, |done| {
-        bar.set_position(done)
-    })
-    .await
-    .context("loading the dataset")?;
-    bar.finish_and_clear();
-    Ok(report.written)
-}
+use crate::{Error, Result};
 
 /// How each API node is set up.
 #[derive(Debug, Clone)]
@@ -90,16 +30,18 @@ pub struct NodeSetup {
     /// Write-behind settings, or `None` for write-through.
     pub write_behind: Option<WriteBehindOptions>,
     /// The longest a near-cache copy lives (`None`: until evicted or invalidated).
-    pub near_max_age: Option<std::time::Duration>,
+    pub near_max_age: Option<Duration>,
 }
 
 /// Fault injection for the crash tests: `TIERCACHE_FAILPOINT=crash-after-commit` makes
 /// every node abort the process right after a write's store commit.
-fn crash_after_commit() -> anyhow::Result<bool> {
+fn crash_after_commit() -> Result<bool> {
     match std::env::var("TIERCACHE_FAILPOINT") {
         Err(_) => Ok(false),
         Ok(point) if point == "crash-after-commit" => Ok(true),
-        Ok(point) => anyhow::bail!("unknown TIERCACHE_FAILPOINT {point:?} (crash-after-commit)"),
+        Ok(point) => Err(Error::Settings(format!(
+            "unknown TIERCACHE_FAILPOINT {point:?} (crash-after-commit)"
+        ))),
     }
 }
 
@@ -115,10 +57,10 @@ pub struct RunningNodes {
 
 impl RunningNodes {
     /// Stops accepting, lets requests in flight finish, and waits for every server.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn stop(mut self) -> Result<()> {
         let _ = self.stop.send(true);
         while let Some(served) = self.servers.join_next().await {
-            served.context("an API server task failed")??;
+            served_ok(served)?;
         }
         // Leave the bus now rather than when the sessions' leases lapse.
         for node in &self.nodes {
@@ -128,15 +70,31 @@ impl RunningNodes {
     }
 
     /// Completes when any server stops by itself (an error), with that error.
-    pub async fn failed(&mut self) -> anyhow::Result<()> {
+    pub async fn failed(&mut self) -> Result<()> {
         match self.servers.join_next().await {
             Some(served) => {
-                served.context("an API server task failed")??;
-                anyhow::bail!("an API server stopped unexpectedly")
+                served_ok(served)?;
+                Err(Error::Server {
+                    doing: "an API server stopped unexpectedly",
+                    source: None,
+                })
             }
             None => std::future::pending().await,
         }
     }
+}
+
+/// A server task's outcome as this crate's error.
+fn served_ok(
+    served: std::result::Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> Result<()> {
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| Error::Server {
+        doing: "an API server task failed",
+        source: Some(source),
+    };
+    served
+        .map_err(|error| failed(Box::new(error)))?
+        .map_err(|error| failed(Box::new(error)))
 }
 
 /// Starts `count` API nodes over one store and one tier; node i listens on `listen`'s port
@@ -147,8 +105,12 @@ pub async fn start_nodes(
     count: usize,
     listen: SocketAddr,
     setup: &NodeSetup,
-) -> anyhow::Result<RunningNodes> {
-    anyhow::ensure!(count >= 1, "at least one API node is needed");
+) -> Result<RunningNodes> {
+    if count == 0 {
+        return Err(Error::Settings(
+            "at least one API node is needed".to_owned(),
+        ));
+    }
     let (stop, stopped) = watch::channel(false);
     let mut running = RunningNodes {
         addresses: Vec::with_capacity(count),
@@ -160,13 +122,16 @@ pub async fn start_nodes(
         let mut address = listen;
         if listen.port() != 0 {
             let port = u16::try_from(usize::from(listen.port()) + index)
-                .ok()
-                .context("node ports would run past 65535")?;
+                .map_err(|_| Error::Settings("node ports would run past 65535".to_owned()))?;
             address.set_port(port);
         }
         let listener = tokio::net::TcpListener::bind(address)
             .await
-            .with_context(|| format!("binding {address} for API node {index}"))?;
+            .map_err(|source| Error::Bind {
+                address,
+                index,
+                source,
+            })?;
         let options = NodeOptions {
             near_capacity_bytes: setup.near_capacity_bytes,
             near_policy: setup.policy,
@@ -176,26 +141,32 @@ pub async fn start_nodes(
             crash_after_commit: crash_after_commit()?,
         };
         let node = match &setup.coherence {
-            None => Node::start(Arc::clone(&store), tier.clone(), &options)
+            None => Node::start(Arc::clone(&store), tier.clone(), &options).await,
+            Some((bus, coherence)) => {
+                Node::with_bus(
+                    Arc::clone(&store),
+                    tier.clone(),
+                    Arc::clone(bus),
+                    &options,
+                    *coherence,
+                )
                 .await
-                .map_err(anyhow::Error::msg)?,
-            Some((bus, coherence)) => Node::with_bus(
-                Arc::clone(&store),
-                tier.clone(),
-                Arc::clone(bus),
-                &options,
-                *coherence,
-            )
-            .await
-            .map_err(anyhow::Error::msg)?,
-        };
+            }
+        }
+        .map_err(|error| Error::Node(error.to_string()))?;
         let mut api = setup.api.clone();
         if count > 1 {
             api.node_name = format!("{}-{index}", api.node_name);
         }
         let router = tiercache_api::router(Arc::clone(&node), api);
         let mut stopped = stopped.clone();
-        running.addresses.push(listener.local_addr()?);
+        running
+            .addresses
+            .push(listener.local_addr().map_err(|source| Error::Bind {
+                address,
+                index,
+                source,
+            })?);
         running.nodes.push(node);
         running
             .servers
