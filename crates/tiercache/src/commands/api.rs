@@ -108,7 +108,7 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
         write_behind: None,
         near_max_age: None,
     };
-    super::node_args::coherence_options(&config.bus)?;
+    let coherence = super::node_args::coherence_options(&config.bus)?;
     setup.write_behind = super::node_args::write_behind(&config.bus)?;
     let max_age = super::node_args::parse_max_age(&config.max_age)?;
     setup.near_max_age = max_age;
@@ -118,7 +118,7 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
-        setup.coherence = super::node_args::open_bus(&config.bus).await?;
+        setup.coherence = super::node_args::open_bus(&config.bus.url, coherence).await?;
         let bus_text = super::node_args::describe(&setup.coherence, setup.write_behind);
         let mut nodes = deployment::start_nodes(store, tier, 1, config.listen, &setup).await?;
         println!("listening on {}", nodes.addresses[0]);

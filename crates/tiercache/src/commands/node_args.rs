@@ -199,17 +199,18 @@ pub fn coherence_options(config: &BusConfig) -> anyhow::Result<CoherenceOptions>
     })
 }
 
-/// The bus `config` names and the nodes' coherence settings, or `None` for `none`.
+/// The bus at `url` with the nodes' (already checked) coherence settings, or `None` for
+/// `none`.
 pub async fn open_bus(
-    config: &BusConfig,
+    url: &str,
+    options: CoherenceOptions,
 ) -> anyhow::Result<Option<(Arc<dyn Bus>, CoherenceOptions)>> {
-    let options = coherence_options(config)?;
-    if config.url.trim().eq_ignore_ascii_case("none") {
+    if url.trim().eq_ignore_ascii_case("none") {
         return Ok(None);
     }
-    let bus = tiercache_bus::open(&config.url)
+    let bus = tiercache_bus::open(url)
         .await
-        .with_context(|| format!("opening the bus {}", config.url))?;
+        .with_context(|| format!("opening the bus {url}"))?;
     Ok(Some((bus, options)))
 }
 

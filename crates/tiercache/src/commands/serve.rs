@@ -100,7 +100,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         write_behind: None,
         near_max_age: None,
     };
-    node_args::coherence_options(&config.bus)?;
+    let coherence = node_args::coherence_options(&config.bus)?;
     setup.write_behind = node_args::write_behind(&config.bus)?;
     let max_age = node_args::parse_max_age(&config.max_age)?;
     setup.near_max_age = max_age;
@@ -117,7 +117,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
-        setup.coherence = node_args::open_bus(&config.bus).await?;
+        setup.coherence = node_args::open_bus(&config.bus.url, coherence).await?;
         let bus_text = node_args::describe(&setup.coherence, setup.write_behind);
         let mut nodes =
             deployment::start_nodes(store, tier, config.nodes, config.listen, &setup).await?;
