@@ -1,6 +1,7 @@
 //! Coherence across nodes: per-object (or per-bucket) subscriptions held by a leased bus
 //! session, notices published by writers, and what a node does when it receives one or
-//! loses its session.
+//! loses its session. This module holds the bus side's state ([`Coherence`]) and what it
+//! reports; its files hold what is done with it.
 //!
 //! ```text
 //!  writer node                    bus                         reader node
@@ -30,34 +31,30 @@
 //!  every r acknowledged, or alive(r) = false → answer the client
 //! ```
 
+/// The wire format of notices and acknowledgements.
 mod notice;
+/// Topic granularity, write mode, delivery mode and lease settings.
 mod options;
+/// Publishing a notice, and the acknowledgements of synchronous delivery.
+pub(crate) mod publish;
+/// Applying what the bus session reports: notices, acknowledgements, a lost session.
+mod receive;
+/// Subscribing to a key's topic before a fill, releasing it afterwards.
+mod subscriptions;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
-use tiercache_bus::{Bus, BusError, BusResult, Session, SessionId};
-use tiercache_core::Version;
+use tiercache_bus::{Bus, BusResult, Session, SessionId};
 use tokio::sync::{Notify, watch};
 
 pub use notice::{AckRequest, Notice, Stamp};
-
-use crate::latency::LatencyHistogram;
 pub use options::{CoherenceOptions, Delivery, TopicGranularity, WriteMode};
 
-/// Why a notice did not (provably) reach every other copy.
-#[derive(Debug)]
-pub(crate) enum PublishFailure {
-    /// The bus refused the publish.
-    Bus(BusError),
-    /// Synchronous delivery: some copies were neither confirmed gone nor dropped by the
-    /// bus in time, or this node's own session (where the confirmations arrive) was lost.
-    Unconfirmed(String),
-}
+use crate::latency::LatencyHistogram;
 
 /// What a fill records before it subscribes and reads, and checks again under the install
 /// lock: if either changed, what it read may have missed a notice.
@@ -72,18 +69,6 @@ pub(crate) struct Admission {
 struct PendingAcks {
     confirmed: Mutex<HashSet<SessionId>>,
     arrived: Notify,
-}
-
-/// Takes a pending write out of the map however its wait ends (including cancellation).
-struct PendingGuard<'a> {
-    pending: &'a Mutex<HashMap<u64, Arc<PendingAcks>>>,
-    request: u64,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.pending.lock().remove(&self.request);
-    }
 }
 
 /// Whether this node's session is subscribed to a topic. Locked across the bus call, so a
@@ -279,252 +264,6 @@ impl Coherence {
     pub(crate) fn may_serve_near(&self) -> bool {
         self.session.lease_valid()
             && self.session.generation() == self.flushed_generation.load(Ordering::Acquire)
-    }
-
-    /// The topic state of `topic`, locked, and still the one registered (an unsubscribe
-    /// may have retired the one we found while we waited for its lock).
-    async fn lock_topic(&self, topic: &str) -> tokio::sync::OwnedMutexGuard<TopicState> {
-        loop {
-            let state = Arc::clone(self.topics.lock().entry(topic.to_owned()).or_default());
-            let guard = Arc::clone(&state).lock_owned().await;
-            let current = self
-                .topics
-                .lock()
-                .get(topic)
-                .is_some_and(|registered| Arc::ptr_eq(registered, &state));
-            if current {
-                return guard;
-            }
-        }
-    }
-
-    /// Subscribes to `key`'s topic unless already subscribed; returns once confirmed.
-    pub(crate) async fn subscribe_for(&self, key: &[u8]) -> BusResult<()> {
-        let topic = self.options.topics.topic(key);
-        let generation = self.session.generation();
-        if let Some(state) = self.topics.lock().get(&topic)
-            && let Ok(state) = state.try_lock()
-            && state.subscribed == Some(generation)
-        {
-            return Ok(());
-        }
-        let mut state = self.lock_topic(&topic).await;
-        if state.subscribed != Some(generation) {
-            self.session.subscribe(&topic).await.inspect_err(|_| {
-                bump(&self.counters.subscribe_errors);
-            })?;
-            if state.subscribed.is_none() {
-                self.counters.subscriptions.fetch_add(1, Ordering::Relaxed);
-            }
-            state.subscribed = Some(generation);
-            bump(&self.counters.subscribes);
-        }
-        Ok(())
-    }
-
-    /// Unsubscribes from `key`'s topic if `still_needed` says nothing uses it, asked under
-    /// the topic's lock so a fill that subscribes meanwhile is not undone.
-    pub(crate) async fn release(&self, key: &[u8], still_needed: impl Fn() -> bool) {
-        let topic = self.options.topics.topic(key);
-        if !self.topics.lock().contains_key(&topic) {
-            return;
-        }
-        let mut state = self.lock_topic(&topic).await;
-        if still_needed() {
-            return;
-        }
-        if state.subscribed.is_some() {
-            // A failed unsubscribe only leaves an extra subscription until the session ends.
-            if self.session.unsubscribe(&topic).await.is_ok() {
-                bump(&self.counters.unsubscribes);
-            }
-            state.subscribed = None;
-            self.counters.subscriptions.fetch_sub(1, Ordering::Relaxed);
-        }
-        self.topics.lock().remove(&topic);
-    }
-
-    /// Tells the other nodes that `key` is at `version` in the store: an invalidation, or
-    /// with `update` the new value (`None`: deleted). Publishes on the key's topic, stamped
-    /// with this session and the time; in synchronous delivery, waits for confirmations.
-    pub(crate) async fn announce(
-        &self,
-        key: &[u8],
-        version: Version,
-        update: Option<Option<Bytes>>,
-    ) -> Result<(), PublishFailure> {
-        let key = Bytes::copy_from_slice(key);
-        let origin = self.session.id().unwrap_or_default();
-        let topic = self.options.topics.topic(&key);
-        let notice = |ack| {
-            let stamp = Stamp::now(origin);
-            match update {
-                None => Notice::Invalidate {
-                    key: key.clone(),
-                    version,
-                    stamp,
-                    ack,
-                },
-                Some(value) => Notice::Update {
-                    key: key.clone(),
-                    version,
-                    value,
-                    stamp,
-                    ack,
-                },
-            }
-        };
-        let outcome = self.publish(&topic, notice).await;
-        if let Err(PublishFailure::Bus(_)) = &outcome {
-            bump(&self.counters.publish_errors);
-        }
-        outcome
-    }
-
-    /// Publishes the notice `build` makes on `topic`. In synchronous delivery, returns only
-    /// once every other session subscribed at the publish acknowledged it or was dropped
-    /// by the bus — at most `lease + renew_every` after the publish for a silent node,
-    /// given up (as `Unconfirmed`) after two leases.
-    pub(crate) async fn publish(
-        &self,
-        topic: &str,
-        build: impl FnOnce(Option<AckRequest>) -> Notice,
-    ) -> Result<(), PublishFailure> {
-        let started = Instant::now();
-        let outcome = self.publish_and_confirm(topic, build).await;
-        if outcome.is_ok() {
-            let took = started.elapsed();
-            self.counters.publish_wait.record(took);
-            self.counters
-                .publish_wait_max_nanos
-                .fetch_max(took.as_nanos() as u64, Ordering::Relaxed);
-        }
-        outcome
-    }
-
-    async fn publish_and_confirm(
-        &self,
-        topic: &str,
-        build: impl FnOnce(Option<AckRequest>) -> Notice,
-    ) -> Result<(), PublishFailure> {
-        if self.options.delivery == Delivery::Async {
-            self.bus
-                .publish(topic, build(None).encode())
-                .await
-                .map_err(PublishFailure::Bus)?;
-            bump(&self.counters.published);
-            return Ok(());
-        }
-        let generation = self.session.generation();
-        let Some(own) = self.session.id() else {
-            bump(&self.counters.unconfirmed_writes);
-            return Err(PublishFailure::Unconfirmed(
-                "this node's bus session is being replaced, so no confirmation can reach it".into(),
-            ));
-        };
-        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let pending = Arc::new(PendingAcks::default());
-        self.pending.lock().insert(request, Arc::clone(&pending));
-        let _guard = PendingGuard {
-            pending: &self.pending,
-            request,
-        };
-        let ack = AckRequest {
-            session: own,
-            request,
-        };
-        let receivers = self
-            .bus
-            .publish(topic, build(Some(ack)).encode())
-            .await
-            .map_err(PublishFailure::Bus)?;
-        bump(&self.counters.published);
-        let mut waiting: Vec<SessionId> = receivers
-            .sessions
-            .into_iter()
-            .filter(|session| *session != own)
-            .collect();
-        let lease = self.session.options().lease;
-        let deadline = Instant::now() + 2 * lease;
-        // Acknowledgements wake the writer; liveness is polled only while one is missing.
-        let poll = (lease / 16).clamp(Duration::from_millis(1), Duration::from_millis(50));
-        loop {
-            {
-                let confirmed = pending.confirmed.lock();
-                waiting.retain(|session| !confirmed.contains(session));
-            }
-            if waiting.is_empty() {
-                bump(&self.counters.confirmed_writes);
-                return Ok(());
-            }
-            let failure = if self.session.generation() != generation {
-                Some("this node's bus session was lost while it waited for confirmations".into())
-            } else if Instant::now() >= deadline {
-                Some(format!(
-                    "{} node session(s) neither confirmed the notice nor lapsed within {:?}",
-                    waiting.len(),
-                    2 * lease
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = failure {
-                bump(&self.counters.unconfirmed_writes);
-                return Err(PublishFailure::Unconfirmed(reason));
-            }
-            if tokio::time::timeout(poll, pending.arrived.notified())
-                .await
-                .is_err()
-            {
-                // An unreachable bus leaves everyone waiting until the deadline.
-                if let Ok(alive) = self.bus.alive(&waiting).await {
-                    let before = waiting.len();
-                    let mut alive = alive.into_iter();
-                    waiting.retain(|_| alive.next().unwrap_or(true));
-                    self.counters
-                        .lapsed_receivers
-                        .fetch_add((before - waiting.len()) as u64, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-
-    /// Confirms a notice to the writer that asked for it (the notice is applied by now).
-    pub(crate) fn acknowledge(&self, ack: AckRequest) {
-        let Some(own) = self.session.id() else {
-            // Being replaced: the writer sees this incarnation lapse instead.
-            return;
-        };
-        if ack.session == own {
-            return; // This node's own write: it does not wait for itself.
-        }
-        let bus = Arc::clone(&self.bus);
-        let payload = Notice::Ack {
-            request: ack.request,
-            from: own,
-        }
-        .encode();
-        bump(&self.counters.acks_sent);
-        // Off the event loop: the next notice need not wait for this one's round trip.
-        tokio::spawn(async move {
-            let _ = bus.send_to(ack.session, payload).await;
-        });
-    }
-
-    /// Records an acknowledgement of one of this node's synchronous writes.
-    pub(crate) fn acknowledged(&self, request: u64, from: SessionId) {
-        bump(&self.counters.acks_received);
-        let pending = self.pending.lock().get(&request).cloned();
-        if let Some(pending) = pending {
-            pending.confirmed.lock().insert(from);
-            pending.arrived.notify_one();
-        }
-    }
-
-    /// Forgets every subscription (the session that held them is gone).
-    pub(crate) fn forget_subscriptions(&self) {
-        self.topics.lock().clear();
-        self.counters.subscriptions.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn stats(&self) -> CoherenceStats {

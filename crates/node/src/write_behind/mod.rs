@@ -24,6 +24,9 @@
 //!   next interval retries; when `max_dirty_keys` keys wait, new keys wait for a flush and
 //!   are answered 503 if none completes in time.
 
+/// The flush: batches to the store, then every other copy follows.
+pub(crate) mod flush;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
