@@ -162,7 +162,7 @@ impl Node {
             }
         }
         if let Some(coherence) = &self.coherence {
-            coherence.session.close().await;
+            coherence.close().await;
         }
     }
 
@@ -170,7 +170,7 @@ impl Node {
     /// lease, as if the node froze.
     pub fn pause_lease_renewals(&self, paused: bool) {
         if let Some(coherence) = &self.coherence {
-            coherence.session.pause_renewals(paused);
+            coherence.pause_lease_renewals(paused);
         }
     }
 
@@ -179,8 +179,7 @@ impl Node {
     /// requests, as a node stuck in a long pause would once it wakes.
     pub fn freeze_bus(&self, frozen: bool) {
         if let Some(coherence) = &self.coherence {
-            coherence.session.pause_renewals(frozen);
-            coherence.events_paused.send_replace(frozen);
+            coherence.freeze(frozen);
         }
     }
 

@@ -86,7 +86,7 @@ impl Node {
             return Err(NodeError::TierInvalidation { version, error });
         }
         if let Some(coherence) = &self.coherence {
-            let update = (coherence.options.write_mode == WriteMode::Update).then_some(value);
+            let update = (coherence.options().write_mode == WriteMode::Update).then_some(value);
             match coherence.announce(key, version, update).await {
                 Ok(()) => {}
                 Err(PublishFailure::Bus(error)) => {

@@ -82,50 +82,50 @@ struct TopicState {
 
 /// The bus side of a node.
 pub(crate) struct Coherence {
-    pub(crate) bus: Arc<dyn Bus>,
-    pub(crate) session: Session,
-    pub(crate) options: CoherenceOptions,
+    bus: Arc<dyn Bus>,
+    session: Session,
+    options: CoherenceOptions,
     /// Topics of the current session, by name.
     topics: Mutex<HashMap<String, Arc<tokio::sync::Mutex<TopicState>>>>,
     /// The session generation whose loss this node has already flushed for. Near hits are
     /// served only while it equals the session's generation.
-    pub(crate) flushed_generation: AtomicU64,
+    flushed_generation: AtomicU64,
     /// Counts near-cache flushes; a fill installs only if none happened since it began.
-    pub(crate) flush_epoch: AtomicU64,
-    pub(crate) counters: CoherenceCounters,
+    flush_epoch: AtomicU64,
+    counters: CoherenceCounters,
     /// Synchronous writes waiting for acknowledgements, by request id.
     pending: Mutex<HashMap<u64, Arc<PendingAcks>>>,
     next_request: AtomicU64,
     /// Fault injection: while `true`, the node applies no bus events (a frozen node).
-    pub(crate) events_paused: watch::Sender<bool>,
+    events_paused: watch::Sender<bool>,
 }
 
 /// Counters of the bus side (all monotonic except `subscriptions`).
 #[derive(Debug, Default)]
-pub(crate) struct CoherenceCounters {
-    pub(crate) subscriptions: AtomicU64,
-    pub(crate) subscribes: AtomicU64,
-    pub(crate) unsubscribes: AtomicU64,
-    pub(crate) subscribe_errors: AtomicU64,
-    pub(crate) published: AtomicU64,
-    pub(crate) publish_errors: AtomicU64,
-    pub(crate) received: AtomicU64,
-    pub(crate) applied: AtomicU64,
-    pub(crate) discarded: AtomicU64,
-    pub(crate) malformed: AtomicU64,
-    pub(crate) flushes: AtomicU64,
-    pub(crate) acks_sent: AtomicU64,
-    pub(crate) acks_received: AtomicU64,
-    pub(crate) confirmed_writes: AtomicU64,
-    pub(crate) lapsed_receivers: AtomicU64,
-    pub(crate) unconfirmed_writes: AtomicU64,
-    pub(crate) own_notices: AtomicU64,
+struct CoherenceCounters {
+    subscriptions: AtomicU64,
+    subscribes: AtomicU64,
+    unsubscribes: AtomicU64,
+    subscribe_errors: AtomicU64,
+    published: AtomicU64,
+    publish_errors: AtomicU64,
+    received: AtomicU64,
+    applied: AtomicU64,
+    discarded: AtomicU64,
+    malformed: AtomicU64,
+    flushes: AtomicU64,
+    acks_sent: AtomicU64,
+    acks_received: AtomicU64,
+    confirmed_writes: AtomicU64,
+    lapsed_receivers: AtomicU64,
+    unconfirmed_writes: AtomicU64,
+    own_notices: AtomicU64,
     /// From a notice's stamp to the moment this node applied it (other nodes' notices).
-    pub(crate) notice_delay: LatencyHistogram,
-    pub(crate) notice_delay_max_nanos: AtomicU64,
+    notice_delay: LatencyHistogram,
+    notice_delay_max_nanos: AtomicU64,
     /// From the start of a publish to its end (sync: every confirmation in).
-    pub(crate) publish_wait: LatencyHistogram,
-    pub(crate) publish_wait_max_nanos: AtomicU64,
+    publish_wait: LatencyHistogram,
+    publish_wait_max_nanos: AtomicU64,
 }
 
 fn summary(histogram: &LatencyHistogram, max_nanos: u64) -> DurationSummary {
@@ -136,17 +136,6 @@ fn summary(histogram: &LatencyHistogram, max_nanos: u64) -> DurationSummary {
         p50_us: micros(snapshot.quantile(0.5)),
         p99_us: micros(snapshot.quantile(0.99)),
         max_us: max_nanos as f64 / 1e3,
-    }
-}
-
-impl CoherenceCounters {
-    /// Records how long after it was sent a notice was applied here.
-    pub(crate) fn record_delay(&self, stamp: Stamp) {
-        if let Some(age) = stamp.age() {
-            self.notice_delay.record(age);
-            self.notice_delay_max_nanos
-                .fetch_max(age.as_nanos() as u64, Ordering::Relaxed);
-        }
     }
 }
 
@@ -264,6 +253,90 @@ impl Coherence {
     pub(crate) fn may_serve_near(&self) -> bool {
         self.session.lease_valid()
             && self.session.generation() == self.flushed_generation.load(Ordering::Acquire)
+    }
+
+    /// The settings this node's bus side runs with.
+    pub(crate) fn options(&self) -> &CoherenceOptions {
+        &self.options
+    }
+
+    /// Whether a notice stamped `stamp` is this node's own write coming back.
+    pub(crate) fn is_own(&self, stamp: Stamp) -> bool {
+        Some(stamp.origin) == self.session.id()
+    }
+
+    /// Starts a near-cache flush: no fill admitted before it installs from now on (they
+    /// check the epoch under the install lock).
+    pub(crate) fn begin_flush(&self) {
+        self.flush_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Ends a near-cache flush, which covered every loss of the session up to generation
+    /// `lost_until` (`None`: no loss, a notice could not be read): near hits may be served
+    /// again once the flush covers the current generation.
+    pub(crate) fn end_flush(&self, lost_until: Option<u64>) {
+        if let Some(generation) = lost_until {
+            self.flushed_generation
+                .fetch_max(generation, Ordering::AcqRel);
+        }
+        bump(&self.counters.flushes);
+    }
+
+    /// Counts a message the session delivered on a subscribed topic.
+    pub(crate) fn note_received(&self) {
+        bump(&self.counters.received);
+    }
+
+    /// Counts this node's own notice coming back (skipped).
+    pub(crate) fn note_own_notice(&self) {
+        bump(&self.counters.own_notices);
+    }
+
+    /// Counts a message that did not decode, or a stray direct message.
+    pub(crate) fn note_malformed(&self) {
+        bump(&self.counters.malformed);
+    }
+
+    /// Counts another node's notice applied here: `Some(changed)` if anything here had to
+    /// do with its key (a copy dropped or replaced, an install stopped), `None` if not.
+    pub(crate) fn note_applied(&self, outcome: Option<bool>) {
+        match outcome {
+            Some(true) => bump(&self.counters.applied),
+            Some(false) => {}
+            None => bump(&self.counters.discarded),
+        }
+    }
+
+    /// Records how long after it was sent, by its `stamp`, a notice was applied here.
+    pub(crate) fn note_delay(&self, stamp: Stamp) {
+        if let Some(age) = stamp.age() {
+            self.counters.notice_delay.record(age);
+            self.counters
+                .notice_delay_max_nanos
+                .fetch_max(age.as_nanos() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// A receiver of the fault-injection switch: while it reads `true`, the node applies
+    /// no bus events.
+    pub(crate) fn events_paused(&self) -> watch::Receiver<bool> {
+        self.events_paused.subscribe()
+    }
+
+    /// Fault injection: stops (or resumes) the renewals of the session's lease.
+    pub(crate) fn pause_lease_renewals(&self, paused: bool) {
+        self.session.pause_renewals(paused);
+    }
+
+    /// Fault injection: no lease renewals and no bus events applied while `frozen`.
+    pub(crate) fn freeze(&self, frozen: bool) {
+        self.session.pause_renewals(frozen);
+        self.events_paused.send_replace(frozen);
+    }
+
+    /// Ends the bus session: its subscriptions leave the bus at once.
+    pub(crate) async fn close(&self) {
+        self.session.close().await;
     }
 
     pub(crate) fn stats(&self) -> CoherenceStats {

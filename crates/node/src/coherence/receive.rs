@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 use tiercache_bus::SessionEvent;
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
 
-use super::bump;
+use super::Coherence;
 use super::notice::Notice;
 use crate::node::Node;
 
@@ -24,7 +24,7 @@ impl Node {
         let paused = self
             .coherence
             .as_ref()
-            .map(|c| c.events_paused.subscribe())
+            .map(Coherence::events_paused)
             .expect("a node with a bus has a coherence side");
         tokio::spawn(apply_events(Arc::downgrade(self), events, paused));
         if let Some(released) = released {
@@ -39,19 +39,19 @@ impl Node {
         };
         match event {
             SessionEvent::Message { payload, .. } => {
-                bump(&coherence.counters.received);
+                coherence.note_received();
                 match Notice::decode(payload) {
                     Ok(notice) => {
                         let stamp = notice.stamp();
-                        if stamp.is_some_and(|stamp| Some(stamp.origin) == coherence.session.id()) {
+                        if stamp.is_some_and(|stamp| coherence.is_own(stamp)) {
                             // This node's own write: its copy moved before the publish.
-                            bump(&coherence.counters.own_notices);
+                            coherence.note_own_notice();
                             return;
                         }
                         let ack = notice.ack_request();
                         self.apply_notice(notice);
                         if let Some(stamp) = stamp {
-                            coherence.counters.record_delay(stamp);
+                            coherence.note_delay(stamp);
                         }
                         if let Some(ack) = ack {
                             coherence.acknowledge(ack);
@@ -59,7 +59,7 @@ impl Node {
                     }
                     Err(_) => {
                         // A notice we cannot read may have been an invalidation.
-                        bump(&coherence.counters.malformed);
+                        coherence.note_malformed();
                         self.flush_near(None);
                     }
                 }
@@ -67,7 +67,7 @@ impl Node {
             SessionEvent::Direct { payload } => match Notice::decode(payload) {
                 Ok(Notice::Ack { request, from }) => coherence.acknowledged(request, from),
                 // A stray direct message cannot have been an invalidation: ignored.
-                _ => bump(&coherence.counters.malformed),
+                _ => coherence.note_malformed(),
             },
             SessionEvent::Lost { current, .. } => self.flush_near(Some(current)),
             // A new incarnation needs nothing: topics are subscribed again on the next fill.
@@ -91,11 +91,7 @@ impl Node {
             } => (key, version, Some(value)),
             Notice::Ack { .. } => return,
         };
-        match self.apply_change(&key, version, replacement) {
-            Some(true) => bump(&coherence.counters.applied),
-            Some(false) => {}
-            None => bump(&coherence.counters.discarded),
-        }
+        coherence.note_applied(self.apply_change(&key, version, replacement));
     }
 
     /// Empties the near cache so nothing a missed notice should have dropped is served.
@@ -115,7 +111,7 @@ impl Node {
         // session, or missed the notice that went astray: none of them installs from now on
         // (they check the epoch under the install lock). Taking them out of the flight map
         // is not enough — a notice may already have taken a fill out of it.
-        coherence.flush_epoch.fetch_add(1, Ordering::AcqRel);
+        coherence.begin_flush();
         {
             let mut flights = self.flights.lock();
             for flight in flights.values() {
@@ -129,12 +125,7 @@ impl Node {
             near.barrier();
             near.clear();
         }
-        if let Some(generation) = lost_until {
-            coherence
-                .flushed_generation
-                .fetch_max(generation, Ordering::AcqRel);
-        }
-        bump(&coherence.counters.flushes);
+        coherence.end_flush(lost_until);
     }
 
     /// Drops `key`'s subscription unless the near cache holds it or a fill needs it.
