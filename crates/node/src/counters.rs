@@ -9,8 +9,8 @@ use tiercache_tier::TierStats;
 
 use crate::answer::{Answer, Source};
 use crate::error::NodeError;
-use crate::latency::{LatencyHistogram, LatencySnapshot};
-use crate::stats::{LatencyByKind, LatencySummary, NearStats, NodeStats, SharedStats, StoreStats};
+use crate::latency::{LatencyHistogram, LatencySnapshot, LatencySummary};
+use crate::stats::{LatencyByKind, NearStats, NodeStats, SharedStats, StoreStats};
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -34,6 +34,7 @@ pub(crate) struct Counters {
     write_latency: LatencyHistogram,
 }
 
+/// Adds one to a monotonic counter.
 pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }

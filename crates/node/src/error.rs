@@ -1,4 +1,10 @@
+//! Why a node's operation failed ([`NodeError`], classified by [`ErrorCode`]), and why a
+//! node could not be made ([`SetupError`]).
+
+use std::time::Duration;
+
 use tiercache_bus::BusError;
+use tiercache_cache::BuildError;
 use tiercache_core::{ErrorCode, Version};
 use tiercache_store::StoreError;
 use tiercache_tier::TierError;
@@ -71,3 +77,24 @@ impl NodeError {
 
 /// The result of a node operation.
 pub type NodeResult<T> = Result<T, NodeError>;
+
+/// Why a node could not be made: a setting that does not hold together, or a part it could
+/// not open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    /// Write-behind was asked of [`Node::new`](crate::Node::new), which runs no flusher.
+    #[error("write-behind needs a flusher task: make the node with Node::start")]
+    WriteBehindWithoutFlusher,
+    /// The write-behind flush interval is outside 1 ms ..= 1 h.
+    #[error("the flush interval must be from 1 ms to 1 h, got {0:?}")]
+    FlushInterval(Duration),
+    /// `max_dirty_keys` or `max_batch` of write-behind is 0.
+    #[error("max_dirty_keys and max_batch must be at least 1")]
+    EmptyBatch,
+    /// The near cache's budget or policy cannot make a cache.
+    #[error("near cache: {0}")]
+    NearCache(BuildError),
+    /// The bus session could not be opened.
+    #[error("bus: {0}")]
+    Bus(BusError),
+}

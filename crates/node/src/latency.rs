@@ -1,6 +1,7 @@
 //! A lock-free latency histogram: cheap enough to record every request on the hot path,
 //! precise enough (within 12.5 %) for percentiles, with bucket edges on powers of two so the
-//! Prometheus exposition is exact.
+//! Prometheus exposition is exact. Every latency the node reports is summarized from one
+//! the same way ([`LatencySummary::of`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,6 +19,8 @@ const BUCKETS: usize = LINEAR as usize + OCTAVES * SUB;
 pub struct LatencyHistogram {
     buckets: Box<[AtomicU64]>,
     sum_nanos: AtomicU64,
+    /// The longest duration recorded, exactly (the buckets only bound it).
+    max_nanos: AtomicU64,
 }
 
 impl std::fmt::Debug for LatencyHistogram {
@@ -33,6 +36,7 @@ impl Default for LatencyHistogram {
         LatencyHistogram {
             buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
             sum_nanos: AtomicU64::new(0),
+            max_nanos: AtomicU64::new(0),
         }
     }
 }
@@ -63,6 +67,11 @@ impl LatencyHistogram {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         self.buckets[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        // Read first: a new maximum is rare, and a plain load keeps the hot path free of
+        // a second read-modify-write.
+        if nanos > self.max_nanos.load(Ordering::Relaxed) {
+            self.max_nanos.fetch_max(nanos, Ordering::Relaxed);
+        }
     }
 
     /// How many durations were recorded.
@@ -79,6 +88,7 @@ impl LatencyHistogram {
                 .map(|b| b.load(Ordering::Relaxed))
                 .collect(),
             sum_nanos: self.sum_nanos.load(Ordering::Relaxed),
+            max_nanos: self.max_nanos.load(Ordering::Relaxed),
         }
     }
 }
@@ -88,12 +98,18 @@ impl LatencyHistogram {
 pub struct LatencySnapshot {
     counts: Vec<u64>,
     sum_nanos: u64,
+    max_nanos: u64,
 }
 
 impl LatencySnapshot {
     /// How many durations it holds.
     pub fn count(&self) -> u64 {
         self.counts.iter().sum()
+    }
+
+    /// The longest duration, exactly; zero when empty.
+    pub fn max(&self) -> Duration {
+        Duration::from_nanos(self.max_nanos)
     }
 
     /// The sum of every duration, in seconds.
@@ -138,6 +154,35 @@ impl LatencySnapshot {
     }
 }
 
+/// Percentiles of one kind of duration, in microseconds (part of `/v1/stats`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LatencySummary {
+    /// Durations measured.
+    pub count: u64,
+    /// Median (bucket upper edge, within 12.5 %).
+    pub p50_us: f64,
+    /// 99th percentile (bucket upper edge).
+    pub p99_us: f64,
+    /// 99.9th percentile (bucket upper edge).
+    pub p999_us: f64,
+    /// The longest, exactly.
+    pub max_us: f64,
+}
+
+impl LatencySummary {
+    /// The summary of `snapshot`.
+    pub fn of(snapshot: &LatencySnapshot) -> LatencySummary {
+        let micros = |d: Duration| d.as_secs_f64() * 1e6;
+        LatencySummary {
+            count: snapshot.count(),
+            p50_us: micros(snapshot.quantile(0.5)),
+            p99_us: micros(snapshot.quantile(0.99)),
+            p999_us: micros(snapshot.quantile(0.999)),
+            max_us: micros(snapshot.max()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +218,24 @@ mod tests {
             );
         }
         assert!((snapshot.sum_seconds() - 0.5005).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_summary_has_the_quantiles_and_the_exact_maximum() {
+        let histogram = LatencyHistogram::default();
+        assert_eq!(
+            LatencySummary::of(&histogram.snapshot()),
+            LatencySummary::default()
+        );
+        for nanos in [3_000u64, 1_000, 1_234_567] {
+            histogram.record(Duration::from_nanos(nanos));
+        }
+        let summary = LatencySummary::of(&histogram.snapshot());
+        assert_eq!(summary.count, 3);
+        // The maximum is the value recorded, not its bucket's upper edge.
+        assert!((summary.max_us - 1234.567).abs() < 1e-9, "{summary:?}");
+        assert!(summary.p50_us >= 3.0 && summary.p50_us <= 3.0 * 1.125);
+        assert!(summary.p999_us >= summary.max_us);
     }
 
     #[test]

@@ -46,7 +46,7 @@
 //!
 //! Without a bus, other nodes' near caches are not told about writes and can serve their
 //! own older copy until it is evicted (or its max age passes).
-
+//!
 //! # Layout
 //!
 //! [`Node`] is one struct; each file below adds to it the part of its behaviour it is
@@ -56,15 +56,15 @@
 mod answer;
 /// The bus side: subscriptions, publishing notices, receiving them, a lost session.
 mod coherence;
-/// The path's counters, read out as [`NodeStats`].
+/// The read and write path's counters, read out as [`NodeStats`].
 mod counters;
-/// [`NodeError`]: why a read or write failed.
+/// [`NodeError`]: why a read or write failed; [`SetupError`]: why a node could not be made.
 mod error;
 /// Fills and writes in progress, with the floors notices raise.
 mod in_flight;
 /// Install admission: what a fill or write checks before its copy enters the near cache.
 mod install;
-/// A lock-free latency histogram and its summaries.
+/// A lock-free latency histogram, and [`LatencySummary`], the one way it is reported.
 mod latency;
 /// The near cache: in-process copies with version-checked installs.
 mod near;
@@ -83,13 +83,14 @@ mod write_behind;
 
 pub use answer::{Answer, PENDING, Source};
 pub use coherence::{
-    AckRequest, CoherenceOptions, CoherenceStats, Delivery, DurationSummary, Notice, Stamp,
-    TopicGranularity, WriteMode,
+    AckRequest, CoherenceOptions, Delivery, Notice, Stamp, TopicGranularity, WriteMode,
 };
-pub use error::{NodeError, NodeResult};
-pub use latency::{LatencyHistogram, LatencySnapshot};
+pub use error::{NodeError, NodeResult, SetupError};
+pub use latency::{LatencyHistogram, LatencySnapshot, LatencySummary};
 pub use node::Node;
 pub use options::NodeOptions;
-pub use stats::{LatencyByKind, LatencySummary, NearStats, NodeStats, SharedStats, StoreStats};
+pub use stats::{
+    CoherenceStats, LatencyByKind, NearStats, NodeStats, SharedStats, StoreStats, WriteBehindStats,
+};
+pub use write_behind::WriteBehindOptions;
 pub use write_behind::flush::FlushOutcome;
-pub use write_behind::{WriteBehindOptions, WriteBehindStats};

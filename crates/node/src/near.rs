@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tiercache_cache::{Cache, CacheBuilder, CacheStats, PolicySpec, RemovalCause};
+use tiercache_cache::{BuildError, Cache, CacheBuilder, CacheStats, PolicySpec, RemovalCause};
 use tiercache_core::Version;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -47,7 +47,7 @@ impl NearCache {
         capacity_bytes: u64,
         max_age: Option<std::time::Duration>,
         removals: Option<UnboundedSender<Vec<u8>>>,
-    ) -> Result<NearCache, String> {
+    ) -> Result<NearCache, BuildError> {
         let mut builder =
             CacheBuilder::new(policy).max_bytes(capacity_bytes, |key: &Vec<u8>, slot: &Slot| {
                 (key.len() + slot.value.as_ref().map_or(0, Bytes::len)) as u64
@@ -60,9 +60,7 @@ impl NearCache {
                 }
             });
         }
-        let cache = builder
-            .build()
-            .map_err(|error| format!("near cache: {error}"))?;
+        let cache = builder.build()?;
         Ok(NearCache {
             max_age,
             cache,

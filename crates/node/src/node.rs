@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::coherence::{Coherence, CoherenceOptions, TopicGranularity};
 use crate::counters::Counters;
-use crate::error::{NodeError, NodeResult};
+use crate::error::{NodeError, NodeResult, SetupError};
 use crate::in_flight::{Flight, Installing};
 use crate::latency::LatencySnapshot;
 use crate::near::NearCache;
@@ -59,9 +59,9 @@ impl Node {
         store: Arc<dyn Store>,
         tier: Option<Arc<dyn Tier>>,
         options: &NodeOptions,
-    ) -> Result<Node, String> {
+    ) -> Result<Node, SetupError> {
         if options.write_behind.is_some() {
-            return Err("write-behind needs a flusher task: make the node with Node::start".into());
+            return Err(SetupError::WriteBehindWithoutFlusher);
         }
         Node::assemble(store, tier, options, None, None)
     }
@@ -72,7 +72,7 @@ impl Node {
         store: Arc<dyn Store>,
         tier: Option<Arc<dyn Tier>>,
         options: &NodeOptions,
-    ) -> Result<Arc<Node>, String> {
+    ) -> Result<Arc<Node>, SetupError> {
         let node = Arc::new(Node::assemble(store, tier, options, None, None)?);
         node.spawn_flusher();
         Ok(node)
@@ -85,15 +85,18 @@ impl Node {
         options: &NodeOptions,
         coherence: Option<Coherence>,
         releases: Option<UnboundedSender<Vec<u8>>>,
-    ) -> Result<Node, String> {
+    ) -> Result<Node, SetupError> {
         let near = match options.near_capacity_bytes {
             0 => None,
-            capacity => Some(NearCache::new(
-                options.near_policy,
-                capacity,
-                options.near_max_age,
-                releases.clone(),
-            )?),
+            capacity => Some(
+                NearCache::new(
+                    options.near_policy,
+                    capacity,
+                    options.near_max_age,
+                    releases.clone(),
+                )
+                .map_err(SetupError::NearCache)?,
+            ),
         };
         Ok(Node {
             near,
@@ -126,7 +129,7 @@ impl Node {
         bus: Arc<dyn Bus>,
         options: &NodeOptions,
         coherence: CoherenceOptions,
-    ) -> Result<Arc<Node>, String> {
+    ) -> Result<Arc<Node>, SetupError> {
         // Object topics are released when their object leaves the near cache; bucket
         // topics are few and held for the session's life.
         let (releases, released) = match (coherence.topics, options.near_capacity_bytes) {
@@ -138,7 +141,7 @@ impl Node {
         };
         let (coherence, events) = Coherence::start(bus, coherence)
             .await
-            .map_err(|error| format!("bus: {error}"))?;
+            .map_err(SetupError::Bus)?;
         let node = Arc::new(Node::assemble(
             store,
             tier,

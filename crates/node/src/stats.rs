@@ -3,7 +3,7 @@
 
 use tiercache_tier::TierStats;
 
-use crate::latency::LatencySnapshot;
+use crate::latency::LatencySummary;
 
 /// The near cache's share of a node's reads.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -56,31 +56,6 @@ pub struct StoreStats {
     pub errors: u64,
 }
 
-/// Latency percentiles of one kind of operation, in microseconds.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LatencySummary {
-    /// Operations measured.
-    pub count: u64,
-    /// Median.
-    pub p50_us: f64,
-    /// 99th percentile.
-    pub p99_us: f64,
-    /// 99.9th percentile.
-    pub p999_us: f64,
-}
-
-impl LatencySummary {
-    pub(crate) fn of(snapshot: &LatencySnapshot) -> LatencySummary {
-        let micros = |q| snapshot.quantile(q).as_secs_f64() * 1e6;
-        LatencySummary {
-            count: snapshot.count(),
-            p50_us: micros(0.5),
-            p99_us: micros(0.99),
-            p999_us: micros(0.999),
-        }
-    }
-}
-
 /// A node's counters since it started.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NodeStats {
@@ -103,9 +78,9 @@ pub struct NodeStats {
     /// Read latency by the tier that answered, and write latency, inside the node.
     pub latency: LatencyByKind,
     /// The bus side, when the node has a bus.
-    pub coherence: Option<crate::coherence::CoherenceStats>,
+    pub coherence: Option<CoherenceStats>,
     /// Write-behind counters (`None` for a write-through node).
-    pub write_behind: Option<crate::write_behind::WriteBehindStats>,
+    pub write_behind: Option<WriteBehindStats>,
 }
 
 /// Latency percentiles by kind of operation.
@@ -119,4 +94,94 @@ pub struct LatencyByKind {
     pub store: LatencySummary,
     /// Writes.
     pub write: LatencySummary,
+}
+
+/// What a node reports about its coherence (part of `/v1/stats`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CoherenceStats {
+    /// The bus, described.
+    pub bus: String,
+    /// `object` or `bucket:N`.
+    pub topics: String,
+    /// `invalidate` or `update`.
+    pub write_mode: String,
+    /// `async` or `sync`.
+    pub delivery: String,
+    /// The current session incarnation (`None` while a lost one is being replaced).
+    pub session: Option<String>,
+    /// How many incarnations ended (each one flushed the near cache).
+    pub session_generation: u64,
+    /// Whether the node can prove its lease right now (near hits are served only then).
+    pub lease_valid: bool,
+    /// Topics subscribed now.
+    pub subscriptions: u64,
+    /// Subscribe and unsubscribe calls confirmed by the bus.
+    pub subscribes: u64,
+    /// Unsubscribe calls confirmed by the bus.
+    pub unsubscribes: u64,
+    /// Subscribes that failed (the fill was answered but not cached).
+    pub subscribe_errors: u64,
+    /// Notices this node published (one per write).
+    pub published: u64,
+    /// Publishes that failed (the write answered 503).
+    pub publish_errors: u64,
+    /// Notices received from the bus.
+    pub received: u64,
+    /// Notices that dropped or replaced a copy or stopped a fill.
+    pub applied: u64,
+    /// Notices for keys this node neither held nor was filling (bucket topics, races).
+    pub discarded: u64,
+    /// Notices that did not decode (each flushed the near cache).
+    pub malformed: u64,
+    /// Near-cache flushes after a lost session or a malformed notice.
+    pub flushes: u64,
+    /// Acknowledgements this node sent for other nodes' synchronous writes.
+    pub acks_sent: u64,
+    /// Acknowledgements this node received for its own synchronous writes.
+    pub acks_received: u64,
+    /// Synchronous writes whose every receiver confirmed or lapsed.
+    pub confirmed_writes: u64,
+    /// Receivers a synchronous write stopped waiting for because the bus dropped them.
+    pub lapsed_receivers: u64,
+    /// Synchronous writes answered 503 because some receiver stayed unconfirmed.
+    pub unconfirmed_writes: u64,
+    /// This node's own notices coming back to it (skipped).
+    pub own_notices: u64,
+    /// Publish-to-applied delay of the other nodes' notices: an upper bound of the
+    /// invalidation delay they caused here (in async mode a write is acknowledged after
+    /// its publish). By the wall clocks of both nodes: exact on one host.
+    pub notice_delay: LatencySummary,
+    /// How long this node's writes spent publishing their notice — and, in sync delivery,
+    /// waiting for the confirmations: the cost of the delivery mode on a write.
+    pub publish_wait: LatencySummary,
+}
+
+/// What write-behind reports (part of `/v1/stats`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WriteBehindStats {
+    /// The flush interval, in ms.
+    pub flush_interval_ms: u64,
+    /// Keys waiting in memory now (dirty and flushing).
+    pub pending_keys: u64,
+    /// Writes answered.
+    pub accepted: u64,
+    /// Writes that replaced an unflushed write of the same key.
+    pub coalesced: u64,
+    /// Objects written to the store by flushes.
+    pub store_writes: u64,
+    /// `1 - store_writes / accepted`: the share of store writes coalescing saved.
+    pub saved_ratio: f64,
+    /// Store transactions (`batch_put` calls and deletes).
+    pub batches: u64,
+    /// Flush steps that failed (their writes were kept for the next flush, unless dropped).
+    pub flush_errors: u64,
+    /// Writes the store refused for good (invalid for it): answered, then lost. Values and
+    /// keys are checked before a write is answered, so this stays 0 unless the store's
+    /// limits are tighter than the node's.
+    pub dropped: u64,
+    /// Writes that had to wait for a flush because `max_dirty_keys` keys were waiting.
+    pub backpressure_waits: u64,
+    /// From a write's answer to its store commit: how long other nodes could read the
+    /// previous version, before the notice delay, and what a crash would lose.
+    pub window: LatencySummary,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tiercache_bus::{Bus, MemoryBus};
 use tiercache_node::{
-    CoherenceOptions, Node, NodeError, NodeOptions, PENDING, Source, WriteBehindOptions,
+    CoherenceOptions, Node, NodeError, NodeOptions, PENDING, SetupError, Source, WriteBehindOptions,
 };
 use tiercache_store::faults::GatedStore;
 use tiercache_store::{Lookup, Precondition};
@@ -79,7 +79,8 @@ async fn writes_coalesce_in_memory_and_reach_the_store_at_the_flush() {
         (100, 90, 10, 0)
     );
     assert!((stats.saved_ratio - 0.9).abs() < 1e-9);
-    assert!(stats.window_max_us > 0.0);
+    assert!(stats.window.max_us > 0.0);
+    assert_eq!(stats.window.count, 10, "one window per write stored");
     // After the flush, reads come from the store's version.
     let answer = node.get(b"k3").await.unwrap().unwrap();
     assert_eq!((answer.version.0, answer.source), (1, Source::Store));
@@ -239,13 +240,15 @@ async fn what_write_behind_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite(&dir).await;
     let error = node_error(Node::new(Arc::clone(&store), None, &behind(BY_HAND)).err());
-    assert!(error.contains("Node::start"), "{error}");
+    assert_eq!(error, SetupError::WriteBehindWithoutFlusher);
+    assert!(error.to_string().contains("Node::start"), "{error}");
     let error = node_error(
         Node::start(Arc::clone(&store), None, &behind(Duration::ZERO))
             .await
             .err(),
     );
-    assert!(error.contains("flush interval"), "{error}");
+    assert_eq!(error, SetupError::FlushInterval(Duration::ZERO));
+    assert!(error.to_string().contains("flush interval"), "{error}");
 
     let node = Node::start(store, None, &behind(BY_HAND)).await.unwrap();
     let refused = node
@@ -260,6 +263,6 @@ async fn what_write_behind_refuses() {
     assert_eq!(node.get(b"k").await.unwrap(), None, "nothing was taken");
 }
 
-fn node_error(error: Option<String>) -> String {
+fn node_error(error: Option<SetupError>) -> SetupError {
     error.expect("expected the node to be refused")
 }

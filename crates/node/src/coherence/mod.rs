@@ -45,7 +45,6 @@ mod subscriptions;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use parking_lot::Mutex;
 use tiercache_bus::{Bus, BusResult, Session, SessionId};
@@ -54,7 +53,9 @@ use tokio::sync::{Notify, watch};
 pub use notice::{AckRequest, Notice, Stamp};
 pub use options::{CoherenceOptions, Delivery, TopicGranularity, WriteMode};
 
-use crate::latency::LatencyHistogram;
+use crate::counters::bump;
+use crate::latency::{LatencyHistogram, LatencySummary};
+use crate::stats::CoherenceStats;
 
 /// What a fill records before it subscribes and reads, and checks again under the install
 /// lock: if either changed, what it read may have missed a notice.
@@ -122,98 +123,8 @@ struct CoherenceCounters {
     own_notices: AtomicU64,
     /// From a notice's stamp to the moment this node applied it (other nodes' notices).
     notice_delay: LatencyHistogram,
-    notice_delay_max_nanos: AtomicU64,
     /// From the start of a publish to its end (sync: every confirmation in).
     publish_wait: LatencyHistogram,
-    publish_wait_max_nanos: AtomicU64,
-}
-
-fn summary(histogram: &LatencyHistogram, max_nanos: u64) -> DurationSummary {
-    let snapshot = histogram.snapshot();
-    let micros = |d: Duration| d.as_secs_f64() * 1e6;
-    DurationSummary {
-        count: snapshot.count(),
-        p50_us: micros(snapshot.quantile(0.5)),
-        p99_us: micros(snapshot.quantile(0.99)),
-        max_us: max_nanos as f64 / 1e3,
-    }
-}
-
-/// A distribution of durations, in microseconds.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DurationSummary {
-    /// Durations measured.
-    pub count: u64,
-    /// Median (bucket upper edge, within 12.5 %).
-    pub p50_us: f64,
-    /// 99th percentile (bucket upper edge).
-    pub p99_us: f64,
-    /// The longest, exactly.
-    pub max_us: f64,
-}
-
-pub(crate) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
-/// What a node reports about its coherence (part of `/v1/stats`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CoherenceStats {
-    /// The bus, described.
-    pub bus: String,
-    /// `object` or `bucket:N`.
-    pub topics: String,
-    /// `invalidate` or `update`.
-    pub write_mode: String,
-    /// `async` or `sync`.
-    pub delivery: String,
-    /// The current session incarnation (`None` while a lost one is being replaced).
-    pub session: Option<String>,
-    /// How many incarnations ended (each one flushed the near cache).
-    pub session_generation: u64,
-    /// Whether the node can prove its lease right now (near hits are served only then).
-    pub lease_valid: bool,
-    /// Topics subscribed now.
-    pub subscriptions: u64,
-    /// Subscribe and unsubscribe calls confirmed by the bus.
-    pub subscribes: u64,
-    /// Unsubscribe calls confirmed by the bus.
-    pub unsubscribes: u64,
-    /// Subscribes that failed (the fill was answered but not cached).
-    pub subscribe_errors: u64,
-    /// Notices this node published (one per write).
-    pub published: u64,
-    /// Publishes that failed (the write answered 503).
-    pub publish_errors: u64,
-    /// Notices received from the bus.
-    pub received: u64,
-    /// Notices that dropped or replaced a copy or stopped a fill.
-    pub applied: u64,
-    /// Notices for keys this node neither held nor was filling (bucket topics, races).
-    pub discarded: u64,
-    /// Notices that did not decode (each flushed the near cache).
-    pub malformed: u64,
-    /// Near-cache flushes after a lost session or a malformed notice.
-    pub flushes: u64,
-    /// Acknowledgements this node sent for other nodes' synchronous writes.
-    pub acks_sent: u64,
-    /// Acknowledgements this node received for its own synchronous writes.
-    pub acks_received: u64,
-    /// Synchronous writes whose every receiver confirmed or lapsed.
-    pub confirmed_writes: u64,
-    /// Receivers a synchronous write stopped waiting for because the bus dropped them.
-    pub lapsed_receivers: u64,
-    /// Synchronous writes answered 503 because some receiver stayed unconfirmed.
-    pub unconfirmed_writes: u64,
-    /// This node's own notices coming back to it (skipped).
-    pub own_notices: u64,
-    /// Publish-to-applied delay of the other nodes' notices: an upper bound of the
-    /// invalidation delay they caused here (in async mode a write is acknowledged after
-    /// its publish). By the wall clocks of both nodes: exact on one host.
-    pub notice_delay: DurationSummary,
-    /// How long this node's writes spent publishing their notice — and, in sync delivery,
-    /// waiting for the confirmations: the cost of the delivery mode on a write.
-    pub publish_wait: DurationSummary,
 }
 
 impl Coherence {
@@ -311,9 +222,6 @@ impl Coherence {
     pub(crate) fn note_delay(&self, stamp: Stamp) {
         if let Some(age) = stamp.age() {
             self.counters.notice_delay.record(age);
-            self.counters
-                .notice_delay_max_nanos
-                .fetch_max(age.as_nanos() as u64, Ordering::Relaxed);
         }
     }
 
@@ -367,8 +275,8 @@ impl Coherence {
             lapsed_receivers: load(&c.lapsed_receivers),
             unconfirmed_writes: load(&c.unconfirmed_writes),
             own_notices: load(&c.own_notices),
-            notice_delay: summary(&c.notice_delay, load(&c.notice_delay_max_nanos)),
-            publish_wait: summary(&c.publish_wait, load(&c.publish_wait_max_nanos)),
+            notice_delay: LatencySummary::of(&c.notice_delay.snapshot()),
+            publish_wait: LatencySummary::of(&c.publish_wait.snapshot()),
         }
     }
 }

@@ -88,11 +88,7 @@ impl Coherence {
         let started = Instant::now();
         let outcome = self.publish_and_confirm(topic, build).await;
         if outcome.is_ok() {
-            let took = started.elapsed();
-            self.counters.publish_wait.record(took);
-            self.counters
-                .publish_wait_max_nanos
-                .fetch_max(took.as_nanos() as u64, Ordering::Relaxed);
+            self.counters.publish_wait.record(started.elapsed());
         }
         outcome
     }

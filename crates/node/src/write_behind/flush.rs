@@ -5,7 +5,7 @@
 use std::sync::{Arc, Weak};
 
 use tiercache_core::Version;
-use tiercache_store::Precondition;
+use tiercache_store::{Precondition, StoreError};
 
 use super::Dirty;
 use crate::counters::bump;
@@ -16,9 +16,11 @@ use crate::node::Node;
 pub struct FlushOutcome {
     /// Writes now in the store.
     pub stored: usize,
-    /// Writes the store could not take now (unavailable); kept for the next flush.
+    /// Writes the store could not take now (a retryable error: unavailable); kept for the
+    /// next flush.
     pub failed: usize,
-    /// Writes the store refused for good (it judged them invalid); given up and counted.
+    /// Writes the store refused for good (any other error: it judged them invalid, or
+    /// failed in a way waiting does not fix); given up and counted.
     pub dropped: usize,
 }
 
@@ -88,7 +90,7 @@ impl Node {
             match self.store.delete(key, Precondition::None).await {
                 Ok(version) => stored.push((key.as_slice(), version, dirty)),
                 // Nothing to delete: the store already holds what the write asked for.
-                Err(tiercache_store::StoreError::NotFound(_)) => {
+                Err(StoreError::NotFound(_)) => {
                     write_behind.committed(dirty.since);
                     outcome.stored += 1;
                 }
@@ -134,12 +136,10 @@ impl Node {
     }
 }
 
-/// Whether a store error may go away on its own (worth keeping a write-behind write for).
-fn retryable(error: &tiercache_store::StoreError) -> bool {
-    matches!(
-        error,
-        tiercache_store::StoreError::Unavailable(_) | tiercache_store::StoreError::Internal(_)
-    )
+/// Whether a store error may go away on its own (worth keeping a write-behind write for):
+/// what its [`ErrorCode`](tiercache_core::ErrorCode) says, as for every other caller.
+fn retryable(error: &StoreError) -> bool {
+    error.code().is_retryable()
 }
 
 /// Flushes a write-behind node every `interval`, until the node is dropped.
@@ -153,5 +153,26 @@ async fn flush_periodically(node: Weak<Node>, interval: std::time::Duration) {
             return;
         };
         node.flush_dirty().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_classified_retryable_keep_a_write_for_the_next_flush() {
+        assert!(retryable(&StoreError::Unavailable("restarting".into())));
+        // A bug or an unexpected database answer does not go away by waiting: retrying it
+        // every interval would keep the write in memory (and the window open) for ever.
+        assert!(!retryable(&StoreError::Internal(
+            "unexpected answer".into()
+        )));
+        assert!(!retryable(&StoreError::InvalidArgument("empty key".into())));
+        assert!(!retryable(&StoreError::TooLarge {
+            what: "value".into(),
+            size: 2,
+            limit: 1,
+        }));
     }
 }

@@ -36,8 +36,10 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::error::{NodeError, NodeResult};
-use crate::latency::LatencyHistogram;
+use crate::counters::bump;
+use crate::error::{NodeError, NodeResult, SetupError};
+use crate::latency::{LatencyHistogram, LatencySummary};
+use crate::stats::WriteBehindStats;
 
 /// Write-behind settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,17 +66,14 @@ impl Default for WriteBehindOptions {
 
 impl WriteBehindOptions {
     /// Checks the settings hold together.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SetupError> {
         if self.flush_interval < Duration::from_millis(1)
             || self.flush_interval > Duration::from_secs(3600)
         {
-            return Err(format!(
-                "the flush interval must be from 1 ms to 1 h, got {:?}",
-                self.flush_interval
-            ));
+            return Err(SetupError::FlushInterval(self.flush_interval));
         }
         if self.max_dirty_keys == 0 || self.max_batch == 0 {
-            return Err("max_dirty_keys and max_batch must be at least 1".into());
+            return Err(SetupError::EmptyBatch);
         }
         Ok(())
     }
@@ -98,40 +97,6 @@ struct Pending {
     flushing: Arc<HashMap<Vec<u8>, Dirty>>,
 }
 
-/// What write-behind reports (part of `/v1/stats`).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct WriteBehindStats {
-    /// The flush interval, in ms.
-    pub flush_interval_ms: u64,
-    /// Keys waiting in memory now (dirty and flushing).
-    pub pending_keys: u64,
-    /// Writes answered.
-    pub accepted: u64,
-    /// Writes that replaced an unflushed write of the same key.
-    pub coalesced: u64,
-    /// Objects written to the store by flushes.
-    pub store_writes: u64,
-    /// `1 - store_writes / accepted`: the share of store writes coalescing saved.
-    pub saved_ratio: f64,
-    /// Store transactions (`batch_put` calls and deletes).
-    pub batches: u64,
-    /// Flush steps that failed (their writes were kept for the next flush, unless dropped).
-    pub flush_errors: u64,
-    /// Writes the store refused for good (invalid for it): answered, then lost. Values and
-    /// keys are checked before a write is answered, so this stays 0 unless the store's
-    /// limits are tighter than the node's.
-    pub dropped: u64,
-    /// Writes that had to wait for a flush because `max_dirty_keys` keys were waiting.
-    pub backpressure_waits: u64,
-    /// From a write's answer to its store commit, in µs: how long other nodes could read
-    /// the previous version, before the notice delay, and what a crash would lose.
-    pub window_p50_us: f64,
-    /// 99th percentile of the same.
-    pub window_p99_us: f64,
-    /// The longest, exactly.
-    pub window_max_us: f64,
-}
-
 /// The write-behind side of a node.
 pub(crate) struct WriteBehind {
     pub(crate) options: WriteBehindOptions,
@@ -148,7 +113,6 @@ pub(crate) struct WriteBehind {
     backpressure_waits: AtomicU64,
     dropped: AtomicU64,
     window: LatencyHistogram,
-    window_max_nanos: AtomicU64,
 }
 
 impl WriteBehind {
@@ -166,7 +130,6 @@ impl WriteBehind {
             backpressure_waits: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             window: LatencyHistogram::default(),
-            window_max_nanos: AtomicU64::new(0),
         }
     }
 
@@ -191,18 +154,18 @@ impl WriteBehind {
                 let full = state.dirty.len() >= self.options.max_dirty_keys;
                 if let Some(dirty) = state.dirty.get_mut(key) {
                     dirty.value = value;
-                    self.coalesced.fetch_add(1, Ordering::Relaxed);
-                    self.accepted.fetch_add(1, Ordering::Relaxed);
+                    bump(&self.coalesced);
+                    bump(&self.accepted);
                     return Ok(());
                 }
                 if !full {
                     let since = Instant::now();
                     state.dirty.insert(key.to_vec(), Dirty { value, since });
-                    self.accepted.fetch_add(1, Ordering::Relaxed);
+                    bump(&self.accepted);
                     return Ok(());
                 }
             }
-            self.backpressure_waits.fetch_add(1, Ordering::Relaxed);
+            bump(&self.backpressure_waits);
             if tokio::time::timeout_at(deadline, flushed).await.is_err() {
                 return Err(NodeError::Timeout(patience));
             }
@@ -230,11 +193,8 @@ impl WriteBehind {
 
     /// Records that a write answered at `since` is now in the store.
     pub(crate) fn committed(&self, since: Instant) {
-        let window = since.elapsed();
-        self.window.record(window);
-        self.window_max_nanos
-            .fetch_max(window.as_nanos() as u64, Ordering::Relaxed);
-        self.store_writes.fetch_add(1, Ordering::Relaxed);
+        self.window.record(since.elapsed());
+        bump(&self.store_writes);
     }
 
     /// Counts writes given up for good.
@@ -256,8 +216,6 @@ impl WriteBehind {
         };
         let accepted = load(&self.accepted);
         let store_writes = load(&self.store_writes);
-        let snapshot = self.window.snapshot();
-        let micros = |d: Duration| d.as_secs_f64() * 1e6;
         WriteBehindStats {
             flush_interval_ms: self.options.flush_interval.as_millis() as u64,
             pending_keys,
@@ -273,9 +231,7 @@ impl WriteBehind {
             flush_errors: load(&self.flush_errors),
             dropped: load(&self.dropped),
             backpressure_waits: load(&self.backpressure_waits),
-            window_p50_us: micros(snapshot.quantile(0.5)),
-            window_p99_us: micros(snapshot.quantile(0.99)),
-            window_max_us: load(&self.window_max_nanos) as f64 / 1e3,
+            window: LatencySummary::of(&self.window.snapshot()),
         }
     }
 }
