@@ -11,7 +11,7 @@ use axum::http::header::{CONTENT_TYPE, IF_MATCH, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tiercache_core::{ErrorCode, Version};
-use tiercache_node::{NodeError, NodeStats};
+use tiercache_node::{NodeError, StatsBody};
 use tiercache_store::Precondition;
 
 use crate::error::ApiError;
@@ -188,17 +188,8 @@ pub(crate) async fn delete_object(
     write(&state, key, None, precondition).await
 }
 
-#[derive(serde::Serialize)]
-struct StatsBody {
-    node: String,
-    tier: Option<String>,
-    uptime_seconds: f64,
-    #[serde(flatten)]
-    stats: NodeStats,
-}
-
 /// `GET /v1/stats`
-pub(crate) async fn stats(State(state): Shared) -> Json<impl serde::Serialize> {
+pub(crate) async fn stats(State(state): Shared) -> Json<StatsBody> {
     Json(StatsBody {
         node: state.options.node_name.clone(),
         tier: state.node.tier_description(),

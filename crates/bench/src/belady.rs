@@ -7,19 +7,7 @@
 
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::trace::Request;
-
-/// For each request, the index of the next request to the same object, or `u64::MAX`.
-pub fn next_accesses(requests: &[Request]) -> Vec<u64> {
-    let mut next = vec![u64::MAX; requests.len()];
-    let mut seen: HashMap<u64, u64> = HashMap::with_capacity(requests.len() / 4);
-    for (i, request) in requests.iter().enumerate().rev() {
-        if let Some(later) = seen.insert(request.key, i as u64) {
-            next[i] = later;
-        }
-    }
-    next
-}
+use crate::trace::{Request, next_accesses};
 
 /// Hits and misses of Belady's MIN over `requests` with room for `capacity` weight, where a
 /// request weighs its size (`by_size`) or 1.
@@ -73,14 +61,6 @@ mod tests {
 
     fn unit(keys: &[u64]) -> Vec<Request> {
         keys.iter().map(|&key| Request { key, size: 1 }).collect()
-    }
-
-    #[test]
-    fn next_access_points_at_the_next_request_of_the_object() {
-        assert_eq!(
-            next_accesses(&unit(&[1, 2, 1, 1])),
-            vec![2, u64::MAX, 3, u64::MAX]
-        );
     }
 
     #[test]

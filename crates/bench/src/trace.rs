@@ -23,6 +23,19 @@ pub struct Request {
     pub size: u32,
 }
 
+/// For each request, the index of the next request to the same object, or `u64::MAX`: the
+/// future Belady's MIN needs, and the `next access` column of oracleGeneral records.
+pub fn next_accesses(requests: &[Request]) -> Vec<u64> {
+    let mut next = vec![u64::MAX; requests.len()];
+    let mut seen: HashMap<u64, u64> = HashMap::with_capacity(requests.len() / 4);
+    for (i, request) in requests.iter().enumerate().rev() {
+        if let Some(later) = seen.insert(request.key, i as u64) {
+            next[i] = later;
+        }
+    }
+    next
+}
+
 /// A trace in memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
@@ -188,7 +201,7 @@ impl Trace {
     /// Writes the trace as oracleGeneral records (timestamps are request indices, next
     /// access computed from the sequence).
     pub fn write_oracle_general(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
-        let next = crate::belady::next_accesses(&self.requests);
+        let next = next_accesses(&self.requests);
         for (i, (request, next)) in self.requests.iter().zip(next).enumerate() {
             let next = if next == u64::MAX { -1i64 } else { next as i64 };
             out.write_all(&(i as u32).to_le_bytes())?;
@@ -230,6 +243,15 @@ mod tests {
             .write_all(content)
             .unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn next_access_points_at_the_next_request_of_the_object() {
+        let requests: Vec<Request> = [1, 2, 1, 1]
+            .iter()
+            .map(|&key| Request { key, size: 1 })
+            .collect();
+        assert_eq!(next_accesses(&requests), vec![2, u64::MAX, 3, u64::MAX]);
     }
 
     #[test]

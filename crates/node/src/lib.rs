@@ -90,7 +90,8 @@ pub use latency::{LatencyHistogram, LatencySnapshot, LatencySummary};
 pub use node::Node;
 pub use options::NodeOptions;
 pub use stats::{
-    CoherenceStats, LatencyByKind, NearStats, NodeStats, SharedStats, StoreStats, WriteBehindStats,
+    CoherenceStats, LatencyByKind, NearStats, NodeStats, SharedStats, StatsBody, StoreStats,
+    WriteBehindStats,
 };
 pub use write_behind::WriteBehindOptions;
 pub use write_behind::flush::FlushOutcome;

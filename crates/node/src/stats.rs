@@ -185,3 +185,19 @@ pub struct WriteBehindStats {
     /// previous version, before the notice delay, and what a crash would lose.
     pub window: LatencySummary,
 }
+
+/// The answer of `GET /v1/stats`: the node's counters with its name, its shared tier and
+/// its uptime. Clients (the load generator of `tiercache bench`) read it back through this
+/// type, so a renamed field breaks their build rather than their figures.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatsBody {
+    /// The node's name (the API's `node_name` option).
+    pub node: String,
+    /// The shared tier, described (`None` without one).
+    pub tier: Option<String>,
+    /// Seconds since the API started.
+    pub uptime_seconds: f64,
+    /// The node's counters, at the top level of the object.
+    #[serde(flatten)]
+    pub stats: NodeStats,
+}

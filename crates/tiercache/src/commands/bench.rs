@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use tiercache_bench::http_load::{self, KeyDistribution, LoadReport, LoadSpec};
+use tiercache_bench::report::LoadTable;
 
 /// Drives running API nodes with a seeded mix of reads and writes and reports throughput,
 /// latency percentiles (HDR histogram) and which tier answered the reads.
@@ -133,131 +134,6 @@ pub async fn run_with_progress(spec: &LoadSpec, no_progress: bool) -> anyhow::Re
     Ok(report?)
 }
 
-/// The report as a short table.
-pub fn print_report(report: &LoadReport) {
-    println!(
-        "workload {} over {} keys, seed {}, concurrency {}: {} requests ({} reads, {} writes) in {:.2} s{}",
-        report.workload,
-        report.keys,
-        report.seed,
-        report.concurrency,
-        report.requests,
-        report.reads,
-        report.writes,
-        report.elapsed_seconds,
-        if report.truncated {
-            " (stopped at --max-seconds)"
-        } else {
-            ""
-        },
-    );
-    println!("throughput   {:>10.0} req/s", report.throughput);
-    let l = &report.latency;
-    println!(
-        "latency µs   p50 {:.0}  p90 {:.0}  p99 {:.0}  p99.9 {:.0}  max {:.0}  mean {:.1}",
-        l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.mean_us
-    );
-    if report.writes > 0 && report.reads > 0 {
-        let (r, w) = (&report.read_latency, &report.write_latency);
-        println!(
-            "  reads µs   p50 {:.0}  p99 {:.0}     writes µs  p50 {:.0}  p99 {:.0}",
-            r.p50_us, r.p99_us, w.p50_us, w.p99_us
-        );
-    }
-    let h = &report.hits;
-    println!(
-        "answered by  near {:.1}%  shared {:.1}%  store {:.1}%   (404: {})",
-        h.near_ratio * 100.0,
-        h.shared_ratio * 100.0,
-        h.store_ratio * 100.0,
-        report.not_found
-    );
-    if report.error_count() > 0 {
-        let errors: Vec<String> = report
-            .errors
-            .iter()
-            .map(|(status, count)| match status {
-                0 => format!("no answer ×{count}"),
-                status => format!("{status} ×{count}"),
-            })
-            .collect();
-        println!("errors       {}", errors.join(", "));
-    }
-    if let Some(staleness) = &report.staleness {
-        println!(
-            "staleness    {} stale of {} reads checked against {} acknowledged writes; worst lag {} µs",
-            staleness.stale_reads, staleness.reads, staleness.writes, staleness.worst_lag_us
-        );
-        for stale in staleness.examples.iter().take(3) {
-            println!(
-                "             key {} returned v{} from {} after v{} was acknowledged ({} µs before)",
-                stale.key,
-                stale.returned,
-                stale.source.unwrap_or("?"),
-                stale.expected,
-                stale.lag_us
-            );
-        }
-    }
-    if let Some(w) = &report.write_behind {
-        println!(
-            "write-behind {} writes answered, {} store writes ({:.1}% saved by coalescing), {} still in memory",
-            w.accepted,
-            w.store_writes,
-            w.saved_ratio * 100.0,
-            w.pending_at_end
-        );
-        println!(
-            "             answer-to-store window p99 {:.0} µs, max {:.0} µs (other nodes read the previous version meanwhile)",
-            w.window_p99_us, w.window_max_us
-        );
-    }
-    if let Some(c) = &report.coherence {
-        println!(
-            "coherence    {} delivery, {}: {} notices published, {} received, {} applied, {} discarded, {} acks, {} flushes",
-            c.delivery.join("/"),
-            c.write_mode.join("/"),
-            c.published,
-            c.received,
-            c.applied,
-            c.discarded,
-            c.acks_sent,
-            c.flushes
-        );
-        println!(
-            "             {} subscribes, {} subscriptions held at the end",
-            c.subscribes, c.subscriptions
-        );
-        println!(
-            "notice delay p50 {:.0} µs  p99 {:.0} µs  max {:.0} µs  ({} notices; worst node per percentile)",
-            c.delay_p50_us, c.delay_p99_us, c.delay_max_us, c.delay_count
-        );
-    }
-}
-
-/// Fails when the history shows what the nodes' mode promises cannot happen.
-pub fn staleness_verdict(report: &LoadReport) -> anyhow::Result<()> {
-    let (Some(staleness), Some(coherence)) = (&report.staleness, &report.coherence) else {
-        return Ok(());
-    };
-    if staleness.stale_reads == 0 {
-        return Ok(());
-    }
-    anyhow::ensure!(
-        !coherence.delivery.iter().any(|mode| mode == "sync"),
-        "{} stale read(s) from nodes in sync delivery (worst lag {} µs)",
-        staleness.stale_reads,
-        staleness.worst_lag_us
-    );
-    anyhow::ensure!(
-        staleness.worst_lag_us as f64 <= coherence.delay_max_us,
-        "a stale read lagged {} µs behind its write, longer than any notice took to arrive ({:.0} µs)",
-        staleness.worst_lag_us,
-        coherence.delay_max_us
-    );
-    Ok(())
-}
-
 /// Runs the benchmark and prints its report.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let spec = LoadSpec {
@@ -275,7 +151,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_report(&report);
+        print!("{}", LoadTable(&report));
     }
-    staleness_verdict(&report)
+    // Fails (exit status 1) when the history shows what the nodes' mode promises cannot
+    // happen.
+    Ok(report.check_coherence()?)
 }

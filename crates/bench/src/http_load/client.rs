@@ -1,0 +1,91 @@
+//! The HTTP/1.1 client side: one kept-alive connection to a node and one request-answer
+//! exchange over it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
+/// A kept-alive connection to one node.
+pub(super) struct Connection {
+    target: SocketAddr,
+    /// The `Host` header of every request (the target, as text).
+    host: String,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    /// Connects to `target` (with `TCP_NODELAY`: requests are small and latency is the
+    /// measurement).
+    pub(super) async fn open(target: SocketAddr) -> Result<Connection, String> {
+        Ok(Connection {
+            target,
+            host: target.to_string(),
+            sender: handshake(target).await?,
+        })
+    }
+
+    /// `GET path`, ready to send.
+    pub(super) fn get(&self, path: &str) -> Request<Full<Bytes>> {
+        Request::get(path)
+            .header(hyper::header::HOST, &self.host)
+            .body(Full::new(Bytes::new()))
+            .expect("requests built from valid parts")
+    }
+
+    /// `PUT path` with a JSON body, ready to send.
+    pub(super) fn put_json(&self, path: &str, body: String) -> Request<Full<Bytes>> {
+        Request::put(path)
+            .header(hyper::header::HOST, &self.host)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("requests built from valid parts")
+    }
+
+    /// Sends `request` once the connection is ready and reads the whole answer:
+    /// `(status, body)`. An error means the connection is gone (see [`Self::reopen`]).
+    pub(super) async fn exchange(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(u16, Bytes), String> {
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((status, body.to_bytes()))
+    }
+
+    /// Replaces a connection that failed; when the node does not answer either, waits a
+    /// little so a worker facing a dead node does not spin (its request count bounds the
+    /// attempts).
+    pub(super) async fn reopen(&mut self) {
+        match handshake(self.target).await {
+            Ok(fresh) => self.sender = fresh,
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+async fn handshake(target: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = tokio::net::TcpStream::connect(target)
+        .await
+        .map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
