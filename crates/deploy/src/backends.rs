@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tiercache_store::{Limits, SqlOptions, SqlStore, Store, StoreClient};
+use tiercache_store::{Limits, ObjectStore, SqlOptions, SqlStore, StoreClient};
 use tiercache_tier::{Tier, TierOptions};
 
 use crate::{Error, Result};
 
 /// The store behind `url`: a `tiercache store` service (`http://HOST:PORT`) or a database
 /// opened in this process (`sqlite://PATH`, `postgres://…`).
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+pub async fn open_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
     if url.starts_with("http://") || url.starts_with("https://") {
         let client = StoreClient::connect(url, Limits::default())
             .await

@@ -9,7 +9,7 @@ use tiercache_api::ApiOptions;
 use tiercache_bus::Bus;
 use tiercache_cache::PolicySpec;
 use tiercache_node::{CoherenceOptions, Node, NodeOptions, WriteBehindOptions};
-use tiercache_store::{Limits, Store};
+use tiercache_store::{Limits, ObjectStore};
 use tiercache_tier::Tier;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -100,7 +100,7 @@ fn served_ok(
 /// Starts `count` API nodes over one store and one tier; node i listens on `listen`'s port
 /// + i (every node on a free port when the port is 0).
 pub async fn start_nodes(
-    store: Arc<dyn Store>,
+    store: Arc<dyn ObjectStore>,
     tier: Option<Arc<dyn Tier>>,
     count: usize,
     listen: SocketAddr,

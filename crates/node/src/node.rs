@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tiercache_bus::Bus;
-use tiercache_store::{Limits, Store};
+use tiercache_store::{Limits, ObjectStore};
 use tiercache_tier::Tier;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -25,7 +25,7 @@ use crate::write_behind::WriteBehind;
 pub struct Node {
     pub(crate) near: Option<NearCache>,
     pub(crate) tier: Option<Arc<dyn Tier>>,
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) limits: Limits,
     pub(crate) crash_after_commit: bool,
     /// Fills in progress, by key (single flight).
@@ -56,7 +56,7 @@ impl std::fmt::Debug for Node {
 impl Node {
     /// A node over `store`, with `tier` as its shared tier (none: near cache → store).
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ObjectStore>,
         tier: Option<Arc<dyn Tier>>,
         options: &NodeOptions,
     ) -> Result<Node, SetupError> {
@@ -69,7 +69,7 @@ impl Node {
     /// A node without a bus, shared, with its background tasks running (the write-behind
     /// flusher, when set).
     pub async fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ObjectStore>,
         tier: Option<Arc<dyn Tier>>,
         options: &NodeOptions,
     ) -> Result<Arc<Node>, SetupError> {
@@ -80,7 +80,7 @@ impl Node {
 
     /// The node's parts; `releases` receives the keys that leave the near cache.
     fn assemble(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ObjectStore>,
         tier: Option<Arc<dyn Tier>>,
         options: &NodeOptions,
         coherence: Option<Coherence>,
@@ -124,7 +124,7 @@ impl Node {
     /// tasks that apply notices and release subscriptions; they stop when the node is
     /// dropped.
     pub async fn with_bus(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ObjectStore>,
         tier: Option<Arc<dyn Tier>>,
         bus: Arc<dyn Bus>,
         options: &NodeOptions,

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tiercache_core::Version;
-use tiercache_store::Lookup;
+use tiercache_store::ObjectRead;
 
 use crate::answer::{Answer, PENDING, Source};
 use crate::coherence::Coherence;
@@ -145,7 +145,7 @@ impl Node {
             self.counters.store_error();
         })?;
         match lookup {
-            Lookup::Live { value, version } => {
+            ObjectRead::Live { value, version } => {
                 self.counters.store_hit();
                 let value = Bytes::from(value);
                 if let Some(tier) = &self.tier
@@ -160,7 +160,7 @@ impl Node {
                     source: Source::Store,
                 }))
             }
-            Lookup::Absent | Lookup::Deleted { .. } => {
+            ObjectRead::Absent | ObjectRead::Deleted { .. } => {
                 self.counters.store_not_found();
                 Ok(None)
             }

@@ -13,7 +13,7 @@ use tiercache_node::{
     TopicGranularity, WriteMode,
 };
 use tiercache_store::faults::GatedStore;
-use tiercache_store::{Precondition, Store};
+use tiercache_store::{ObjectStore, Precondition};
 use tiercache_testkit::{RedisCluster, RedisServer};
 use tiercache_tier::Tier;
 
@@ -23,7 +23,7 @@ use common::{memory_tier, sqlite};
 /// `count` nodes over one store, one shared tier (if any) and one bus.
 async fn nodes(
     count: usize,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ObjectStore>,
     tier: Option<Arc<dyn Tier>>,
     bus: Arc<dyn Bus>,
     coherence: CoherenceOptions,
@@ -46,7 +46,7 @@ async fn nodes(
 
 /// One node without a shared tier, default options, over `store` and `bus`.
 async fn node_on(
-    store: Arc<dyn Store>,
+    store: Arc<dyn ObjectStore>,
     bus: Arc<dyn Bus>,
     coherence: CoherenceOptions,
 ) -> Arc<Node> {
@@ -865,7 +865,7 @@ async fn a_sync_writer_without_a_session_reports_the_write_unconfirmed() {
     };
     assert_eq!(
         store.get(b"k").await.unwrap(),
-        tiercache_store::Lookup::Live {
+        tiercache_store::ObjectRead::Live {
             value: b"one".to_vec(),
             version
         },

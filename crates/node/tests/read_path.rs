@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tiercache_core::{ErrorCode, Version};
 use tiercache_node::{Node, NodeError, NodeOptions, Source};
-use tiercache_store::{Limits, Precondition, Store, StoreClient};
+use tiercache_store::{Limits, ObjectStore, Precondition, SqlOptions, SqlStore, StoreClient};
 
 mod common;
 use common::{memory_tier, sqlite};
@@ -18,12 +18,15 @@ fn no_near() -> NodeOptions {
     }
 }
 
-/// Serves `store` over gRPC on a free loopback port and returns a client to it.
-async fn over_grpc(store: Arc<dyn Store>) -> Arc<dyn Store> {
+/// A fresh SQLite store in `dir`, served over gRPC on a free loopback port: a client to it.
+/// (The server needs the whole store, not just its object service.)
+async fn over_grpc(dir: &tempfile::TempDir) -> Arc<dyn ObjectStore> {
+    let url = format!("sqlite://{}/store.db", dir.path().display());
+    let store = SqlStore::open(&url, SqlOptions::default()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(tiercache_store::grpc::serve(
-        store,
+        Arc::new(store),
         listener,
         tiercache_store::grpc::ServeOptions {
             limits: Limits::default(),
@@ -147,7 +150,7 @@ async fn writes_go_through_and_later_reads_see_them_on_every_node() {
 #[tokio::test(flavor = "current_thread")]
 async fn concurrent_misses_on_one_key_read_the_store_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = over_grpc(sqlite(&dir).await).await;
+    let store = over_grpc(&dir).await;
     store
         .put(b"hot", b"value", Precondition::None)
         .await
@@ -224,7 +227,7 @@ async fn an_unreachable_store_is_unavailable_and_nothing_is_cached() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let store: Arc<dyn Store> = Arc::new(
+    let store: Arc<dyn ObjectStore> = Arc::new(
         StoreClient::connect_lazy(&format!("http://127.0.0.1:{port}"), Limits::default()).unwrap(),
     );
     let node = Node::new(store, Some(memory_tier().await), &NodeOptions::default()).unwrap();

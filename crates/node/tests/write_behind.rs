@@ -12,7 +12,7 @@ use tiercache_node::{
     CoherenceOptions, Node, NodeError, NodeOptions, PENDING, SetupError, Source, WriteBehindOptions,
 };
 use tiercache_store::faults::GatedStore;
-use tiercache_store::{Lookup, Precondition};
+use tiercache_store::{ObjectRead, Precondition};
 
 mod common;
 use common::{memory_tier, sqlite};
@@ -55,12 +55,12 @@ async fn writes_coalesce_in_memory_and_reach_the_store_at_the_flush() {
         (answer.value.as_ref(), answer.source, answer.version),
         (&b"3:9"[..], Source::Pending, PENDING)
     );
-    assert_eq!(store.get(b"k3").await.unwrap(), Lookup::Absent);
+    assert_eq!(store.get(b"k3").await.unwrap(), ObjectRead::Absent);
 
     let flushed = node.flush_dirty().await;
     assert_eq!((flushed.stored, flushed.failed), (10, 0));
     for key in 0..10u32 {
-        let Lookup::Live { value, version } =
+        let ObjectRead::Live { value, version } =
             store.get(format!("k{key}").as_bytes()).await.unwrap()
         else {
             panic!("k{key} not stored");
@@ -169,13 +169,13 @@ async fn a_failed_flush_keeps_the_writes_for_the_next() {
     gated.fail_writes(false);
     let second = node.flush_dirty().await;
     assert_eq!((second.stored, second.failed), (3, 0));
-    let Lookup::Live { value, .. } = store.get(b"a").await.unwrap() else {
+    let ObjectRead::Live { value, .. } = store.get(b"a").await.unwrap() else {
         panic!("a not stored");
     };
     assert_eq!(value, b"new");
     assert!(matches!(
         store.get(b"b").await.unwrap(),
-        Lookup::Live { .. }
+        ObjectRead::Live { .. }
     ));
     let stats = node.stats().write_behind.unwrap();
     assert_eq!(stats.flush_errors, 2, "one batch and one delete");
@@ -196,12 +196,12 @@ async fn deletes_are_written_behind_too() {
     assert_eq!(node.get(b"k").await.unwrap(), None, "read your delete");
     assert!(matches!(
         store.get(b"k").await.unwrap(),
-        Lookup::Live { .. }
+        ObjectRead::Live { .. }
     ));
     node.flush_dirty().await;
     assert!(matches!(
         store.get(b"k").await.unwrap(),
-        Lookup::Deleted { .. }
+        ObjectRead::Deleted { .. }
     ));
     assert_eq!(node.get(b"k").await.unwrap(), None);
 }
@@ -217,7 +217,7 @@ async fn the_timer_flushes_and_close_flushes_the_rest() {
         .await
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while store.get(b"early").await.unwrap() == Lookup::Absent {
+    while store.get(b"early").await.unwrap() == ObjectRead::Absent {
         assert!(std::time::Instant::now() < deadline, "no timed flush");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -231,7 +231,7 @@ async fn the_timer_flushes_and_close_flushes_the_rest() {
     slow.close().await;
     assert!(matches!(
         store.get(b"late").await.unwrap(),
-        Lookup::Live { .. }
+        ObjectRead::Live { .. }
     ));
 }
 

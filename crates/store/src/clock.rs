@@ -1,3 +1,6 @@
+//! [`WallClock`]: the clock that decides registry and lease expiry (the store's, never the
+//! caller's).
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,3 +1,6 @@
+//! [`StoreError`]: every way a store operation fails, classified once (one [`ErrorCode`] per
+//! variant) and carried whole across gRPC.
+
 use std::fmt;
 
 use tiercache_core::{ErrorCode, Version};

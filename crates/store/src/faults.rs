@@ -1,17 +1,15 @@
-//! Fault injection for tests: a store wrapper that can hold the replies of reads and of
+//! Fault injection for tests: an object-store wrapper that can hold the replies of reads and of
 //! writes, so a test can order an answer after other events deterministically (no sleeps).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tiercache_core::Version;
 use tokio::sync::watch;
 
 use crate::error::StoreResult;
-use crate::model::{Lease, Lookup, Precondition, Registration, ScanPage, StateEntry};
-use crate::store::Store;
+use crate::object_store::{ObjectRead, ObjectStore, Precondition, ScanPage};
 
 /// Holds replies while closed.
 struct Gate {
@@ -40,11 +38,12 @@ impl Gate {
     }
 }
 
-/// Wraps a store; while reads (writes) are held, `get` (`put`, `delete`) runs against the
-/// store at once but keeps its answer until released — a write is committed while its
-/// reply waits. Everything else passes straight through.
+/// Wraps an object store; while reads (writes) are held, `get` (`put`, `delete`) runs
+/// against the store at once but keeps its answer until released — a write is committed
+/// while its reply waits. Everything else passes straight through. Only the object service
+/// is wrapped: the registry and the admin state have no test that needs a held reply.
 pub struct GatedStore {
-    inner: Arc<dyn Store>,
+    inner: Arc<dyn ObjectStore>,
     reads: Gate,
     writes: Gate,
     /// Writes held before they reach the store (not yet committed).
@@ -55,7 +54,7 @@ pub struct GatedStore {
 
 impl GatedStore {
     /// A pass-through wrapper around `inner`.
-    pub fn new(inner: Arc<dyn Store>) -> GatedStore {
+    pub fn new(inner: Arc<dyn ObjectStore>) -> GatedStore {
         GatedStore {
             inner,
             reads: Gate::new(),
@@ -128,14 +127,14 @@ impl GatedStore {
 }
 
 #[async_trait]
-impl Store for GatedStore {
-    async fn get(&self, key: &[u8]) -> StoreResult<Lookup> {
+impl ObjectStore for GatedStore {
+    async fn get(&self, key: &[u8]) -> StoreResult<ObjectRead> {
         let answer = self.inner.get(key).await;
         self.reads.pass().await;
         answer
     }
 
-    async fn batch_get(&self, keys: &[Vec<u8>]) -> StoreResult<Vec<Lookup>> {
+    async fn batch_get(&self, keys: &[Vec<u8>]) -> StoreResult<Vec<ObjectRead>> {
         self.inner.batch_get(keys).await
     }
 
@@ -172,63 +171,5 @@ impl Store for GatedStore {
         limit: usize,
     ) -> StoreResult<ScanPage> {
         self.inner.scan(prefix, cursor, limit).await
-    }
-
-    async fn register(
-        &self,
-        role: &str,
-        id: &str,
-        address: &str,
-        ttl: Duration,
-    ) -> StoreResult<Registration> {
-        self.inner.register(role, id, address, ttl).await
-    }
-
-    async fn heartbeat(&self, role: &str, id: &str, ttl: Duration) -> StoreResult<Registration> {
-        self.inner.heartbeat(role, id, ttl).await
-    }
-
-    async fn deregister(&self, role: &str, id: &str) -> StoreResult<()> {
-        self.inner.deregister(role, id).await
-    }
-
-    async fn lookup(&self, role: &str) -> StoreResult<Vec<Registration>> {
-        self.inner.lookup(role).await
-    }
-
-    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> StoreResult<Lease> {
-        self.inner.acquire_lease(name, holder, ttl).await
-    }
-
-    async fn renew_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        epoch: u64,
-        ttl: Duration,
-    ) -> StoreResult<Lease> {
-        self.inner.renew_lease(name, holder, epoch, ttl).await
-    }
-
-    async fn release_lease(&self, name: &str, holder: &str, epoch: u64) -> StoreResult<()> {
-        self.inner.release_lease(name, holder, epoch).await
-    }
-
-    async fn read_state(&self, lease: &str, key: &str) -> StoreResult<Option<StateEntry>> {
-        self.inner.read_state(lease, key).await
-    }
-
-    async fn list_state(&self, lease: &str) -> StoreResult<Vec<StateEntry>> {
-        self.inner.list_state(lease).await
-    }
-
-    async fn write_state(
-        &self,
-        lease: &str,
-        key: &str,
-        value: &[u8],
-        epoch: u64,
-    ) -> StoreResult<()> {
-        self.inner.write_state(lease, key, value, epoch).await
     }
 }

@@ -1,3 +1,8 @@
+//! [`Limits`]: the sizes the store accepts, and the checks of keys, values, batches, names
+//! and TTLs that run before any SQL (or any round trip, in the client).
+
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, StoreResult};
@@ -90,4 +95,16 @@ pub(crate) fn check_name(what: &str, name: &str) -> StoreResult<()> {
         )));
     }
     Ok(())
+}
+
+/// A registration's or lease's TTL in whole milliseconds: at least 1 ms, and finite (far
+/// enough from `i64::MAX` that adding it to the clock cannot overflow).
+pub(crate) fn ttl_ms(ttl: Duration) -> StoreResult<i64> {
+    let ms = ttl.as_millis();
+    if ms == 0 || ms > i64::MAX as u128 / 2 {
+        return Err(StoreError::invalid(format!(
+            "a TTL must be at least 1 ms and finite, got {ttl:?}"
+        )));
+    }
+    Ok(ms as i64)
 }

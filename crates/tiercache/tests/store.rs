@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use tiercache_core::Version;
 use tiercache_store::dataset::kepler;
-use tiercache_store::{Limits, Lookup, Precondition, Store, StoreClient, StoreError};
+use tiercache_store::{
+    Limits, ObjectRead, ObjectStore, Precondition, Registry, StoreClient, StoreError,
+};
 use tiercache_testkit::Postgres;
 
 use common::{run, start, tiercache};
@@ -57,7 +59,7 @@ fn load_then_serve_every_row(db: &str) {
             for (row, lookup) in chunk.iter().zip(lookups) {
                 assert_eq!(
                     lookup,
-                    Lookup::Live {
+                    ObjectRead::Live {
                         value: row.value.clone(),
                         version: Version(1)
                     },
@@ -72,7 +74,7 @@ fn load_then_serve_every_row(db: &str) {
             let json: serde_json::Value = serde_json::from_slice(lookup.value().unwrap()).unwrap();
             assert_eq!(json["rowid"].to_string(), id);
         }
-        assert_eq!(client.get(b"9565").await.unwrap(), Lookup::Absent);
+        assert_eq!(client.get(b"9565").await.unwrap(), ObjectRead::Absent);
     });
 }
 
@@ -293,7 +295,7 @@ fn crash_and_restart_loses_no_acknowledged_write(db: &str) {
             for ((key, value, version), lookup) in chunk.iter().zip(lookups) {
                 assert_eq!(
                     lookup,
-                    Lookup::Live {
+                    ObjectRead::Live {
                         value: value.as_bytes().to_vec(),
                         version: *version
                     },
@@ -470,7 +472,7 @@ fn a_lost_database_is_unavailable_and_the_store_recovers() {
         };
         assert_eq!(
             lookup,
-            Lookup::Live {
+            ObjectRead::Live {
                 value: b"before".to_vec(),
                 version: Version(1)
             }
@@ -551,10 +553,39 @@ fn settings_come_from_defaults_then_file_then_environment_then_flags() {
 fn health_and_reflection_are_served() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    /// The service names a reflection client of one protocol version (`v1`, `v1alpha`:
+    /// the same messages in two packages) lists on `channel`.
+    macro_rules! list_services {
+        ($version:ident, $channel:expr) => {{
+            use tonic_reflection::pb::$version::ServerReflectionRequest;
+            use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+            use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+            use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+            let request = ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            };
+            let mut answers = ServerReflectionClient::new($channel)
+                .server_reflection_info(tokio_stream::iter(vec![request]))
+                .await
+                .unwrap_or_else(|status| {
+                    panic!(
+                        "reflection {} is not served: {status}",
+                        stringify!($version)
+                    )
+                })
+                .into_inner();
+            let answer = answers.message().await.unwrap().unwrap();
+            let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+                panic!("not a service list: {answer:?}");
+            };
+            list.service
+                .into_iter()
+                .map(|s| s.name)
+                .collect::<Vec<String>>()
+        }};
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let store = store_process("sqlite://health.db", "127.0.0.1:0", dir.path());
@@ -582,31 +613,31 @@ fn health_and_reflection_are_served() {
             assert_eq!(answer.status, ServingStatus::Serving as i32, "{service:?}");
         }
 
-        let mut reflection = ServerReflectionClient::new(channel);
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = reflection
-            .server_reflection_info(tokio_stream::iter(vec![request]))
-            .await
-            .unwrap()
-            .into_inner();
-        let answer = answers.message().await.unwrap().unwrap();
-        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-            panic!("not a service list: {answer:?}");
-        };
-        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        for expected in [
-            "tiercache.v1.ObjectStore",
-            "tiercache.v1.Registry",
-            "tiercache.v1.AdminState",
-            "grpc.health.v1.Health",
+        // Both reflection versions (older grpcurl, grpcui and Postman speak only v1alpha)
+        // list the same services: the store's three, health and reflection, and nothing
+        // else (the benchmark's echo service is not part of a production store).
+        for (version, names) in [
+            ("v1", list_services!(v1, channel.clone())),
+            ("v1alpha", list_services!(v1alpha, channel.clone())),
         ] {
+            for expected in [
+                "tiercache.v1.ObjectStore",
+                "tiercache.v1.Registry",
+                "tiercache.v1.AdminState",
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            ] {
+                assert!(
+                    names.iter().any(|n| n == expected),
+                    "reflection {version}: {expected} missing from {names:?}"
+                );
+            }
             assert!(
-                names.iter().any(|n| n == expected),
-                "{expected} missing from {names:?}"
+                !names.iter().any(|n| n.contains("Echo")),
+                "reflection {version} lists the benchmark's echo service: {names:?}"
             );
+            assert_eq!(names.len(), 6, "reflection {version}: {names:?}");
         }
     });
 }

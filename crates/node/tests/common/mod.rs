@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use tiercache_store::{SqlOptions, SqlStore, Store};
+use tiercache_store::{ObjectStore, SqlOptions, SqlStore};
 use tiercache_tier::{Tier, TierOptions};
 
 /// A fresh SQLite store in `dir`.
-pub async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+pub async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn ObjectStore> {
     let url = format!("sqlite://{}/store.db", dir.path().display());
     Arc::new(SqlStore::open(&url, SqlOptions::default()).await.unwrap())
 }

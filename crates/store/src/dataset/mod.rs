@@ -1,5 +1,5 @@
 //! Datasets for `tiercache load`: a seeded Kepler-like table and a CSV importer, and the
-//! loader that writes rows into a [`Store`] in batches.
+//! loader that writes rows into an [`ObjectStore`] in batches.
 //!
 //! Every row becomes one object: the key is the row's id column, the value is the row as a
 //! JSON object (columns in file order; empty fields `null`, numbers as numbers). Loading is
@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::{StoreError, StoreResult};
-use crate::model::Lookup;
-use crate::store::Store;
+use crate::object_store::{ObjectRead, ObjectStore};
 
 /// One row ready to store: its key and its JSON value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +51,7 @@ pub const DEFAULT_BATCH_ROWS: usize = 500;
 /// `progress` is called with the number of rows done after every batch. Stops at the first
 /// bad row or store error; every batch before it is committed, none after.
 pub async fn load(
-    store: &dyn Store,
+    store: &dyn ObjectStore,
     rows: impl IntoIterator<Item = StoreResult<Row>>,
     batch_rows: usize,
     mut progress: impl FnMut(u64),
@@ -80,7 +79,7 @@ pub async fn load(
 }
 
 async fn write_batch(
-    store: &dyn Store,
+    store: &dyn ObjectStore,
     batch: &mut Vec<Row>,
     report: &mut LoadReport,
 ) -> StoreResult<()> {
@@ -104,7 +103,7 @@ async fn write_batch(
         .drain(..)
         .zip(current)
         .filter(
-            |(row, stored)| !matches!(stored, Lookup::Live { value, .. } if *value == row.value),
+            |(row, stored)| !matches!(stored, ObjectRead::Live { value, .. } if *value == row.value),
         )
         .map(|(row, _)| (row.key.into_bytes(), row.value))
         .collect();

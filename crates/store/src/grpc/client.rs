@@ -1,4 +1,5 @@
-//! [`StoreClient`]: the [`Store`] trait over gRPC.
+//! [`StoreClient`]: the store's three services ([`ObjectStore`], [`Registry`],
+//! [`AdminState`]) over gRPC.
 
 use std::time::Duration;
 
@@ -12,10 +13,11 @@ use super::proto::{
     registry_client::RegistryClient,
 };
 use super::{TOMBSTONE_VERSION_HEADER, error_from_status};
+use crate::admin_state::{AdminState, Lease, StateEntry};
 use crate::error::{StoreError, StoreResult};
 use crate::limits::Limits;
-use crate::model::{Lease, Lookup, Object, Precondition, Registration, ScanPage, StateEntry};
-use crate::store::Store;
+use crate::object_store::{Object, ObjectRead, ObjectStore, Precondition, ScanPage};
+use crate::registry::{Registration, Registry};
 
 /// A client of a running store service. Cheap to clone: clones share one HTTP/2 connection,
 /// which reconnects by itself after the server restarts.
@@ -134,14 +136,14 @@ fn answer<T>(result: Result<tonic::Response<T>, tonic::Status>) -> StoreResult<T
 }
 
 #[async_trait]
-impl Store for StoreClient {
-    async fn get(&self, key: &[u8]) -> StoreResult<Lookup> {
+impl ObjectStore for StoreClient {
+    async fn get(&self, key: &[u8]) -> StoreResult<ObjectRead> {
         self.limits.check_key(key)?;
         let request = proto::GetRequest { key: key.to_vec() };
         match self.objects.clone().get(request).await {
             Ok(response) => {
                 let object = response.into_inner();
-                Ok(Lookup::Live {
+                Ok(ObjectRead::Live {
                     value: object.value,
                     version: Version(object.version),
                 })
@@ -152,17 +154,17 @@ impl Store for StoreClient {
                     .get(TOMBSTONE_VERSION_HEADER)
                     .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
                 Ok(match tombstone {
-                    Some(version) => Lookup::Deleted {
+                    Some(version) => ObjectRead::Deleted {
                         version: Version(version),
                     },
-                    None => Lookup::Absent,
+                    None => ObjectRead::Absent,
                 })
             }
             Err(status) => Err(error_from_status(&status)),
         }
     }
 
-    async fn batch_get(&self, keys: &[Vec<u8>]) -> StoreResult<Vec<Lookup>> {
+    async fn batch_get(&self, keys: &[Vec<u8>]) -> StoreResult<Vec<ObjectRead>> {
         self.limits.check_batch(keys.len())?;
         for key in keys {
             self.limits.check_key(key)?;
@@ -175,15 +177,15 @@ impl Store for StoreClient {
         Ok(response
             .lookups
             .into_iter()
-            .map(|lookup| match State::try_from(lookup.state) {
-                Ok(State::Live) => Lookup::Live {
-                    value: lookup.value,
-                    version: Version(lookup.version),
+            .map(|read| match State::try_from(read.state) {
+                Ok(State::Live) => ObjectRead::Live {
+                    value: read.value,
+                    version: Version(read.version),
                 },
-                Ok(State::Deleted) => Lookup::Deleted {
-                    version: Version(lookup.version),
+                Ok(State::Deleted) => ObjectRead::Deleted {
+                    version: Version(read.version),
                 },
-                Ok(State::Absent) | Err(_) => Lookup::Absent,
+                Ok(State::Absent) | Err(_) => ObjectRead::Absent,
             })
             .collect())
     }
@@ -263,7 +265,10 @@ impl Store for StoreClient {
             next_cursor: (!response.next_cursor.is_empty()).then_some(response.next_cursor),
         })
     }
+}
 
+#[async_trait]
+impl Registry for StoreClient {
     async fn register(
         &self,
         role: &str,
@@ -304,7 +309,10 @@ impl Store for StoreClient {
         let response = answer(self.registry.clone().lookup(request).await)?;
         Ok(response.nodes.into_iter().map(registration).collect())
     }
+}
 
+#[async_trait]
+impl AdminState for StoreClient {
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> StoreResult<Lease> {
         let request = proto::AcquireLeaseRequest {
             name: name.to_owned(),

@@ -1,10 +1,18 @@
 //! A bare echo service: the baseline the store's RPC benchmark compares `Get` against (same
-//! transport, framing and payload, no work behind it). Not part of the store's API.
+//! transport, framing and payload, no work behind it). Not part of the store's API: its
+//! proto (`tiercache.bench.v1`) is outside the descriptor set [`serve`](super::serve)
+//! reflects, and only the benchmark serves it, on a server of its own.
 
 use tonic::{Request, Response, Status};
 
-use super::proto::EchoMessage;
-use super::proto::echo_server::Echo;
+use proto::EchoMessage;
+use proto::echo_server::Echo;
+
+/// Generated protobuf messages and tonic stubs of `proto/tiercache/bench/v1/echo.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    tonic::include_proto!("tiercache.bench.v1");
+}
 
 /// Answers every message with itself.
 #[derive(Debug, Default, Clone, Copy)]

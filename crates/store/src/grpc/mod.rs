@@ -24,12 +24,13 @@ use crate::error::StoreError;
 
 pub use server::{ServeOptions, serve};
 
-/// Generated protobuf messages and tonic stubs of `proto/tiercache/v1`.
+/// Generated protobuf messages and tonic stubs of `proto/tiercache/v1/store.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod proto {
     tonic::include_proto!("tiercache.v1");
 
-    /// The encoded descriptor set of every tiercache proto file, for the reflection service.
+    /// The encoded descriptor set of `tiercache/v1/store.proto` (the services a store serves),
+    /// for the reflection service.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/tiercache_descriptor.bin"));
 }

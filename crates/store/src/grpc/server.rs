@@ -1,4 +1,5 @@
-//! The services: thin translation between protobuf messages and the [`Store`] trait.
+//! The services: thin translation between protobuf messages and the store's traits
+//! ([`ObjectStore`], [`Registry`], [`AdminState`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,12 +10,15 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
+use tonic_reflection::server::{v1, v1alpha};
 
 use super::proto::{self, admin_state_server, object_store_server, registry_server};
 use super::{TOMBSTONE_VERSION_HEADER, status_from_error};
+use crate::admin_state::{Lease, StateEntry};
 use crate::error::StoreError;
 use crate::limits::Limits;
-use crate::model::{Lookup, Precondition};
+use crate::object_store::{ObjectRead, Precondition};
+use crate::registry::Registration;
 use crate::store::Store;
 use tiercache_core::Version;
 
@@ -39,12 +43,12 @@ fn precondition(message: Option<proto::Precondition>) -> Precondition {
     }
 }
 
-fn lookup_message(key: Vec<u8>, lookup: Lookup) -> proto::Lookup {
+fn read_message(key: Vec<u8>, read: ObjectRead) -> proto::Lookup {
     use proto::lookup::State;
-    let (state, value, version) = match lookup {
-        Lookup::Absent => (State::Absent, Vec::new(), 0),
-        Lookup::Live { value, version } => (State::Live, value, version.0),
-        Lookup::Deleted { version } => (State::Deleted, Vec::new(), version.0),
+    let (state, value, version) = match read {
+        ObjectRead::Absent => (State::Absent, Vec::new(), 0),
+        ObjectRead::Live { value, version } => (State::Live, value, version.0),
+        ObjectRead::Deleted { version } => (State::Deleted, Vec::new(), version.0),
     };
     proto::Lookup {
         key,
@@ -54,7 +58,7 @@ fn lookup_message(key: Vec<u8>, lookup: Lookup) -> proto::Lookup {
     }
 }
 
-fn registration(r: crate::Registration) -> proto::Registration {
+fn registration(r: Registration) -> proto::Registration {
     proto::Registration {
         role: r.role,
         id: r.id,
@@ -63,7 +67,7 @@ fn registration(r: crate::Registration) -> proto::Registration {
     }
 }
 
-fn lease(l: crate::Lease) -> proto::Lease {
+fn lease(l: Lease) -> proto::Lease {
     proto::Lease {
         name: l.name,
         holder: l.holder,
@@ -72,7 +76,7 @@ fn lease(l: crate::Lease) -> proto::Lease {
     }
 }
 
-fn state_entry(e: crate::StateEntry) -> proto::StateEntry {
+fn state_entry(e: StateEntry) -> proto::StateEntry {
     proto::StateEntry {
         key: e.key,
         value: e.value,
@@ -91,13 +95,13 @@ impl object_store_server::ObjectStore for Services {
     async fn get(&self, request: Request<proto::GetRequest>) -> RpcResult<proto::Object> {
         let key = request.into_inner().key;
         match self.store.get(&key).await {
-            Ok(Lookup::Live { value, version }) => Ok(Response::new(proto::Object {
+            Ok(ObjectRead::Live { value, version }) => Ok(Response::new(proto::Object {
                 key,
                 value,
                 version: version.0,
             })),
-            Ok(Lookup::Absent) => Err(Status::not_found("no object under the key")),
-            Ok(Lookup::Deleted { version }) => {
+            Ok(ObjectRead::Absent) => Err(Status::not_found("no object under the key")),
+            Ok(ObjectRead::Deleted { version }) => {
                 let mut status =
                     Status::not_found(format!("the key was deleted at version {version}"));
                 status
@@ -115,11 +119,11 @@ impl object_store_server::ObjectStore for Services {
     ) -> RpcResult<proto::BatchGetResponse> {
         let keys = request.into_inner().keys;
         let result = self.store.batch_get(&keys).await;
-        reply(result, |lookups| proto::BatchGetResponse {
+        reply(result, |reads| proto::BatchGetResponse {
             lookups: keys
                 .into_iter()
-                .zip(lookups)
-                .map(|(key, lookup)| lookup_message(key, lookup))
+                .zip(reads)
+                .map(|(key, read)| read_message(key, read))
                 .collect(),
         })
     }
@@ -314,8 +318,8 @@ pub struct ServeOptions {
     pub limits: Limits,
 }
 
-/// Serves the store's three services, health (`grpc.health.v1`) and reflection on
-/// `listener` until `shutdown` completes, then lets in-flight calls finish.
+/// Serves the store's three services, health (`grpc.health.v1`) and reflection (v1 and
+/// v1alpha) on `listener` until `shutdown` completes, then lets in-flight calls finish.
 pub async fn serve(
     store: Arc<dyn Store>,
     listener: TcpListener,
@@ -335,18 +339,14 @@ pub async fn serve(
     health_reporter
         .set_serving::<admin_state_server::AdminStateServer<Services>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .expect("the descriptor sets are generated at build time and always valid");
-
+    let (reflection_v1, reflection_v1alpha) = reflection();
     // Requests are small and latency-bound: send each answer at once (no Nagle delay).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
     Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(
             object_store_server::ObjectStoreServer::new(services.clone())
                 .max_decoding_message_size(max_message)
@@ -364,4 +364,31 @@ pub async fn serve(
         )
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
+}
+
+/// The reflection service in both versions clients speak: `grpc.reflection.v1` and the older
+/// `v1alpha` (still all that older grpcurl, grpcui and Postman ask). Both describe the same
+/// services — the store's three, health, and both reflection services — and nothing else
+/// (the benchmark's echo service is in no descriptor set registered here).
+fn reflection() -> (
+    v1::ServerReflectionServer<impl v1::ServerReflection>,
+    v1alpha::ServerReflectionServer<impl v1alpha::ServerReflection>,
+) {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    const VALID: &str = "the descriptor sets are generated at build time and always valid";
+    // Each version's builder adds its own descriptor; add the other's, so that either lists
+    // both reflection services this server runs.
+    let v1 = builder()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect(VALID);
+    let v1alpha = builder()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect(VALID);
+    (v1, v1alpha)
 }

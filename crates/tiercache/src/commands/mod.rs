@@ -29,7 +29,7 @@ pub fn progress_bar(total: u64, template: &str, no_progress: bool) -> ProgressBa
 /// Loads the dataset when the store holds no object at all, with a progress bar; returns
 /// how many rows were written.
 pub async fn load_dataset_if_empty(
-    store: &dyn tiercache_store::Store,
+    store: &dyn tiercache_store::ObjectStore,
     no_progress: bool,
 ) -> anyhow::Result<u64> {
     if !tiercache_deploy::store_is_empty(store).await? {

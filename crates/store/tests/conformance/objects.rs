@@ -1,144 +1,22 @@
-//! One conformance suite for every [`Store`]: SQLite, PostgreSQL (a real server started by
-//! the test kit) and the gRPC client in front of each. Every case gets a fresh, empty store
-//! and a manual clock for registry and lease expiry.
-//!
-//! If PostgreSQL cannot be started the PostgreSQL tests fail with the reason; nothing is
-//! skipped.
+//! The [`ObjectStore`] cases: versions, tombstones, preconditions, batches, scans,
+//! concurrency, verbatim keys and limits.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
 use tiercache_core::Version;
-use tiercache_store::grpc::{ServeOptions, serve};
-use tiercache_store::{
-    Limits, Lookup, Precondition, SqlOptions, SqlStore, Store, StoreClient, StoreError, WallClock,
-};
-use tiercache_testkit::Postgres;
+use tiercache_store::{Limits, ObjectRead, ObjectStore, Precondition, StoreError};
 
-const START_MS: i64 = 1_700_000_000_000;
+use super::Clock;
 
-type Clock = Arc<AtomicI64>;
-
-fn options() -> (SqlOptions, Clock) {
-    let (clock, handle) = WallClock::manual(START_MS);
-    let options = SqlOptions {
-        clock,
-        ..SqlOptions::default()
-    };
-    (options, handle)
-}
-
-fn advance(clock: &Clock, ms: i64) {
-    clock.fetch_add(ms, Ordering::SeqCst);
-}
-
-/// Serves `store` on a free loopback port in this runtime and returns a client of it.
-async fn over_grpc(store: SqlStore) -> Arc<dyn Store> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(serve(
-        Arc::new(store),
-        listener,
-        ServeOptions::default(),
-        std::future::pending(),
-    ));
-    Arc::new(
-        StoreClient::connect(&address.to_string(), Limits::default())
-            .await
-            .unwrap(),
-    )
-}
-
-/// Runs every case, each on a store made fresh by `fresh(case_name)`.
-macro_rules! run_cases {
-    ($backend:expr, $fresh:expr) => {
-        run_cases!(@ $backend, $fresh;
-            versions_start_at_one_and_increase_per_key,
-            deletes_leave_tombstones_and_writes_continue_above_them,
-            conditional_writes_compare_and_set_on_the_version,
-            batch_put_is_all_or_nothing,
-            batch_get_answers_every_key_in_order,
-            scans_page_through_a_prefix_in_byte_order,
-            registry_entries_expire_unless_renewed,
-            leases_fence_state_writes_by_epoch,
-            concurrent_writers_lose_no_update_and_leave_no_gap,
-            unicode_binary_and_sql_special_keys_are_stored_verbatim,
-            limits_reject_oversized_input_and_write_nothing,
-            answers_too_large_for_one_message_are_paged_or_refused
-        )
-    };
-    (@ $backend:expr, $fresh:expr; $($case:ident),*) => {{
-        $(
-            let (store, clock): (Arc<dyn Store>, Clock) = $fresh(stringify!($case)).await;
-            eprintln!("{}: {}", $backend, stringify!($case));
-            $case(&*store, &clock).await;
-        )*
-    }};
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_conforms() {
-    let dir = tempfile::tempdir().unwrap();
-    let fresh = async |case: &str| {
-        let (options, clock) = options();
-        let url = format!("sqlite://{}/{case}.db", dir.path().display());
-        let store: Arc<dyn Store> = Arc::new(SqlStore::open(&url, options).await.unwrap());
-        (store, clock)
-    };
-    run_cases!("sqlite", fresh);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_conforms() {
-    let server = Postgres::start().expect("the PostgreSQL conformance run needs a server");
-    let fresh = async |case: &str| {
-        let url = server.create_database(case).unwrap();
-        let (options, clock) = options();
-        let store: Arc<dyn Store> = Arc::new(SqlStore::open(&url, options).await.unwrap());
-        (store, clock)
-    };
-    run_cases!("postgres", fresh);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_over_sqlite_conforms() {
-    let dir = tempfile::tempdir().unwrap();
-    let fresh = async |case: &str| {
-        let (options, clock) = options();
-        let url = format!("sqlite://{}/{case}.db", dir.path().display());
-        (
-            over_grpc(SqlStore::open(&url, options).await.unwrap()).await,
-            clock,
-        )
-    };
-    run_cases!("grpc+sqlite", fresh);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_over_postgres_conforms() {
-    let server = Postgres::start().expect("the PostgreSQL conformance run needs a server");
-    let fresh = async |case: &str| {
-        let url = server.create_database(case).unwrap();
-        let (options, clock) = options();
-        (
-            over_grpc(SqlStore::open(&url, options).await.unwrap()).await,
-            clock,
-        )
-    };
-    run_cases!("grpc+postgres", fresh);
-}
-
-fn live(value: &[u8], version: u64) -> Lookup {
-    Lookup::Live {
+fn live(value: &[u8], version: u64) -> ObjectRead {
+    ObjectRead::Live {
         value: value.to_vec(),
         version: Version(version),
     }
 }
 
-async fn versions_start_at_one_and_increase_per_key(store: &dyn Store, _: &Clock) {
-    assert_eq!(store.get(b"a").await.unwrap(), Lookup::Absent);
+pub async fn versions_start_at_one_and_increase_per_key(store: &dyn ObjectStore, _: &Clock) {
+    assert_eq!(store.get(b"a").await.unwrap(), ObjectRead::Absent);
     assert_eq!(
         store.put(b"a", b"1", Precondition::None).await.unwrap(),
         Version(1)
@@ -161,7 +39,10 @@ async fn versions_start_at_one_and_increase_per_key(store: &dyn Store, _: &Clock
     assert_eq!(store.get(b"a").await.unwrap(), live(b"", 3));
 }
 
-async fn deletes_leave_tombstones_and_writes_continue_above_them(store: &dyn Store, _: &Clock) {
+pub async fn deletes_leave_tombstones_and_writes_continue_above_them(
+    store: &dyn ObjectStore,
+    _: &Clock,
+) {
     store.put(b"k", b"v1", Precondition::None).await.unwrap();
     store.put(b"k", b"v2", Precondition::None).await.unwrap();
     assert_eq!(
@@ -170,7 +51,7 @@ async fn deletes_leave_tombstones_and_writes_continue_above_them(store: &dyn Sto
     );
     assert_eq!(
         store.get(b"k").await.unwrap(),
-        Lookup::Deleted {
+        ObjectRead::Deleted {
             version: Version(3)
         }
     );
@@ -183,7 +64,7 @@ async fn deletes_leave_tombstones_and_writes_continue_above_them(store: &dyn Sto
         store.delete(b"never", Precondition::None).await,
         Err(StoreError::NotFound(_))
     ));
-    assert_eq!(store.get(b"never").await.unwrap(), Lookup::Absent);
+    assert_eq!(store.get(b"never").await.unwrap(), ObjectRead::Absent);
     assert_eq!(
         store.put(b"k", b"v4", Precondition::None).await.unwrap(),
         Version(4)
@@ -197,7 +78,7 @@ async fn deletes_leave_tombstones_and_writes_continue_above_them(store: &dyn Sto
     assert_eq!(keys, vec![b"k".as_slice()]);
 }
 
-async fn conditional_writes_compare_and_set_on_the_version(store: &dyn Store, _: &Clock) {
+pub async fn conditional_writes_compare_and_set_on_the_version(store: &dyn ObjectStore, _: &Clock) {
     let never = Precondition::Version(Version::ZERO);
     assert_eq!(store.put(b"c", b"1", never).await.unwrap(), Version(1));
     assert_eq!(
@@ -268,7 +149,7 @@ async fn conditional_writes_compare_and_set_on_the_version(store: &dyn Store, _:
     ));
 }
 
-async fn batch_put_is_all_or_nothing(store: &dyn Store, _: &Clock) {
+pub async fn batch_put_is_all_or_nothing(store: &dyn ObjectStore, _: &Clock) {
     store.put(b"b1", b"old", Precondition::None).await.unwrap();
     let items = vec![
         (b"b1".to_vec(), b"new".to_vec()),
@@ -305,12 +186,12 @@ async fn batch_put_is_all_or_nothing(store: &dyn Store, _: &Clock) {
             "{error}"
         );
         assert_eq!(store.get(b"b1").await.unwrap(), live(b"new", 2));
-        assert_eq!(store.get(b"b5").await.unwrap(), Lookup::Absent);
+        assert_eq!(store.get(b"b5").await.unwrap(), ObjectRead::Absent);
     }
     assert_eq!(store.batch_put(&[]).await.unwrap(), Vec::<Version>::new());
 }
 
-async fn batch_get_answers_every_key_in_order(store: &dyn Store, _: &Clock) {
+pub async fn batch_get_answers_every_key_in_order(store: &dyn ObjectStore, _: &Clock) {
     store.put(b"x", b"1", Precondition::None).await.unwrap();
     store.put(b"y", b"1", Precondition::None).await.unwrap();
     store.delete(b"y", Precondition::None).await.unwrap();
@@ -323,8 +204,8 @@ async fn batch_get_answers_every_key_in_order(store: &dyn Store, _: &Clock) {
     assert_eq!(
         store.batch_get(&keys).await.unwrap(),
         vec![
-            Lookup::Absent,
-            Lookup::Deleted {
+            ObjectRead::Absent,
+            ObjectRead::Deleted {
                 version: Version(2)
             },
             live(b"1", 1),
@@ -334,7 +215,7 @@ async fn batch_get_answers_every_key_in_order(store: &dyn Store, _: &Clock) {
     assert_eq!(store.batch_get(&[]).await.unwrap(), vec![]);
 }
 
-async fn scans_page_through_a_prefix_in_byte_order(store: &dyn Store, _: &Clock) {
+pub async fn scans_page_through_a_prefix_in_byte_order(store: &dyn ObjectStore, _: &Clock) {
     let keys: Vec<Vec<u8>> = vec![
         b"user:5".to_vec(),
         b"user:1".to_vec(),
@@ -385,171 +266,10 @@ async fn scans_page_through_a_prefix_in_byte_order(store: &dyn Store, _: &Clock)
     );
 }
 
-async fn registry_entries_expire_unless_renewed(store: &dyn Store, clock: &Clock) {
-    let second = Duration::from_secs(1);
-    store
-        .register("store", "s1", "127.0.0.1:7001", second)
-        .await
-        .unwrap();
-    store
-        .register("store", "s2", "127.0.0.1:7002", 3 * second)
-        .await
-        .unwrap();
-    store
-        .register("admin", "a1", "127.0.0.1:7101", 3 * second)
-        .await
-        .unwrap();
-    let ids = |nodes: Vec<tiercache_store::Registration>| -> Vec<String> {
-        nodes.into_iter().map(|n| n.id).collect()
-    };
-    assert_eq!(ids(store.lookup("store").await.unwrap()), ["s1", "s2"]);
-    advance(clock, 1_500);
-    assert_eq!(ids(store.lookup("store").await.unwrap()), ["s2"]);
-    assert!(matches!(
-        store.heartbeat("store", "s1", second).await,
-        Err(StoreError::NotFound(_))
-    ));
-    let renewed = store.heartbeat("store", "s2", 10 * second).await.unwrap();
-    assert_eq!(renewed.address, "127.0.0.1:7002");
-    assert_eq!(renewed.expires_at_ms, START_MS + 1_500 + 10_000);
-    advance(clock, 2_000);
-    assert_eq!(ids(store.lookup("store").await.unwrap()), ["s2"]);
-    assert_eq!(
-        ids(store.lookup("admin").await.unwrap()),
-        Vec::<String>::new()
-    );
-    // Registering again brings a node back, with its new address.
-    store
-        .register("store", "s1", "127.0.0.1:8001", second)
-        .await
-        .unwrap();
-    let nodes = store.lookup("store").await.unwrap();
-    assert_eq!(nodes[0].address, "127.0.0.1:8001");
-    store.deregister("store", "s1").await.unwrap();
-    assert_eq!(ids(store.lookup("store").await.unwrap()), ["s2"]);
-    assert!(matches!(
-        store.register("", "x", "a", second).await,
-        Err(StoreError::InvalidArgument(_))
-    ));
-    assert!(matches!(
-        store.register("store", "x", "a", Duration::ZERO).await,
-        Err(StoreError::InvalidArgument(_))
-    ));
-}
-
-async fn leases_fence_state_writes_by_epoch(store: &dyn Store, clock: &Clock) {
-    let ttl = Duration::from_secs(2);
-    let a = store.acquire_lease("admin", "a", ttl).await.unwrap();
-    assert_eq!(a.epoch, 1);
-    assert_eq!(
-        store.acquire_lease("admin", "b", ttl).await,
-        Err(StoreError::LeaseHeld {
-            name: "admin".into(),
-            holder: "a".into(),
-            epoch: 1
-        })
-    );
-    store
-        .write_state("admin", "assignment", b"a's", 1)
-        .await
-        .unwrap();
-    // The holder re-acquiring a live lease keeps its epoch.
-    assert_eq!(
-        store.acquire_lease("admin", "a", ttl).await.unwrap().epoch,
-        1
-    );
-    assert_eq!(
-        store.renew_lease("admin", "a", 1, ttl).await.unwrap().epoch,
-        1
-    );
-
-    advance(clock, 2_500); // a's lease lapses; nobody has taken it yet
-    assert_eq!(
-        store.write_state("admin", "assignment", b"late", 1).await,
-        Err(StoreError::LeaseExpired {
-            name: "admin".into(),
-            epoch: 1
-        })
-    );
-    assert_eq!(
-        store.renew_lease("admin", "a", 1, ttl).await,
-        Err(StoreError::LeaseExpired {
-            name: "admin".into(),
-            epoch: 1
-        })
-    );
-    let b = store.acquire_lease("admin", "b", ttl).await.unwrap();
-    assert_eq!(b.epoch, 2);
-    assert_eq!(
-        store.write_state("admin", "assignment", b"stale", 1).await,
-        Err(StoreError::StaleEpoch {
-            presented: 1,
-            current: 2
-        })
-    );
-    assert_eq!(
-        store.renew_lease("admin", "a", 1, ttl).await,
-        Err(StoreError::StaleEpoch {
-            presented: 1,
-            current: 2
-        })
-    );
-    let entry = store
-        .read_state("admin", "assignment")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (entry.value.as_slice(), entry.epoch),
-        (b"a's".as_slice(), 1)
-    );
-    store
-        .write_state("admin", "assignment", b"b's", 2)
-        .await
-        .unwrap();
-    store.write_state("admin", "other", b"o", 2).await.unwrap();
-    let entries = store.list_state("admin").await.unwrap();
-    let summary: Vec<(&str, &[u8], u64)> = entries
-        .iter()
-        .map(|e| (e.key.as_str(), e.value.as_slice(), e.epoch))
-        .collect();
-    assert_eq!(
-        summary,
-        vec![("assignment", b"b's".as_slice(), 2), ("other", b"o", 2)]
-    );
-    assert_eq!(store.read_state("admin", "missing").await.unwrap(), None);
-    // A future epoch is as wrong as a past one; a lease never taken is at epoch 0.
-    assert!(matches!(
-        store.write_state("admin", "x", b"", 3).await,
-        Err(StoreError::StaleEpoch { .. })
-    ));
-    for epoch in [0, 1] {
-        assert!(matches!(
-            store.write_state("nobody", "x", b"", epoch).await,
-            Err(StoreError::StaleEpoch { current: 0, .. })
-        ));
-    }
-    // Release lets the next holder in at once, at a new epoch; the releaser is fenced.
-    store.release_lease("admin", "b", 2).await.unwrap();
-    assert!(matches!(
-        store
-            .write_state("admin", "assignment", b"after release", 2)
-            .await,
-        Err(StoreError::LeaseExpired { .. })
-    ));
-    assert_eq!(
-        store.acquire_lease("admin", "a", ttl).await.unwrap().epoch,
-        3
-    );
-    // An expired holder re-acquiring gets a new epoch too: its old writes are in doubt.
-    advance(clock, 5_000);
-    assert_eq!(
-        store.acquire_lease("admin", "a", ttl).await.unwrap().epoch,
-        4
-    );
-}
-
-async fn concurrent_writers_lose_no_update_and_leave_no_gap(store: &dyn Store, _: &Clock) {
+pub async fn concurrent_writers_lose_no_update_and_leave_no_gap(
+    store: &dyn ObjectStore,
+    _: &Clock,
+) {
     const WRITERS: u64 = 8;
     const WRITES: u64 = 25;
     // The trait object is borrowed; scoped tasks would need 'static, so run the writers as
@@ -653,7 +373,10 @@ async fn futures_join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Ve
         .collect()
 }
 
-async fn unicode_binary_and_sql_special_keys_are_stored_verbatim(store: &dyn Store, _: &Clock) {
+pub async fn unicode_binary_and_sql_special_keys_are_stored_verbatim(
+    store: &dyn ObjectStore,
+    _: &Clock,
+) {
     let all_bytes: Vec<u8> = (0..=255u8).collect();
     let keys: Vec<Vec<u8>> = vec![
         "ключ-🔑-鍵".as_bytes().to_vec(),
@@ -686,14 +409,9 @@ async fn unicode_binary_and_sql_special_keys_are_stored_verbatim(store: &dyn Sto
     );
     let all = store.scan(b"", None, 100).await.unwrap();
     assert_eq!(all.objects.len(), keys.len(), "the objects table survived");
-    store
-        .register("api", "node-ü", "[::1]:80", Duration::from_secs(5))
-        .await
-        .unwrap();
-    assert_eq!(store.lookup("api").await.unwrap()[0].id, "node-ü");
 }
 
-async fn limits_reject_oversized_input_and_write_nothing(store: &dyn Store, _: &Clock) {
+pub async fn limits_reject_oversized_input_and_write_nothing(store: &dyn ObjectStore, _: &Clock) {
     let limits = Limits::default();
     let longest = vec![b'k'; limits.max_key_bytes];
     let largest = vec![7u8; limits.max_value_bytes];
@@ -735,11 +453,14 @@ async fn limits_reject_oversized_input_and_write_nothing(store: &dyn Store, _: &
         store.get(b"").await,
         Err(StoreError::InvalidArgument(_))
     ));
-    assert_eq!(store.get(b"big").await.unwrap(), Lookup::Absent);
+    assert_eq!(store.get(b"big").await.unwrap(), ObjectRead::Absent);
     assert_eq!(store.scan(b"", None, 10).await.unwrap().objects.len(), 1);
 }
 
-async fn answers_too_large_for_one_message_are_paged_or_refused(store: &dyn Store, _: &Clock) {
+pub async fn answers_too_large_for_one_message_are_paged_or_refused(
+    store: &dyn ObjectStore,
+    _: &Clock,
+) {
     // 20 values of 1 MiB: more than one 16 MiB message can carry.
     let limits = Limits::default();
     let value = vec![1u8; limits.max_value_bytes];
