@@ -1,3 +1,5 @@
+//! [`ByteSize`]: sizes as people write them (`64MiB`, `1.5GB`), parsed and printed.
+
 use std::fmt;
 use std::str::FromStr;
 

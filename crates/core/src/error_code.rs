@@ -1,3 +1,5 @@
+//! [`ErrorCode`]: the one classification of errors, with its HTTP status, gRPC code and retry rule.
+
 use std::fmt;
 
 /// The one classification of errors in tiercache.

@@ -1,3 +1,5 @@
+//! [`Version`]: the store-assigned version of one object.
+
 use std::fmt;
 
 /// The version of one object, assigned by the store inside the write's transaction.

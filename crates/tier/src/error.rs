@@ -1,3 +1,5 @@
+//! [`TierError`]: why a tier operation failed, classified by [`ErrorCode`](tiercache_core::ErrorCode).
+
 use tiercache_core::ErrorCode;
 
 /// Why a tier operation failed.

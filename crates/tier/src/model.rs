@@ -1,3 +1,6 @@
+//! The tier's contract: the [`Tier`] trait every topology answers, its entries and counters,
+//! and the ordering rule every backend applies.
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
