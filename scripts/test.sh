@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite of tiercache, from a clean checkout on a fresh machine.
 #
-# Installs what the suite needs when it is missing, then runs, in order: formatting,
-# lints (warnings are errors), every unit, property, differential and integration test,
-# and the documentation examples. Exits non-zero on the first failure.
+# Installs what the suite needs when it is missing, then runs, in order: formatting, the
+# source layout rules (scripts/layout_check.py), lints (warnings are errors), every unit,
+# property, differential and integration test, and the documentation examples. Exits
+# non-zero on the first failure.
 #
 # Usage: scripts/test.sh
 set -euo pipefail
@@ -32,6 +33,8 @@ have_postgres || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
+# The layout check (file lengths, import circles) is a Python script.
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if ((${#missing[@]})); then
   step "installing ${missing[*]}"
   sudo=()
@@ -50,6 +53,9 @@ fi
 
 step "format"
 cargo fmt --all -- --check
+
+step "layout"
+python3 scripts/layout_check.py
 
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
