@@ -40,14 +40,7 @@ struct Settings {
 fn serve(args: &[&str], data: &Path) -> Process {
     let mut command = Command::new(TIERCACHE);
     command
-        .args([
-            "serve",
-            "--nodes",
-            "3",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-progress",
-        ])
+        .args("serve --nodes 3 --listen 127.0.0.1:0 --no-progress".split(' '))
         .arg("--data")
         .arg(data)
         .args(args);
