@@ -1,7 +1,6 @@
 //! The store and the shared tier of a deployment, opened by URL.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tiercache_store::{Limits, ObjectStore, SqlOptions, SqlStore, StoreClient};
 use tiercache_tier::{Tier, TierOptions};
@@ -27,14 +26,6 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
                 source,
             })?;
         Ok(Arc::new(store))
-    }
-}
-
-/// The shared tier's settings for nodes whose cached copies live at most `max_age`.
-pub fn tier_options(max_age: Option<Duration>) -> TierOptions {
-    TierOptions {
-        value_ttl: max_age,
-        ..TierOptions::default()
     }
 }
 

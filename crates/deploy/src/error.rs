@@ -45,6 +45,15 @@ pub enum Error {
         #[source]
         source: TierError,
     },
+    /// The bus could not be opened.
+    #[error("opening the bus {url}")]
+    Bus {
+        /// The bus's URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: tiercache_bus::BusError,
+    },
     /// An API node could not bind its address.
     #[error("binding {address} for API node {index}")]
     Bind {

@@ -1,5 +1,8 @@
 //! Deployments of tiercache: the roles wired together and started.
 //!
+//! * **A node's configuration** ([`NodeConfig`]): the settings every role running a node
+//!   shares, typed and checked, and turned into what the nodes are started with
+//!   ([`NodeConfig::setup`]).
 //! * **Embedded** (`tiercache serve`, `demo`, and `api` over a store URL): the store and the
 //!   shared tier opened by URL ([`open_store`], [`open_tier`]), the dataset loaded into an
 //!   empty store ([`load_dataset`]), and API nodes served in this process
@@ -12,6 +15,9 @@
 //!
 //! # Layout
 //!
+//! * `node_config`: a node's settings, their defaults, and the conversion to its options;
+//!   `node_config::setting` parses each setting's text (file, variables and flags alike),
+//!   `node_config::keys` reads configuration tables key by key over their defaults;
 //! * `backends`: the store and the shared tier, opened by URL;
 //! * `dataset`: the Kepler-like table loaded into an empty store;
 //! * `nodes`: API nodes in this process, started and stopped together;
@@ -22,10 +28,15 @@ mod backends;
 mod dataset;
 mod error;
 mod local_redis;
+mod node_config;
 mod nodes;
 
-pub use backends::{open_store, open_tier, tier_options};
+pub use backends::{open_store, open_tier};
 pub use dataset::{DATASET_ROWS, load_dataset, store_is_empty};
 pub use error::{Error, Result};
 pub use local_redis::LocalRedis;
+pub use node_config::{
+    BusConfig, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_AGE, DEFAULT_NEAR_CAPACITY, DEFAULT_POLICY,
+    IN_PROCESS, NodeConfig, WritePath, keys, setting,
+};
 pub use nodes::{NodeSetup, RunningNodes, start_nodes};

@@ -3,34 +3,52 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tiercache_api::ApiOptions;
 use tiercache_bus::Bus;
-use tiercache_cache::PolicySpec;
-use tiercache_node::{CoherenceOptions, Node, NodeOptions, WriteBehindOptions};
-use tiercache_store::{Limits, ObjectStore};
+use tiercache_node::{CoherenceOptions, Node, NodeOptions};
+use tiercache_store::ObjectStore;
 use tiercache_tier::Tier;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::{Error, Result};
 
-/// How each API node is set up.
+/// How each API node of a deployment is set up: what [`crate::NodeConfig::setup`] gives.
 #[derive(Debug, Clone)]
 pub struct NodeSetup {
-    /// Near cache budget in bytes (0: none).
-    pub near_capacity_bytes: u64,
-    /// Near cache policy.
-    pub policy: PolicySpec,
+    /// The node's options (fault injection is added per process, from
+    /// `TIERCACHE_FAILPOINT`).
+    pub node: NodeOptions,
     /// HTTP behaviour; the node name gets the node's index appended.
     pub api: ApiOptions,
     /// The bus every node joins to keep near caches coherent, or `None`.
     pub coherence: Option<(Arc<dyn Bus>, CoherenceOptions)>,
-    /// Write-behind settings, or `None` for write-through.
-    pub write_behind: Option<WriteBehindOptions>,
-    /// The longest a near-cache copy lives (`None`: until evicted or invalidated).
-    pub near_max_age: Option<Duration>,
+}
+
+impl NodeSetup {
+    /// One line for a startup banner: the bus and how writes travel.
+    pub fn describe(&self) -> String {
+        let writes = match self.node.write_behind {
+            Some(options) => format!(
+                "write-behind every {:?} (a crash loses up to that much)",
+                options.flush_interval
+            ),
+            None => "write-through".to_owned(),
+        };
+        let bus = match &self.coherence {
+            None => "no bus (near caches are not coherent across nodes)".to_owned(),
+            Some((bus, options)) => format!(
+                "{} ({} topics, {}, {} delivery, lease {:?})",
+                bus.describe(),
+                options.topics,
+                options.write_mode,
+                options.delivery,
+                options.session.lease
+            ),
+        };
+        format!("{bus}, {writes}")
+    }
 }
 
 /// Fault injection for the crash tests: `TIERCACHE_FAILPOINT=crash-after-commit` makes
@@ -133,12 +151,8 @@ pub async fn start_nodes(
                 source,
             })?;
         let options = NodeOptions {
-            near_capacity_bytes: setup.near_capacity_bytes,
-            near_policy: setup.policy,
-            limits: Limits::default(),
-            write_behind: setup.write_behind,
-            near_max_age: setup.near_max_age,
             crash_after_commit: crash_after_commit()?,
+            ..setup.node.clone()
         };
         let node = match &setup.coherence {
             None => Node::start(Arc::clone(&store), tier.clone(), &options).await,

@@ -1,5 +1,9 @@
 //! The configuration file: TOML, one section per command, unknown keys rejected.
 //!
+//! `[api]` and `[serve]` hold a node's settings ([`NodeConfig`], shared, parsed as they are
+//! read) as flat keys beside their own; they are read key by key over the section's
+//! defaults ([`Keyed`]) because serde's `flatten` would stop rejecting unknown keys.
+//!
 //! Every setting has a built-in default; a `--config FILE` overrides defaults, environment
 //! variables (`TIERCACHE_*`, named in each flag's `--help`) override the file, and flags
 //! override everything. `--print-config` shows the result and exits.
@@ -15,8 +19,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use serde::de::MapAccess;
+use serde::{Deserialize, Deserializer, Serialize};
 use tiercache_core::ByteSize;
+use tiercache_deploy::NodeConfig;
+use tiercache_deploy::keys::{self, Keyed};
 use tiercache_store::Limits;
 
 /// The whole file.
@@ -31,95 +38,71 @@ pub struct ConfigFile {
     pub serve: ServeConfig,
 }
 
-/// Settings of `tiercache api`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// Settings of `tiercache api`: its own keys and the node's ([`NodeConfig`]), flat in `[api]`
+/// with the bus in `[api.bus]`.
+#[derive(Debug, Clone, Serialize)]
 pub struct ApiConfig {
     /// The store: `http://HOST:PORT` (a `tiercache store` service) or a database URL
     /// (`sqlite://PATH`, `postgres://…`) opened in process.
     pub store: String,
-    /// The shared tier's URL, or `none`.
-    pub tier: String,
-    /// The near cache's byte budget (0 disables it).
-    pub near_capacity: ByteSize,
-    /// The near cache's eviction policy.
-    pub policy: String,
-    /// The longest a cached copy lives, near or shared (`60s`, `none`).
-    pub max_age: String,
+    /// The node: tiers, near cache, bus (`tier`, `near_capacity`, `policy`, `max_age`,
+    /// `[api.bus]`).
+    #[serde(flatten)]
+    pub node: NodeConfig,
     /// Address to serve HTTP on.
     pub listen: SocketAddr,
     /// Longest a request may take before a 503, in milliseconds.
     pub request_timeout_ms: u64,
     /// Largest request body.
     pub max_body: ByteSize,
-    /// The bus that keeps near caches coherent.
-    pub bus: BusConfig,
 }
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
         ApiConfig {
             store: "http://127.0.0.1:7070".to_owned(),
-            tier: "none".to_owned(),
-            near_capacity: ByteSize(64 << 20),
-            policy: "allkeys-lru".to_owned(),
-            max_age: DEFAULT_MAX_AGE.to_owned(),
+            node: NodeConfig::standalone(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_ms: 10_000,
             max_body: ByteSize((1 << 20) + (64 << 10)),
-            bus: BusConfig::default(),
         }
     }
 }
 
-/// How long a cached copy lives by default: the bound on serving a version whose
-/// invalidation was lost with a crashed writer is twice this.
-pub const DEFAULT_MAX_AGE: &str = "60s";
+impl Keyed for ApiConfig {
+    const KEYS: &'static [&'static str] = &[
+        "store",
+        "tier",
+        "near_capacity",
+        "policy",
+        "max_age",
+        "listen",
+        "request_timeout_ms",
+        "max_body",
+        "bus",
+    ];
 
-/// The bus and coherence settings of API nodes (`[api.bus]`, `[serve.bus]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BusConfig {
-    /// The bus's URL (`memory://`, `redis://HOST:PORT`), or `none`: other nodes' near
-    /// caches are then not told about writes.
-    pub url: String,
-    /// `object` (a topic per key) or `bucket:N` (keys hashed to N topics).
-    pub topics: String,
-    /// `invalidate` (other nodes drop their copy), `update` (they take the new value) or
-    /// `write-behind` (writes are answered from memory and reach the store in batches).
-    pub write_mode: String,
-    /// Write-behind only: how often unflushed writes go to the store, e.g. `100ms`, `1s`.
-    pub flush_interval: String,
-    /// `async` (a write is answered once its notice is published) or `sync` (once every
-    /// node that may hold a copy confirmed it, or its lease lapsed).
-    pub invalidation: String,
-    /// The bus session's lease in milliseconds: a silent node's subscriptions last this
-    /// long; the node stops serving near hits a quarter of it earlier.
-    pub lease_ms: u64,
-}
-
-impl BusConfig {
-    fn with_url(url: &str) -> BusConfig {
-        BusConfig {
-            url: url.to_owned(),
-            topics: "object".to_owned(),
-            write_mode: "invalidate".to_owned(),
-            invalidation: "async".to_owned(),
-            flush_interval: "100ms".to_owned(),
-            lease_ms: tiercache_bus::DEFAULT_LEASE.as_millis() as u64,
+    fn read_key<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "store" => self.store = map.next_value()?,
+            "listen" => self.listen = map.next_value()?,
+            "request_timeout_ms" => self.request_timeout_ms = map.next_value()?,
+            "max_body" => self.max_body = map.next_value()?,
+            node => self.node.read_key(node, map)?,
         }
+        Ok(())
     }
 }
 
-impl Default for BusConfig {
-    fn default() -> BusConfig {
-        BusConfig::with_url("none")
+impl<'de> Deserialize<'de> for ApiConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        keys::over_default(deserializer)
     }
 }
 
-/// Settings of `tiercache serve`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// Settings of `tiercache serve`: its own keys and its nodes' ([`NodeConfig`]), flat in
+/// `[serve]` with the bus in `[serve.bus]`.
+#[derive(Debug, Clone, Serialize)]
 pub struct ServeConfig {
     /// Where the SQLite database lives.
     pub data: std::path::PathBuf,
@@ -127,16 +110,9 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// API nodes.
     pub nodes: usize,
-    /// The shared tier's URL, or `none`.
-    pub tier: String,
-    /// Each node's near-cache byte budget (0 disables it).
-    pub near_capacity: ByteSize,
-    /// The near caches' eviction policy.
-    pub policy: String,
-    /// The longest a cached copy lives, near or shared (`60s`, `none`).
-    pub max_age: String,
-    /// The bus that keeps the nodes' near caches coherent.
-    pub bus: BusConfig,
+    /// Every node's settings (`tier`, `near_capacity`, `policy`, `max_age`, `[serve.bus]`).
+    #[serde(flatten)]
+    pub node: NodeConfig,
 }
 
 impl Default for ServeConfig {
@@ -145,12 +121,37 @@ impl Default for ServeConfig {
             data: "data".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             nodes: 1,
-            tier: "memory://".to_owned(),
-            near_capacity: ByteSize(64 << 20),
-            policy: "allkeys-lru".to_owned(),
-            max_age: DEFAULT_MAX_AGE.to_owned(),
-            bus: BusConfig::with_url("memory://"),
+            node: NodeConfig::embedded(),
         }
+    }
+}
+
+impl Keyed for ServeConfig {
+    const KEYS: &'static [&'static str] = &[
+        "data",
+        "listen",
+        "nodes",
+        "tier",
+        "near_capacity",
+        "policy",
+        "max_age",
+        "bus",
+    ];
+
+    fn read_key<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "data" => self.data = map.next_value()?,
+            "listen" => self.listen = map.next_value()?,
+            "nodes" => self.nodes = map.next_value()?,
+            node => self.node.read_key(node, map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for ServeConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        keys::over_default(deserializer)
     }
 }
 
@@ -247,6 +248,14 @@ mod tests {
         assert_eq!(error.lines().count(), 1, "{error}");
         std::fs::write(&path, "[stor]\n").unwrap();
         assert!(ConfigFile::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn the_node_sections_accept_every_node_key() {
+        for key in <NodeConfig as Keyed>::KEYS {
+            assert!(ApiConfig::KEYS.contains(key), "[api] lacks {key}");
+            assert!(ServeConfig::KEYS.contains(key), "[serve] lacks {key}");
+        }
     }
 
     #[test]

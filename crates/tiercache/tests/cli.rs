@@ -226,3 +226,166 @@ fn help_explains_every_flag() {
         assert!(text.contains(flag), "--help does not mention {flag}");
     }
 }
+
+/// `tiercache COMMAND --config FILE --print-config FLAGS` with `file` as the file and `envs`
+/// set: the printed configuration, or the error line.
+fn print_config(
+    command: &str,
+    file: &str,
+    envs: &[(&str, &str)],
+    flags: &[&str],
+) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tiercache.toml"), file).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tiercache"))
+        .args([command, "--config", "tiercache.toml", "--print-config"])
+        .args(flags)
+        .envs(envs.iter().copied())
+        .current_dir(dir.path())
+        .output()
+        .expect("run tiercache");
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    if output.status.success() {
+        Ok(String::from_utf8(output.stdout).unwrap())
+    } else {
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "one line expected, got:\n{stderr}"
+        );
+        Err(stderr)
+    }
+}
+
+#[test]
+fn api_and_serve_print_their_defaults() {
+    assert_eq!(
+        print_config("api", "", &[], &[]).unwrap(),
+        "[api]\nstore = \"http://127.0.0.1:7070\"\ntier = \"none\"\nnear_capacity = \"64MiB\"\n\
+         policy = \"allkeys-lru\"\nmax_age = \"60s\"\nlisten = \"127.0.0.1:8080\"\n\
+         request_timeout_ms = 10000\nmax_body = \"1088KiB\"\n\n[api.bus]\nurl = \"none\"\n\
+         topics = \"object\"\nwrite_mode = \"invalidate\"\nflush_interval = \"100ms\"\n\
+         invalidation = \"async\"\nlease_ms = 3000\n"
+    );
+    assert_eq!(
+        print_config("serve", "", &[], &[]).unwrap(),
+        "[serve]\ndata = \"data\"\nlisten = \"127.0.0.1:8080\"\nnodes = 1\n\
+         tier = \"memory://\"\nnear_capacity = \"64MiB\"\npolicy = \"allkeys-lru\"\n\
+         max_age = \"60s\"\n\n[serve.bus]\nurl = \"memory://\"\ntopics = \"object\"\n\
+         write_mode = \"invalidate\"\nflush_interval = \"100ms\"\ninvalidation = \"async\"\n\
+         lease_ms = 3000\n"
+    );
+}
+
+#[test]
+fn node_settings_come_from_defaults_then_file_then_environment_then_flags() {
+    for section in ["api", "serve"] {
+        let file = format!(
+            "[{section}]\npolicy = \"sieve\"\nmax_age = \"5s\"\n\n[{section}.bus]\nlease_ms = 4000\n"
+        );
+        let print = |envs: &[(&str, &str)], flags: &[&str]| {
+            print_config(section, &file, envs, flags).unwrap_or_else(|error| panic!("{error}"))
+        };
+        let from_file = print(&[], &[]);
+        for line in ["policy = \"sieve\"", "max_age = \"5s\"", "lease_ms = 4000"] {
+            assert!(from_file.contains(line), "{section}: {from_file}");
+        }
+        // A sub-table keeps the section's defaults for the keys it leaves out.
+        let bus = if section == "serve" {
+            "memory://"
+        } else {
+            "none"
+        };
+        assert!(
+            from_file.contains(&format!("url = \"{bus}\"")),
+            "{section}: {from_file}"
+        );
+        let env = [
+            ("TIERCACHE_POLICY", "allkeys-lfu"),
+            ("TIERCACHE_LEASE_MS", "6000"),
+        ];
+        let from_env = print(&env, &[]);
+        for line in [
+            "policy = \"allkeys-lfu\"",
+            "max_age = \"5s\"",
+            "lease_ms = 6000",
+        ] {
+            assert!(from_env.contains(line), "{section}: {from_env}");
+        }
+        let from_flags = print(&env, &["--policy", "fifo", "--lease-ms", "8000"]);
+        for line in ["policy = \"fifo\"", "max_age = \"5s\"", "lease_ms = 8000"] {
+            assert!(from_flags.contains(line), "{section}: {from_flags}");
+        }
+    }
+}
+
+#[test]
+fn unknown_keys_and_bad_values_in_node_sections_are_one_line_errors() {
+    let cases = [
+        (
+            "api",
+            "[api]\nlisten_addr = \"1.2.3.4:5\"\n",
+            "(line 2): unknown field `listen_addr`, expected one of `store`, `tier`",
+        ),
+        (
+            "serve",
+            "[serve]\nnodes = 2\nbogus = 1\n",
+            "(line 3): unknown field `bogus`, expected one of `data`, `listen`",
+        ),
+        (
+            "api",
+            "[api.bus]\nlease = 5\n",
+            "(line 2): unknown field `lease`, expected one of `url`",
+        ),
+        (
+            "serve",
+            "[serve.bus]\nurl = \"none\"\nlease = 5\n",
+            "(line 3): unknown field `lease`",
+        ),
+        (
+            "api",
+            "[api]\npolicy = \"most-recent\"\n",
+            "(line 2): bad near-cache policy \"most-recent\"",
+        ),
+        (
+            "serve",
+            "[serve]\n\nmax_age = \"soon\"\n",
+            "(line 3): max_age: bad duration \"soon\"",
+        ),
+        (
+            "api",
+            "[api.bus]\nwrite_mode = \"write-back\"\n",
+            "(line 2): unknown write mode",
+        ),
+        (
+            "serve",
+            "[serve.bus]\nurl = \"kafka://x:1\"\n",
+            "(line 2): bad bus URL",
+        ),
+        (
+            "api",
+            "[api]\nnear_capacity = \"lots\"\n",
+            "(line 2): unknown size unit `lots`",
+        ),
+    ];
+    for (command, file, expected) in cases {
+        let error = print_config(command, file, &[], &[]).unwrap_err();
+        assert!(
+            error.starts_with("error: config file tiercache.toml (line")
+                && error.contains(expected),
+            "{file}: {error}"
+        );
+    }
+    // Settings that only fail together are checked once every source is merged.
+    let error = print_config(
+        "serve",
+        "[serve.bus]\nwrite_mode = \"write-behind\"\n",
+        &[("TIERCACHE_FLUSH_INTERVAL", "0")],
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("the flush interval must be from 1 ms to 1 h"),
+        "{error}"
+    );
+}

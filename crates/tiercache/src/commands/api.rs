@@ -9,8 +9,9 @@ use clap::Args;
 use tiercache_api::ApiOptions;
 use tiercache_core::ByteSize;
 
+use super::node_args;
 use crate::config::{ApiConfig, ConfigFile, print_section};
-use tiercache_deploy::{self as deployment, NodeSetup};
+use tiercache_deploy as deployment;
 
 /// Serves the HTTP API of one node: reads go near cache → shared tier → store; writes go
 /// through to the store, then update the near cache and invalidate the shared tier.
@@ -41,7 +42,7 @@ pub struct ApiArgs {
     store: Option<String>,
 
     #[command(flatten)]
-    tiers: super::node_args::TierArgs,
+    tiers: node_args::TierArgs,
 
     /// Address to serve HTTP on; port 0 picks a free port [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR", env = "TIERCACHE_LISTEN")]
@@ -56,22 +57,16 @@ pub struct ApiArgs {
     max_body: Option<ByteSize>,
 
     #[command(flatten)]
-    bus: super::node_args::BusArgs,
+    bus: node_args::BusArgs,
 }
 
 impl ApiArgs {
     fn resolve(&self) -> anyhow::Result<ApiConfig> {
         let mut config = ConfigFile::load(self.config.as_deref())?.api;
-        self.bus.apply(&mut config.bus);
         if let Some(store) = &self.store {
             config.store = store.clone();
         }
-        self.tiers.apply(
-            &mut config.tier,
-            &mut config.near_capacity,
-            &mut config.policy,
-            &mut config.max_age,
-        );
+        node_args::apply(&self.tiers, &self.bus, &mut config.node)?;
         if let Some(listen) = self.listen {
             config.listen = listen;
         }
@@ -95,36 +90,28 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
     if args.print_config {
         return print_section("api", &config);
     }
-    let mut setup = NodeSetup {
-        near_capacity_bytes: config.near_capacity.bytes(),
-        policy: super::node_args::parse_policy(&config.policy)?,
-        api: ApiOptions {
-            max_body_bytes: usize::try_from(config.max_body.bytes())
-                .context("max_body is too large")?,
-            request_timeout: Duration::from_millis(config.request_timeout_ms),
-            node_name: "api".to_owned(),
-        },
-        coherence: None,
-        write_behind: None,
-        near_max_age: None,
+    let api = ApiOptions {
+        max_body_bytes: usize::try_from(config.max_body.bytes())
+            .context("max_body is too large")?,
+        request_timeout: Duration::from_millis(config.request_timeout_ms),
+        node_name: "api".to_owned(),
     };
-    let coherence = super::node_args::coherence_options(&config.bus)?;
-    setup.write_behind = super::node_args::write_behind(&config.bus)?;
-    let max_age = super::node_args::parse_max_age(&config.max_age)?;
-    setup.near_max_age = max_age;
     super::runtime()?.block_on(async move {
         let store = deployment::open_store(&config.store).await?;
-        let tier = deployment::open_tier(&config.tier, &deployment::tier_options(max_age)).await?;
+        let tier = config.node.open_tier().await?;
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
-        setup.coherence = super::node_args::open_bus(&config.bus.url, coherence).await?;
-        let bus_text = super::node_args::describe(&setup.coherence, setup.write_behind);
+        let setup = config.node.setup(api).await?;
         let mut nodes = deployment::start_nodes(store, tier, 1, config.listen, &setup).await?;
         println!("listening on {}", nodes.addresses[0]);
         eprintln!(
-            "tiercache api: store {}, {tier_text}, {bus_text}, near cache {} ({}), on http://{} (Ctrl-C to stop)",
-            config.store, config.near_capacity, config.policy, nodes.addresses[0]
+            "tiercache api: store {}, {tier_text}, {}, near cache {} ({}), on http://{} (Ctrl-C to stop)",
+            config.store,
+            setup.describe(),
+            config.node.near_capacity,
+            config.node.policy,
+            nodes.addresses[0]
         );
         tokio::select! {
             () = super::shutdown_signal() => {}

@@ -11,8 +11,7 @@ use tiercache_bench::http_load::{KeyDistribution, LoadReport, LoadSpec};
 use tiercache_core::ByteSize;
 use tiercache_tier::TierOptions;
 
-use super::node_args::parse_policy;
-use tiercache_deploy::{self as deployment, LocalRedis, NodeSetup};
+use tiercache_deploy::{self as deployment, LocalRedis, NodeConfig, setting};
 
 /// Runs the same seeded workload through the HTTP API of an embedded deployment once per
 /// shared-tier topology (centralized, partitioned, replicated), then prints a table of
@@ -104,19 +103,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         (1..=64).contains(&args.tier_nodes),
         "--tier-nodes must be 1 to 64"
     );
-    let setup = NodeSetup {
-        near_capacity_bytes: args.near_capacity.bytes(),
-        policy: parse_policy(&args.policy)?,
-        api: ApiOptions::default(),
-        // The nodes of every topology keep their near caches coherent in process.
-        coherence: Some((
-            Arc::new(tiercache_bus::MemoryBus::new()),
-            tiercache_node::CoherenceOptions::default(),
-        )),
-        write_behind: None,
-        near_max_age: None,
+    // The nodes of every topology keep their near caches coherent in process; cached
+    // copies live until evicted or invalidated.
+    let node = NodeConfig {
+        near_capacity: args.near_capacity,
+        policy: setting::policy(&args.policy)?,
+        max_age: None,
+        ..NodeConfig::embedded()
     };
-    let tier_policy = parse_policy(&args.tier_policy)?;
+    let tier_policy = setting::policy(&args.tier_policy)?;
     let tier_options = TierOptions {
         policy: tier_policy,
         node_capacity_bytes: args.tier_capacity.bytes(),
@@ -155,6 +150,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let db = format!("sqlite://{}", dir.path().join("tiercache.db").display());
 
     let runs = super::runtime()?.block_on(async {
+        let setup = node.setup(ApiOptions::default()).await?;
         let store = deployment::open_store(&db).await?;
         let rows = super::load_dataset_if_empty(store.as_ref(), args.no_progress).await?;
         if !args.json {

@@ -1,15 +1,19 @@
-//! The flags `api` and `serve` share: the node's tiers and its bus.
+//! The flags `api` and `serve` share: the node's tiers and its bus. Each maps onto a
+//! [`NodeConfig`] setting and is parsed as that setting is in the file, so a value means and
+//! fails the same wherever it is written.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use anyhow::Context;
-use tiercache_bus::{Bus, SessionOptions};
-use tiercache_cache::PolicySpec;
 use tiercache_core::ByteSize;
-use tiercache_node::{CoherenceOptions, WriteBehindOptions, WriteMode};
+use tiercache_deploy::NodeConfig;
+use tiercache_deploy::setting::{self, SettingError};
 
-use crate::config::BusConfig;
+/// Applies the node flags given (and their variables) over `node`, a section of the file or
+/// its defaults, then checks the settings that depend on each other.
+pub fn apply(tiers: &TierArgs, bus: &BusArgs, node: &mut NodeConfig) -> anyhow::Result<()> {
+    tiers.apply(node)?;
+    bus.apply(node)?;
+    node.validate()?;
+    Ok(())
+}
 
 /// The shared tier and the near cache of each API node.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -36,46 +40,22 @@ pub struct TierArgs {
 }
 
 impl TierArgs {
-    /// Applies the flags given over a section's settings.
-    pub fn apply(
-        &self,
-        tier: &mut String,
-        near_capacity: &mut ByteSize,
-        policy: &mut String,
-        max_age: &mut String,
-    ) {
-        if let Some(age) = &self.max_age {
-            max_age.clone_from(age);
+    /// Applies the flags (or their variables) given over `node`.
+    fn apply(&self, node: &mut NodeConfig) -> Result<(), SettingError> {
+        if let Some(text) = &self.max_age {
+            node.max_age = setting::max_age(text)?;
         }
         if let Some(url) = &self.tier {
-            tier.clone_from(url);
+            node.tier = setting::tier(url);
         }
         if let Some(size) = self.near_capacity {
-            *near_capacity = size;
+            node.near_capacity = size;
         }
         if let Some(name) = &self.policy {
-            policy.clone_from(name);
+            node.policy = setting::policy(name)?;
         }
+        Ok(())
     }
-}
-
-/// `--max-age`: a duration, or `None` for `none`.
-pub fn parse_max_age(text: &str) -> anyhow::Result<Option<Duration>> {
-    if text.trim().eq_ignore_ascii_case("none") {
-        return Ok(None);
-    }
-    let age = parse_duration(text).context("max_age")?;
-    anyhow::ensure!(
-        age >= Duration::from_millis(1),
-        "max_age must be at least 1ms (or none), got {text:?}"
-    );
-    Ok(Some(age))
-}
-
-/// The near-cache policy by name, with the list of names on error.
-pub fn parse_policy(name: &str) -> anyhow::Result<PolicySpec> {
-    name.parse::<PolicySpec>()
-        .with_context(|| format!("bad near-cache policy {name:?}"))
 }
 
 /// How API nodes hear about each other's writes.
@@ -119,123 +99,27 @@ pub struct BusArgs {
 }
 
 impl BusArgs {
-    /// Applies the flags given over `config`.
-    pub fn apply(&self, config: &mut BusConfig) {
+    /// Applies the flags (or their variables) given over `node`'s bus settings.
+    fn apply(&self, node: &mut NodeConfig) -> Result<(), SettingError> {
+        let bus = &mut node.bus;
         if let Some(url) = &self.bus {
-            config.url = url.clone();
+            bus.url = setting::bus_url(url)?;
         }
         if let Some(topics) = &self.topics {
-            config.topics = topics.clone();
+            bus.topics = setting::topics(topics)?;
         }
         if let Some(mode) = &self.write_mode {
-            config.write_mode = mode.clone();
+            bus.write_mode = setting::write_mode(mode)?;
         }
         if let Some(interval) = &self.flush_interval {
-            config.flush_interval = interval.clone();
+            bus.flush_interval = setting::flush_interval(interval)?;
         }
         if let Some(delivery) = &self.invalidation {
-            config.invalidation = delivery.clone();
+            bus.invalidation = setting::invalidation(delivery)?;
         }
         if let Some(ms) = self.lease_ms {
-            config.lease_ms = ms;
+            bus.lease = std::time::Duration::from_millis(ms);
         }
+        Ok(())
     }
-}
-
-/// `100ms`, `2s`, `1.5s` or a bare number of milliseconds.
-pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(at) => text.split_at(at),
-        None => (text, "ms"),
-    };
-    let value: f64 = number
-        .parse()
-        .ok()
-        .filter(|value: &f64| value.is_finite() && *value >= 0.0)
-        .with_context(|| format!("bad duration {text:?}: expected e.g. 100ms or 2s"))?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "s" => value,
-        other => anyhow::bail!("bad duration {text:?}: unknown unit {other:?} (ms, s)"),
-    };
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-/// The write-behind settings `config` asks for (`None` for write-through).
-pub fn write_behind(config: &BusConfig) -> anyhow::Result<Option<WriteBehindOptions>> {
-    if config.write_mode != "write-behind" {
-        return Ok(None);
-    }
-    let options = WriteBehindOptions {
-        flush_interval: parse_duration(&config.flush_interval).context("flush_interval")?,
-        ..WriteBehindOptions::default()
-    };
-    options.validate().map_err(anyhow::Error::msg)?;
-    Ok(Some(options))
-}
-
-/// The coherence settings `config` describes, checked (the bus URL too, so a typo fails
-/// before anything else starts).
-pub fn coherence_options(config: &BusConfig) -> anyhow::Result<CoherenceOptions> {
-    if !config.url.trim().eq_ignore_ascii_case("none") {
-        config.url.parse::<tiercache_bus::BusUrl>()?;
-    }
-    let session = SessionOptions::with_lease(Duration::from_millis(config.lease_ms));
-    session
-        .validate()
-        .map_err(|error| anyhow::anyhow!("bus lease_ms: {error}"))?;
-    Ok(CoherenceOptions {
-        topics: config.topics.parse().map_err(anyhow::Error::msg)?,
-        // Write-behind flushes publish invalidations.
-        write_mode: match config.write_mode.as_str() {
-            "write-behind" => WriteMode::Invalidate,
-            mode => mode
-                .parse()
-                .map_err(|error: String| anyhow::anyhow!("{error}; or write-behind"))?,
-        },
-        delivery: config.invalidation.parse().map_err(anyhow::Error::msg)?,
-        session,
-    })
-}
-
-/// The bus at `url` with the nodes' (already checked) coherence settings, or `None` for
-/// `none`.
-pub async fn open_bus(
-    url: &str,
-    options: CoherenceOptions,
-) -> anyhow::Result<Option<(Arc<dyn Bus>, CoherenceOptions)>> {
-    if url.trim().eq_ignore_ascii_case("none") {
-        return Ok(None);
-    }
-    let bus = tiercache_bus::open(url)
-        .await
-        .with_context(|| format!("opening the bus {url}"))?;
-    Ok(Some((bus, options)))
-}
-
-/// One line for the startup banner.
-pub fn describe(
-    coherence: &Option<(Arc<dyn Bus>, CoherenceOptions)>,
-    write_behind: Option<WriteBehindOptions>,
-) -> String {
-    let writes = match write_behind {
-        Some(options) => format!(
-            "write-behind every {:?} (a crash loses up to that much)",
-            options.flush_interval
-        ),
-        None => "write-through".to_owned(),
-    };
-    let bus = match coherence {
-        None => "no bus (near caches are not coherent across nodes)".to_owned(),
-        Some((bus, options)) => format!(
-            "{} ({} topics, {}, {} delivery, lease {:?})",
-            bus.describe(),
-            options.topics,
-            options.write_mode,
-            options.delivery,
-            options.session.lease
-        ),
-    };
-    format!("{bus}, {writes}")
 }

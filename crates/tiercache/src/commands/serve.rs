@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::Args;
 use tiercache_api::ApiOptions;
 
-use super::node_args::{self, parse_policy};
+use super::node_args;
 use crate::config::{ConfigFile, ServeConfig, print_section};
-use tiercache_deploy::{self as deployment, NodeSetup};
+use tiercache_deploy as deployment;
 
 /// Runs a whole deployment in one process with nothing installed: the store on SQLite in
 /// DATA/tiercache.db (the Kepler-like dataset is loaded when the store is empty), the
@@ -61,7 +61,6 @@ pub struct ServeArgs {
 impl ServeArgs {
     fn resolve(&self) -> anyhow::Result<ServeConfig> {
         let mut config = ConfigFile::load(self.config.as_deref())?.serve;
-        self.bus.apply(&mut config.bus);
         if let Some(data) = &self.data {
             config.data = data.clone();
         }
@@ -71,12 +70,7 @@ impl ServeArgs {
         if let Some(nodes) = self.nodes {
             config.nodes = nodes;
         }
-        self.tiers.apply(
-            &mut config.tier,
-            &mut config.near_capacity,
-            &mut config.policy,
-            &mut config.max_age,
-        );
+        node_args::apply(&self.tiers, &self.bus, &mut config.node)?;
         anyhow::ensure!(
             (1..=64).contains(&config.nodes),
             "nodes must be between 1 and 64, got {}",
@@ -92,18 +86,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.print_config {
         return print_section("serve", &config);
     }
-    let mut setup = NodeSetup {
-        near_capacity_bytes: config.near_capacity.bytes(),
-        policy: parse_policy(&config.policy)?,
-        api: ApiOptions::default(),
-        coherence: None,
-        write_behind: None,
-        near_max_age: None,
-    };
-    let coherence = node_args::coherence_options(&config.bus)?;
-    setup.write_behind = node_args::write_behind(&config.bus)?;
-    let max_age = node_args::parse_max_age(&config.max_age)?;
-    setup.near_max_age = max_age;
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
     let db = format!("sqlite://{}", config.data.join("tiercache.db").display());
@@ -113,20 +95,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         if loaded > 0 {
             eprintln!("tiercache serve: loaded {loaded} rows of the Kepler-like dataset into {db}");
         }
-        let tier = deployment::open_tier(&config.tier, &deployment::tier_options(max_age)).await?;
+        let tier = config.node.open_tier().await?;
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
-        setup.coherence = node_args::open_bus(&config.bus.url, coherence).await?;
-        let bus_text = node_args::describe(&setup.coherence, setup.write_behind);
+        let setup = config.node.setup(ApiOptions::default()).await?;
         let mut nodes =
             deployment::start_nodes(store, tier, config.nodes, config.listen, &setup).await?;
         for address in &nodes.addresses {
             println!("listening on {address}");
         }
         eprintln!(
-            "tiercache serve: {} API node(s) from http://{}, store {db}, {tier_text}, {bus_text}, near cache {} each (Ctrl-C to stop)",
-            config.nodes, nodes.addresses[0], config.near_capacity
+            "tiercache serve: {} API node(s) from http://{}, store {db}, {tier_text}, {}, near cache {} each (Ctrl-C to stop)",
+            config.nodes,
+            nodes.addresses[0],
+            setup.describe(),
+            config.node.near_capacity
         );
         eprintln!(
             "  try: curl 'http://{}/search?id=42'",
