@@ -20,7 +20,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde::de::MapAccess;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tiercache_core::ByteSize;
 use tiercache_deploy::NodeConfig;
 use tiercache_deploy::keys::{self, Keyed};
@@ -33,8 +33,10 @@ pub struct ConfigFile {
     /// `[store]`: the store service (and the database `load` writes to).
     pub store: StoreConfig,
     /// `[api]`: one API node.
+    #[serde(deserialize_with = "keys::over_default")]
     pub api: ApiConfig,
     /// `[serve]`: everything embedded in one process.
+    #[serde(deserialize_with = "keys::over_default")]
     pub serve: ServeConfig,
 }
 
@@ -94,12 +96,6 @@ impl Keyed for ApiConfig {
     }
 }
 
-impl<'de> Deserialize<'de> for ApiConfig {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        keys::over_default(deserializer)
-    }
-}
-
 /// Settings of `tiercache serve`: its own keys and its nodes' ([`NodeConfig`]), flat in
 /// `[serve]` with the bus in `[serve.bus]`.
 #[derive(Debug, Clone, Serialize)]
@@ -146,12 +142,6 @@ impl Keyed for ServeConfig {
             node => self.node.read_key(node, map)?,
         }
         Ok(())
-    }
-}
-
-impl<'de> Deserialize<'de> for ServeConfig {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        keys::over_default(deserializer)
     }
 }
 

@@ -274,7 +274,7 @@ impl Keyed for NodeConfig {
         map: &mut A,
     ) -> std::result::Result<(), A::Error> {
         match key {
-            "tier" => self.tier = map.next_value_seed(Parsed::with(tier_setting))?,
+            "tier" => self.tier = map.next_value_seed(Parsed::with(setting::tier))?,
             "near_capacity" => self.near_capacity = map.next_value()?,
             "policy" => self.policy = map.next_value_seed(Parsed::with(setting::policy))?,
             "max_age" => self.max_age = map.next_value_seed(Parsed::with(setting::max_age))?,
@@ -283,11 +283,6 @@ impl Keyed for NodeConfig {
         }
         Ok(())
     }
-}
-
-/// [`setting::tier`] as a parser that cannot fail.
-fn tier_setting(text: &str) -> std::result::Result<Option<String>, SettingError> {
-    Ok(setting::tier(text))
 }
 
 impl Keyed for BusConfig {

@@ -62,9 +62,10 @@ fn is_none(text: &str) -> bool {
     text.trim().eq_ignore_ascii_case(NONE)
 }
 
-/// `tier`: a URL, or `None` for `none`. The URL itself is checked when the tier is opened.
-pub fn tier(text: &str) -> Option<String> {
-    (!is_none(text)).then(|| text.to_owned())
+/// `tier`: a URL, or `None` for `none`. The URL itself is checked when the tier is opened
+/// (so this never fails; it returns a `Result` like every other setting).
+pub fn tier(text: &str) -> Result<Option<String>, SettingError> {
+    Ok((!is_none(text)).then(|| text.to_owned()))
 }
 
 /// `policy`: a near-cache policy by name, with its parameters (`s3fifo:small=0.2`).
@@ -237,8 +238,8 @@ mod tests {
             max_age("0ms").unwrap_err().to_string(),
             "max_age must be at least 1ms (or none), got \"0ms\""
         );
-        assert_eq!(tier("none"), None);
-        assert_eq!(tier("memory://").as_deref(), Some("memory://"));
+        assert_eq!(tier("none"), Ok(None));
+        assert_eq!(tier("memory://"), Ok(Some("memory://".to_owned())));
         assert_eq!(bus_url("none"), Ok(None));
         assert!(
             bus_url("kafka://x:1")

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use tiercache_node::{Delivery, TopicGranularity, WriteMode};
 
-use super::keys::{Keyed, over_default};
+use super::keys::{self, Keyed};
 use super::*;
 
 /// A section like `[serve]`: one key of its own beside the node's.
@@ -42,15 +42,10 @@ impl Keyed for Section {
     }
 }
 
-impl<'de> Deserialize<'de> for Section {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        over_default(deserializer)
-    }
-}
-
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    #[serde(deserialize_with = "keys::over_default")]
     section: Section,
 }
 

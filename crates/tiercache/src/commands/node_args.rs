@@ -46,7 +46,7 @@ impl TierArgs {
             node.max_age = setting::max_age(text)?;
         }
         if let Some(url) = &self.tier {
-            node.tier = setting::tier(url);
+            node.tier = setting::tier(url)?;
         }
         if let Some(size) = self.near_capacity {
             node.near_capacity = size;
