@@ -30,8 +30,8 @@
 
 pub mod keys;
 pub mod setting;
+mod write_path;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +49,7 @@ use tiercache_tier::{Tier, TierOptions};
 use crate::{Error, NodeSetup, Result};
 use keys::{Keyed, Over, Parsed};
 use setting::SettingError;
+pub use write_path::WritePath;
 
 /// Each node's near-cache budget unless configured.
 pub const DEFAULT_NEAR_CAPACITY: ByteSize = ByteSize(64 << 20);
@@ -61,25 +62,6 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// The bus and tier URL of the embedded deployment: in this process.
 pub const IN_PROCESS: &str = "memory://";
-
-/// How a node's writes travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WritePath {
-    /// Write-through: the store first, then a notice of this mode to the other nodes.
-    Through(WriteMode),
-    /// Write-behind: answered from memory, stored in coalesced batches every flush
-    /// interval, each flush publishing invalidations.
-    Behind,
-}
-
-impl fmt::Display for WritePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WritePath::Through(mode) => mode.fmt(f),
-            WritePath::Behind => f.write_str("write-behind"),
-        }
-    }
-}
 
 /// A node's settings (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize)]

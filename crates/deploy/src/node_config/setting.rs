@@ -9,7 +9,7 @@ use serde::Serializer;
 use tiercache_cache::PolicySpec;
 use tiercache_node::{Delivery, TopicGranularity};
 
-use super::WritePath;
+use super::write_path::WritePath;
 
 /// Why a node setting was refused. The message names the setting and the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
