@@ -133,6 +133,12 @@ impl<'de> serde::Deserialize<'de> for ByteSize {
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteSize, E> {
                 Ok(ByteSize(v))
             }
+            // TOML (and other formats) hand every integer over as an i64.
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("a size cannot be negative: {v}")))
+            }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
                 v.parse().map_err(E::custom)
             }
@@ -143,7 +149,22 @@ impl<'de> serde::Deserialize<'de> for ByteSize {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+    use serde::de::IntoDeserializer;
+    use serde::de::value::Error;
+
     use super::*;
+
+    #[test]
+    fn deserializes_signed_integers_as_byte_counts() {
+        // TOML's `near_capacity = 0` arrives as an i64 (regression: it was refused).
+        let zero = ByteSize::deserialize(IntoDeserializer::<Error>::into_deserializer(0i64));
+        assert_eq!(zero, Ok(ByteSize(0)));
+        let some = ByteSize::deserialize(IntoDeserializer::<Error>::into_deserializer(4096i64));
+        assert_eq!(some, Ok(ByteSize(4096)));
+        let negative = ByteSize::deserialize(IntoDeserializer::<Error>::into_deserializer(-1i64));
+        assert!(negative.unwrap_err().to_string().contains("negative"));
+    }
 
     #[test]
     fn parses_units_and_fractions() {
