@@ -69,8 +69,8 @@ pub enum Error {
     #[error("{0}")]
     Settings(String),
     /// A node could not be built.
-    #[error("{0}")]
-    Node(String),
+    #[error(transparent)]
+    Node(#[from] tiercache_node::SetupError),
     /// An API server failed or stopped by itself.
     #[error("{doing}")]
     Server {

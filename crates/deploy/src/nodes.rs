@@ -166,8 +166,7 @@ pub async fn start_nodes(
                 )
                 .await
             }
-        }
-        .map_err(|error| Error::Node(error.to_string()))?;
+        }?;
         let mut api = setup.api.clone();
         if count > 1 {
             api.node_name = format!("{}-{index}", api.node_name);

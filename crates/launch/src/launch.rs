@@ -243,10 +243,13 @@ fn wait_ready(
                     }
                 }
             }
-            if is_ready(process, ready) {
-                return Ok(());
-            }
-            return Err(not_ready(process, format!("it exited with {status}")));
+            // A child that is gone is no server to hand back, whatever it printed first.
+            let when = if is_ready(process, ready) {
+                " right after it was ready"
+            } else {
+                ""
+            };
+            return Err(not_ready(process, format!("it exited with {status}{when}")));
         }
         if Instant::now() >= deadline {
             return Err(not_ready(process, format!("not ready after {timeout:?}")));

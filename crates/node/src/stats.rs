@@ -175,9 +175,10 @@ pub struct WriteBehindStats {
     pub batches: u64,
     /// Flush steps that failed (their writes were kept for the next flush, unless dropped).
     pub flush_errors: u64,
-    /// Writes the store refused for good (invalid for it): answered, then lost. Values and
-    /// keys are checked before a write is answered, so this stays 0 unless the store's
-    /// limits are tighter than the node's.
+    /// Writes the store refused for good (an error that is not retryable: invalid for it, or
+    /// an internal error): answered, then lost. Values and keys are checked before a write is
+    /// answered, so this stays 0 unless the store's limits are tighter than the node's or
+    /// the store has a bug.
     pub dropped: u64,
     /// Writes that had to wait for a flush because `max_dirty_keys` keys were waiting.
     pub backpressure_waits: u64,

@@ -115,17 +115,24 @@ impl From<sqlx::Error> for StoreError {
 }
 
 /// Whether a database error code means "try again later" rather than "this request is
-/// wrong". PostgreSQL: class 08 (connection exception), 57P0x (shutdown), 53300 (too many
-/// connections), 40001 / 40P01 (serialization failure, deadlock). SQLite: BUSY (5) and
-/// LOCKED (6), including their extended codes (primary code = low byte).
+/// wrong": the database (or its machine) is in a state that can pass. PostgreSQL: class 08
+/// (connection exception), class 53 (insufficient resources: disk full, out of memory, too
+/// many connections), class 57 (operator intervention: shutdown, a cancelled or timed-out
+/// statement), class 58 (system error: I/O), 40001 / 40P01 / 40003 (serialization failure,
+/// deadlock, outcome unknown), 25006 (read-only transaction: a standby during a failover),
+/// 55P03 (lock not available). SQLite: READONLY (8), BUSY (5), LOCKED (6), IOERR (10), FULL
+/// (13), including their extended codes (primary code = low byte).
 fn retryable_database_code(code: &str) -> bool {
     // SQLSTATEs are five characters; SQLite's result codes are at most four digits.
     if code.len() != 5 {
         return code
             .parse::<i32>()
-            .is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6));
+            .is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6 | 8 | 10 | 13));
     }
-    code.starts_with("08") || code.starts_with("57P") || matches!(code, "53300" | "40001" | "40P01")
+    ["08", "53", "57", "58"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || matches!(code, "40001" | "40P01" | "40003" | "25006" | "55P03")
 }
 
 /// The result of a store operation.
@@ -142,7 +149,14 @@ mod tests {
         ] {
             assert!(retryable_database_code(code), "{code}");
         }
-        for code in ["19", "2067", "23505", "42P01", "22001"] {
+        // States that pass: out of disk or memory, I/O errors, a cancelled statement, a
+        // standby during a failover, a lock timeout (SQLite: IOERR, FULL, READONLY_CANTLOCK).
+        for code in [
+            "53100", "53200", "58030", "57014", "25006", "55P03", "40003", "10", "13", "522", "520",
+        ] {
+            assert!(retryable_database_code(code), "{code}");
+        }
+        for code in ["19", "2067", "23505", "42P01", "22001", "1", "11", "25001"] {
             assert!(!retryable_database_code(code), "{code}");
         }
     }

@@ -10,10 +10,10 @@ use crate::error::StoreResult;
 /// Versioned objects: the source of truth every cache tier fills from and writes through
 /// (the `tiercache.v1.ObjectStore` service).
 ///
-/// Implemented by [`SqlStore`](crate::SqlStore), by [`StoreClient`](crate::StoreClient)
-/// and by the test wrapper [`GatedStore`](crate::faults::GatedStore). Every implementation
-/// passes the object cases of the conformance suite (`tests/conformance/objects.rs`), and
-/// guarantees:
+/// Implemented by [`SqlStore`](crate::SqlStore) and [`StoreClient`](crate::StoreClient),
+/// which pass the object cases of the conformance suite (`tests/conformance/objects.rs`),
+/// and by the test wrapper [`GatedStore`](crate::faults::GatedStore), which forwards to one
+/// of them. Every implementation guarantees:
 ///
 /// * **Versions**: each write of a key gets a version one above the key's previous one,
 ///   assigned inside the write's transaction; a delete leaves a tombstone at a new version,

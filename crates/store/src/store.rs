@@ -10,9 +10,9 @@ use crate::registry::Registry;
 /// ([`SqlStore`](crate::SqlStore), [`StoreClient`](crate::StoreClient)); it adds no method,
 /// so each guarantee is the one its service's trait states.
 ///
-/// Hold an `Arc<dyn Store>` where one handle must reach every service (the gRPC server,
-/// a deployment that opens the store by URL); hand out the narrower trait where only one
-/// service is used — `Arc<dyn Store>` coerces to `Arc<dyn ObjectStore>` (and to the
+/// Hold an `Arc<dyn Store>` where one handle must reach every service (the gRPC server);
+/// hand out the narrower trait where only one service is used (an API node, and the
+/// deployment that opens the store by URL for it, hold an `Arc<dyn ObjectStore>`) — `Arc<dyn Store>` coerces to `Arc<dyn ObjectStore>` (and to the
 /// others) by trait upcasting.
 pub trait Store: ObjectStore + Registry + AdminState {}
 

@@ -14,8 +14,8 @@
 //!
 //! With `check_staleness`, every successful operation is also recorded (send and answer
 //! times, key, version) and the history goes through the [`staleness`](crate::staleness)
-//! checker. The nodes' `/v1/stats` are read before and after every run, through the API's
-//! own [`StatsBody`](tiercache_node::StatsBody), for their coherence and write-behind
+//! checker. The nodes' `/v1/stats` are read before and after every run, through the
+//! node crate's [`StatsBody`](tiercache_node::StatsBody) (what the API serves), for their coherence and write-behind
 //! counters over the run.
 //!
 //! # Layout

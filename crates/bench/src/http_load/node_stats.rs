@@ -1,14 +1,14 @@
 //! The nodes' side of a run: every node's `/v1/stats`, read before and after through the
-//! API's own [`StatsBody`], summed into the coherence and write-behind summaries of the
+//! node crate's [`StatsBody`] (what the API serves), summed into the coherence and write-behind summaries of the
 //! report. The blocks are the node crate's types, so a renamed field breaks this build
 //! instead of reading as 0.
 
 use std::net::SocketAddr;
 
-use tiercache_node::StatsBody;
-use tiercache_node::{CoherenceStats, NodeStats, WriteBehindStats};
+use tiercache_node::{CoherenceStats, NodeStats, StatsBody, WriteBehindStats};
 
 use super::client::Connection;
+use super::spec::LoadError;
 
 /// The write-behind counters of every node, added up over the run.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -73,14 +73,17 @@ async fn read(target: SocketAddr) -> Result<StatsBody, String> {
     serde_json::from_slice(&body).map_err(|e| format!("{target}/v1/stats: {e}"))
 }
 
-/// Every target's `/v1/stats` (`None` if one cannot be read: the report then has no node
-/// summaries).
-pub(super) async fn read_all(targets: &[SocketAddr]) -> Option<Vec<StatsBody>> {
+/// Every target's `/v1/stats`, or the first target whose stats could not be read and why.
+pub(super) async fn read_all(targets: &[SocketAddr]) -> Result<Vec<StatsBody>, LoadError> {
     let mut all = Vec::with_capacity(targets.len());
     for target in targets {
-        all.push(read(*target).await.ok()?);
+        let stats = read(*target).await.map_err(|error| LoadError::NodeStats {
+            target: *target,
+            error,
+        })?;
+        all.push(stats);
     }
-    Some(all)
+    Ok(all)
 }
 
 /// The nodes' coherence over the run (`None` unless every node has a bus).

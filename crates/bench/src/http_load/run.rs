@@ -30,7 +30,13 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
             .map_err(|error| LoadError::Connect { target, error })?;
         connections.push(connection);
     }
+    // The staleness check judges stale reads by the nodes' delivery mode and notice delay:
+    // without their stats it could not fail, so it refuses to run blind. A plain load run
+    // just reports no node summaries.
     let stats_before = node_stats::read_all(&spec.targets).await;
+    if spec.check_staleness {
+        stats_before.as_ref().map_err(Clone::clone)?;
+    }
     let mut scatter_rng = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
     let scatter = Arc::new(Scatter::new(spec.keys, &mut scatter_rng));
     let started = Instant::now();
@@ -57,7 +63,11 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     if spec.check_staleness {
         report.staleness = Some(staleness::check(&total.history));
     }
-    if let (Some(before), Some(after)) = (stats_before, node_stats::read_all(&spec.targets).await) {
+    let stats_after = node_stats::read_all(&spec.targets).await;
+    if spec.check_staleness {
+        stats_after.as_ref().map_err(Clone::clone)?;
+    }
+    if let (Ok(before), Ok(after)) = (stats_before, stats_after) {
         report.coherence = node_stats::coherence(&before, &after);
         report.write_behind = node_stats::write_behind(&before, &after);
     }
@@ -87,5 +97,68 @@ fn measured(spec: &LoadSpec, total: &Tally, elapsed: Duration) -> LoadReport {
         staleness: None,
         coherence: None,
         write_behind: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::http_load::KeyDistribution;
+
+    /// An HTTP server on loopback that answers every request `200 {}`: reachable, but not
+    /// a tiercache node.
+    async fn not_a_node() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    while let Ok(read) = stream.read(&mut buffer).await {
+                        if read == 0 {
+                            return;
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    fn spec(target: SocketAddr, check_staleness: bool) -> LoadSpec {
+        LoadSpec {
+            targets: vec![target],
+            distribution: KeyDistribution::Uniform,
+            keys: 10,
+            requests: 4,
+            concurrency: 1,
+            write_ratio: 0.0,
+            seed: 1,
+            max_duration: Duration::from_secs(5),
+            check_staleness,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_staleness_check_refuses_to_run_without_the_nodes_stats() {
+        let target = not_a_node().await;
+        let refused = run(&spec(target, true), Arc::new(AtomicU64::new(0))).await;
+        match refused {
+            Err(LoadError::NodeStats { target: named, .. }) => assert_eq!(named, target),
+            other => panic!("expected a NodeStats error, got {other:?}"),
+        }
+        // A plain load run goes ahead, with no node summaries.
+        let report = run(&spec(target, false), Arc::new(AtomicU64::new(0)))
+            .await
+            .expect("a load run needs no node stats");
+        assert_eq!(report.coherence, None);
     }
 }

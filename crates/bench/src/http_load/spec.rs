@@ -97,7 +97,7 @@ impl LoadSpec {
 }
 
 /// Why a run could not start.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
     /// The spec is unusable.
     #[error("{0}")]
@@ -105,6 +105,15 @@ pub enum LoadError {
     /// A target could not be reached at the start.
     #[error("cannot connect to {target}: {error}")]
     Connect {
+        /// The target.
+        target: SocketAddr,
+        /// What happened.
+        error: String,
+    },
+    /// A target's `/v1/stats` could not be read (or is not a tiercache node's), so the
+    /// staleness check cannot judge what it finds.
+    #[error("cannot read the node stats of {target}: {error}")]
+    NodeStats {
         /// The target.
         target: SocketAddr,
         /// What happened.

@@ -72,6 +72,15 @@ fn the_defaults_print_as_the_file_writes_them() {
 }
 
 #[test]
+fn a_near_capacity_written_as_a_number_is_a_byte_count() {
+    // Regression: TOML integers arrive as i64, which ByteSize used to refuse.
+    let section = read("[section]\nnear_capacity = 0\n").unwrap();
+    assert_eq!(section.node.near_capacity, ByteSize(0));
+    let section = read("[section]\nnear_capacity = 4096\n").unwrap();
+    assert_eq!(section.node.near_capacity, ByteSize(4096));
+}
+
+#[test]
 fn every_key_reads_and_prints_back() {
     let text = "[section]\nnodes = 3\ntier = \"none\"\nnear_capacity = \"16MiB\"\n\
                 policy = \"s3fifo:small=0.2\"\nmax_age = \"none\"\n\n[section.bus]\n\

@@ -20,9 +20,12 @@
 //! * **Concurrent writers of one key on different nodes**: the store keeps whichever flush
 //!   commits last. Write-behind does not order writes across nodes; use write-through for
 //!   keys written from several nodes at once.
-//! * **A store that fails** keeps the writes in memory (newer writes of a key win) and the
-//!   next interval retries; when `max_dirty_keys` keys wait, new keys wait for a flush and
-//!   are answered 503 if none completes in time.
+//! * **A store that fails for a while** (an error its [`ErrorCode`](tiercache_core::ErrorCode)
+//!   calls retryable: `Unavailable` — the database down, busy, out of disk, a lost
+//!   connection) keeps the writes in memory (newer writes of a key win) and the next interval
+//!   retries; when `max_dirty_keys` keys wait, new keys wait for a flush and are answered 503
+//!   if none completes in time. Any other error is final for the writes it refused: they are
+//!   dropped and counted (`dropped`), since sending them again would fail the same way.
 
 /// The flush: batches to the store, then every other copy follows.
 pub(crate) mod flush;

@@ -55,7 +55,10 @@ pub fn status_from_error(error: &StoreError) -> Status {
 }
 
 /// The store error a status stands for: the one in its details when a tiercache server sent
-/// it, otherwise one chosen by the status code (transport failures become `Unavailable`).
+/// it, otherwise one chosen by the status code. Transport failures become `Unavailable`:
+/// besides `UNAVAILABLE` itself, tonic reports a reset HTTP/2 stream or a broken connection
+/// as `INTERNAL` or `UNKNOWN` without details — a tiercache server never sends an
+/// `INTERNAL` without them, so one without details is the transport's.
 pub fn error_from_status(status: &Status) -> StoreError {
     if let Ok(error) = serde_json::from_slice::<StoreError>(status.details()) {
         return error;
@@ -65,7 +68,12 @@ pub fn error_from_status(status: &Status) -> StoreError {
         Code::InvalidArgument | Code::OutOfRange => StoreError::InvalidArgument(message),
         Code::NotFound => StoreError::NotFound(message),
         // The call may or may not have run: see `StoreError::Unavailable`.
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::Internal
+        | Code::Aborted => {
             StoreError::Unavailable(format!("{}: {message}", status.code().description()))
         }
         Code::ResourceExhausted => StoreError::TooLarge {
@@ -82,6 +90,26 @@ mod tests {
     use tiercache_core::Version;
 
     use super::*;
+
+    #[test]
+    fn transport_failures_without_details_are_retryable() {
+        // What tonic makes of a reset stream or a dropped connection: no tiercache details.
+        for code in [
+            Code::Internal,
+            Code::Unknown,
+            Code::Unavailable,
+            Code::Aborted,
+        ] {
+            let error = error_from_status(&Status::new(code, "h2 protocol error: stream reset"));
+            assert!(
+                error.code().is_retryable(),
+                "{code:?} without details: {error:?}"
+            );
+        }
+        // A server's own internal error keeps its meaning (it travels in the details).
+        let internal = status_from_error(&StoreError::Internal("a bug".into()));
+        assert!(!error_from_status(&internal).code().is_retryable());
+    }
 
     #[test]
     fn every_error_survives_the_round_trip_through_a_status() {
