@@ -154,13 +154,18 @@ impl LatencySnapshot {
     }
 }
 
-/// Percentiles of one kind of duration, in microseconds (part of `/v1/stats`).
+/// A distribution of durations, in microseconds: the one shape in which tiercache reports
+/// latencies (every summary in `/v1/stats`, and the load generator's report).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LatencySummary {
     /// Durations measured.
     pub count: u64,
-    /// Median (bucket upper edge, within 12.5 %).
+    /// The mean.
+    pub mean_us: f64,
+    /// Median (here: bucket upper edge, within 12.5 %).
     pub p50_us: f64,
+    /// 90th percentile (bucket upper edge).
+    pub p90_us: f64,
     /// 99th percentile (bucket upper edge).
     pub p99_us: f64,
     /// 99.9th percentile (bucket upper edge).
@@ -173,9 +178,16 @@ impl LatencySummary {
     /// The summary of `snapshot`.
     pub fn of(snapshot: &LatencySnapshot) -> LatencySummary {
         let micros = |d: Duration| d.as_secs_f64() * 1e6;
+        let count = snapshot.count();
         LatencySummary {
-            count: snapshot.count(),
+            count,
+            mean_us: if count == 0 {
+                0.0
+            } else {
+                snapshot.sum_seconds() * 1e6 / count as f64
+            },
             p50_us: micros(snapshot.quantile(0.5)),
+            p90_us: micros(snapshot.quantile(0.9)),
             p99_us: micros(snapshot.quantile(0.99)),
             p999_us: micros(snapshot.quantile(0.999)),
             max_us: micros(snapshot.max()),
@@ -236,6 +248,9 @@ mod tests {
         assert!((summary.max_us - 1234.567).abs() < 1e-9, "{summary:?}");
         assert!(summary.p50_us >= 3.0 && summary.p50_us <= 3.0 * 1.125);
         assert!(summary.p999_us >= summary.max_us);
+        // The mean is exact (from the sum), the 90th percentile a bucket edge.
+        assert!((summary.mean_us - (3.0 + 1.0 + 1234.567) / 3.0).abs() < 1e-9);
+        assert!(summary.p90_us >= 1234.567 && summary.p90_us <= 1234.567 * 1.125);
     }
 
     #[test]

@@ -40,6 +40,6 @@ mod spec;
 mod worker;
 
 pub use node_stats::{CoherenceSummary, WriteBehindSummary};
-pub use report::{CoherenceViolation, HitRatios, LoadReport, Percentiles};
+pub use report::{CoherenceViolation, HitRatios, LoadReport, summary_of};
 pub use run::run;
 pub use spec::{KeyDistribution, LoadError, LoadSpec};

@@ -4,45 +4,27 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+use tiercache_node::LatencySummary;
 
 use super::node_stats::{CoherenceSummary, WriteBehindSummary};
 use crate::staleness::StalenessReport;
 
-/// Latency percentiles, in microseconds, of the requests as the client saw them.
-///
-/// Not the node's `LatencySummary`: a load report also gives the 90th percentile and the
-/// mean, and its JSON keeps the shape the benchmark scripts read.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Percentiles {
-    /// Median.
-    pub p50_us: f64,
-    /// 90th percentile.
-    pub p90_us: f64,
-    /// 99th percentile.
-    pub p99_us: f64,
-    /// 99.9th percentile.
-    pub p999_us: f64,
-    /// The slowest request.
-    pub max_us: f64,
-    /// The mean.
-    pub mean_us: f64,
-}
-
-impl Percentiles {
-    /// The percentiles of a histogram of microseconds (all 0 when it is empty).
-    pub fn of(histogram: &Histogram<u64>) -> Percentiles {
-        if histogram.is_empty() {
-            return Percentiles::default();
-        }
-        let micros = |q: f64| histogram.value_at_quantile(q) as f64;
-        Percentiles {
-            p50_us: micros(0.5),
-            p90_us: micros(0.9),
-            p99_us: micros(0.99),
-            p999_us: micros(0.999),
-            max_us: histogram.max() as f64,
-            mean_us: histogram.mean(),
-        }
+/// The summary of a histogram of microseconds (all 0 when it is empty), in the one shape
+/// tiercache reports latencies in: the node crate's [`LatencySummary`] (the load report
+/// and `/v1/stats` read alike).
+pub fn summary_of(histogram: &Histogram<u64>) -> LatencySummary {
+    if histogram.is_empty() {
+        return LatencySummary::default();
+    }
+    let micros = |q: f64| histogram.value_at_quantile(q) as f64;
+    LatencySummary {
+        count: histogram.len(),
+        mean_us: histogram.mean(),
+        p50_us: micros(0.5),
+        p90_us: micros(0.9),
+        p99_us: micros(0.99),
+        p999_us: micros(0.999),
+        max_us: histogram.max() as f64,
     }
 }
 
@@ -104,11 +86,11 @@ pub struct LoadReport {
     /// Requests per second.
     pub throughput: f64,
     /// Latency of every request as the client saw it.
-    pub latency: Percentiles,
+    pub latency: LatencySummary,
     /// Latency of the reads alone.
-    pub read_latency: Percentiles,
+    pub read_latency: LatencySummary,
     /// Latency of the writes alone.
-    pub write_latency: Percentiles,
+    pub write_latency: LatencySummary,
     /// Which tier answered the reads.
     pub hits: HitRatios,
     /// Whether the run stopped at `max_duration` before sending every request.
@@ -227,11 +209,11 @@ mod tests {
     #[test]
     fn percentiles_of_a_histogram() {
         let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-        assert_eq!(Percentiles::of(&histogram), Percentiles::default());
+        assert_eq!(summary_of(&histogram), LatencySummary::default());
         for micros in 1..=1000 {
             histogram.record(micros).unwrap();
         }
-        let p = Percentiles::of(&histogram);
+        let p = summary_of(&histogram);
         assert_eq!((p.p50_us, p.p90_us, p.p99_us), (500.0, 900.0, 990.0));
         assert_eq!((p.max_us, p.mean_us), (1000.0, 500.5));
     }

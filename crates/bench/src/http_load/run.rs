@@ -11,7 +11,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use super::client::Connection;
 use super::keys::Scatter;
 use super::node_stats;
-use super::report::{HitRatios, LoadReport, Percentiles};
+use super::report::{HitRatios, LoadReport, summary_of};
 use super::spec::{LoadError, LoadSpec};
 use super::worker::{Tally, Worker};
 use crate::staleness;
@@ -89,9 +89,9 @@ fn measured(spec: &LoadSpec, total: &Tally, elapsed: Duration) -> LoadReport {
         errors: total.errors.clone(),
         elapsed_seconds: elapsed.as_secs_f64(),
         throughput: requests as f64 / elapsed.as_secs_f64().max(1e-9),
-        latency: Percentiles::of(&total.histogram),
-        read_latency: Percentiles::of(&total.reads_histogram),
-        write_latency: Percentiles::of(&total.writes_histogram),
+        latency: summary_of(&total.histogram),
+        read_latency: summary_of(&total.reads_histogram),
+        write_latency: summary_of(&total.writes_histogram),
         hits: HitRatios::of(total.near, total.shared, total.store),
         truncated: requests < spec.requests,
         staleness: None,

@@ -131,8 +131,10 @@ impl fmt::Display for LoadTable<'_> {
 mod tests {
     use std::collections::BTreeMap;
 
+    use tiercache_node::LatencySummary;
+
     use super::*;
-    use crate::http_load::{CoherenceSummary, HitRatios, Percentiles, WriteBehindSummary};
+    use crate::http_load::{CoherenceSummary, HitRatios, WriteBehindSummary};
     use crate::staleness::{StaleRead, StalenessReport};
 
     #[test]
@@ -146,7 +148,8 @@ mod tests {
             reads: 1000,
             elapsed_seconds: 0.5,
             throughput: 2000.0,
-            latency: Percentiles {
+            latency: LatencySummary {
+                count: 1000,
                 p50_us: 40.0,
                 p90_us: 70.0,
                 p99_us: 120.0,
@@ -180,15 +183,15 @@ mod tests {
             errors: BTreeMap::from([(0, 1), (503, 2)]),
             elapsed_seconds: 1.0,
             throughput: 10.0,
-            read_latency: Percentiles {
+            read_latency: LatencySummary {
                 p50_us: 10.0,
                 p99_us: 20.0,
-                ..Percentiles::default()
+                ..LatencySummary::default()
             },
-            write_latency: Percentiles {
+            write_latency: LatencySummary {
                 p50_us: 30.0,
                 p99_us: 40.0,
-                ..Percentiles::default()
+                ..LatencySummary::default()
             },
             truncated: true,
             staleness: Some(StalenessReport {
