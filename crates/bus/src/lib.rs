@@ -43,12 +43,19 @@
 //!   keys, scripts, incarnations and durable topics, one file per topology.
 //! - `url`: [`BusUrl`] and [`open`]. `error`: [`BusError`].
 
+/// Why a bus operation failed: [`BusError`].
 mod error;
+/// The in-process backend: [`MemoryBus`].
 mod memory;
+/// The contract: [`Bus`] and its answers.
 mod model;
+/// The Redis backends: [`RedisBus`], [`RedisClusterBus`].
 mod redis;
+/// Leased sessions: [`Session`], its events and lease.
 mod session;
+/// Topic names, checked alike by every backend.
 mod topic;
+/// Bus URLs and opening a backend by URL.
 mod url;
 
 pub use self::redis::{RedisBus, RedisClusterBus};

@@ -102,17 +102,29 @@
 //! - private: `shard` (table + TTL index + policy), `policy/*` (one file per policy),
 //!   `list` and `slab` (index-linked storage), `rng` (seeded randomness).
 
+/// Configuring a cache: [`CacheBuilder`].
 mod builder;
+/// The concurrent cache: [`Cache`].
 mod cache;
+/// The engine's time, injectable for tests.
 mod clock;
+/// Why an insert was refused.
 mod error;
+/// Intrusive lists over slot indices.
 mod list;
+/// Telling the owner when an entry leaves, and why.
 mod listener;
+/// The eviction policies, one file each, behind one contract.
 mod policy;
+/// A seeded generator for victim sampling.
 mod rng;
+/// One shard: hash table, slots, TTL deadlines, policy.
 mod shard;
+/// Entries addressed by a stable index.
 mod slab;
+/// Naming a policy and its parameters: [`PolicySpec`].
 mod spec;
+/// Counters of what the cache did.
 mod stats;
 
 pub use builder::{

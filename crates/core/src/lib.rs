@@ -9,8 +9,11 @@
 //!   its gRPC status code, so the REST and gRPC edges agree by construction.
 //! - [`Version`]: the per-object version the store assigns; strictly increasing per key.
 
+/// Sizes as people write them: [`ByteSize`].
 mod byte_size;
+/// The one classification of errors: [`ErrorCode`].
 mod error_code;
+/// The store-assigned version of an object: [`Version`].
 mod version;
 
 pub use byte_size::{ByteSize, ParseByteSizeError};

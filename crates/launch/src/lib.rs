@@ -24,13 +24,21 @@
 //! * [`RedisServer`], [`RedisCluster`], [`RedisSentinel`]: local Redis topologies, and
 //!   [`redis_command`], a minimal client for their readiness checks and set-up.
 
+/// Finding the programs to launch.
 mod binary;
+/// Why a child could not be started, made ready or stopped: [`Error`].
 mod error;
+/// Starting a child and waiting until it is [`Ready`]: [`Launch`].
 mod launch;
+/// A child's stdout and stderr in one file: [`Log`].
 mod log;
+/// Free loopback ports.
 mod port;
+/// A running child: [`Process`].
 mod process;
+/// Local redis-server topologies.
 mod redis;
+/// A minimal Redis client for readiness checks.
 mod resp;
 
 pub use binary::{find_binary, require_binary};

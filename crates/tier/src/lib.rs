@@ -20,13 +20,21 @@
 //! | `redis-replicated://PRIMARY,REPLICA,…` | writes to the primary, reads spread over the replicas |
 //! | `redis-sentinel://SENTINEL,…/MASTER` | a Sentinel-managed primary; after a failover the tier flushes the new primary before serving from it |
 
+/// Why a tier operation failed: [`TierError`].
 mod error;
+/// In-process topologies on the engine: [`MemoryNode`], partitioned, replicated.
 mod memory;
+/// The contract: [`Tier`], its entries and counters, and the ordering rule [`write_refused`].
 mod model;
+/// redis-server settings that match an in-process node's policy.
 mod redis_settings;
+/// One Redis server: [`RedisNode`] and the Lua scripts of checked writes.
 mod redis_tier;
+/// Redis Cluster, primary + replicas, Sentinel.
 mod redis_topologies;
+/// Redis Cluster's hash slots (CRC16).
 pub mod slot;
+/// Tier URLs and [`open`].
 mod url;
 
 pub use error::{TierError, TierResult};
