@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
-use tiercache_store::{Limits, ObjectStore, SqlOptions, SqlStore, StoreClient};
+use tiercache_store::{Limits, SqlOptions, SqlStore, Store, StoreClient};
 use tiercache_tier::{Tier, TierOptions};
 
 use crate::{Error, Result};
 
 /// The store behind `url`: a `tiercache store` service (`http://HOST:PORT`) or a database
-/// opened in this process (`sqlite://PATH`, `postgres://…`).
-pub async fn open_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
+/// opened in this process (`sqlite://PATH`, `postgres://…`): every service of it — hand an
+/// API node the objects (`Arc<dyn ObjectStore>`, by upcasting) and the binder the registry.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("http://") || url.starts_with("https://") {
         let client = StoreClient::connect(url, Limits::default())
             .await

@@ -7,6 +7,9 @@
 //!   shared tier opened by URL ([`open_store`], [`open_tier`]), the dataset loaded into an
 //!   empty store ([`load_dataset`]), and API nodes served in this process
 //!   ([`start_nodes`]).
+//! * **The binder in use** ([`Membership`]): a node's entry in the store's registry,
+//!   renewed every heartbeat, removed on a clean stop; a killed node disappears from
+//!   lookups within one TTL.
 //! * **Local Redis** ([`LocalRedis`]): the shared tier's topologies as redis-server
 //!   processes on this machine, started through `tiercache-launch`.
 //!
@@ -18,6 +21,7 @@
 //! * `node_config`: a node's settings, their defaults, and the conversion to its options;
 //!   `node_config::setting` parses each setting's text (file, variables and flags alike),
 //!   `node_config::keys` reads configuration tables key by key over their defaults;
+//! * `binder`: a node's membership in the store's registry (heartbeats, leaving);
 //! * `backends`: the store and the shared tier, opened by URL;
 //! * `dataset`: the Kepler-like table loaded into an empty store;
 //! * `nodes`: API nodes in this process, started and stopped together;
@@ -25,6 +29,7 @@
 //! * `error`: what can go wrong.
 
 mod backends;
+mod binder;
 mod dataset;
 mod error;
 mod local_redis;
@@ -32,6 +37,9 @@ mod node_config;
 mod nodes;
 
 pub use backends::{open_store, open_tier};
+pub use binder::{
+    API_ROLE, DEFAULT_HEARTBEAT, HEARTBEATS_PER_TTL, Membership, ROLES, lookup, ttl_of,
+};
 pub use dataset::{DATASET_ROWS, load_dataset, store_is_empty};
 pub use error::{Error, Result};
 pub use local_redis::LocalRedis;

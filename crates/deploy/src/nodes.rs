@@ -7,11 +7,12 @@ use std::sync::Arc;
 use tiercache_api::ApiOptions;
 use tiercache_bus::Bus;
 use tiercache_node::{CoherenceOptions, Node, NodeOptions};
-use tiercache_store::ObjectStore;
+use tiercache_store::{ObjectStore, Registry};
 use tiercache_tier::Tier;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::binder::{API_ROLE, Membership};
 use crate::{Error, Result};
 
 /// How each API node of a deployment is set up: what [`crate::NodeConfig::setup`] gives.
@@ -69,13 +70,50 @@ pub struct RunningNodes {
     pub addresses: Vec<SocketAddr>,
     /// The nodes, for their counters.
     pub nodes: Vec<Arc<Node>>,
+    /// The nodes' entries in the binder, once [`Self::join_binder`] registered them.
+    memberships: Vec<Membership>,
     stop: watch::Sender<bool>,
     servers: JoinSet<std::io::Result<()>>,
 }
 
 impl RunningNodes {
-    /// Stops accepting, lets requests in flight finish, and waits for every server.
+    /// Registers every node in the binder under the role `api`: node i as `id(i, address)`
+    /// at `http://ADDRESS`, renewed every `heartbeat` (see [`Membership`]) until
+    /// [`Self::stop`] removes them.
+    pub async fn join_binder(
+        &mut self,
+        registry: Arc<dyn Registry>,
+        id: impl Fn(usize, SocketAddr) -> String,
+        heartbeat: std::time::Duration,
+    ) -> Result<()> {
+        for (index, address) in self.addresses.iter().enumerate() {
+            let member = Membership::join(
+                Arc::clone(&registry),
+                API_ROLE,
+                &id(index, *address),
+                &format!("http://{address}"),
+                heartbeat,
+            )
+            .await?;
+            self.memberships.push(member);
+        }
+        Ok(())
+    }
+
+    /// The nodes' entries in the binder (empty unless [`Self::join_binder`] was called).
+    pub fn memberships(&self) -> &[Membership] {
+        &self.memberships
+    }
+
+    /// Leaves the binder (so lookups stop listing the nodes at once), stops accepting, lets
+    /// requests in flight finish, and waits for every server.
     pub async fn stop(mut self) -> Result<()> {
+        let mut left = Ok(());
+        for member in self.memberships.drain(..) {
+            // Keep stopping the servers when the store cannot be reached: the entries then
+            // lapse within one TTL.
+            left = left.and(member.leave().await);
+        }
         let _ = self.stop.send(true);
         while let Some(served) = self.servers.join_next().await {
             served_ok(served)?;
@@ -84,7 +122,7 @@ impl RunningNodes {
         for node in &self.nodes {
             node.close().await;
         }
-        Ok(())
+        left
     }
 
     /// Completes when any server stops by itself (an error), with that error.
@@ -133,6 +171,7 @@ pub async fn start_nodes(
     let mut running = RunningNodes {
         addresses: Vec::with_capacity(count),
         nodes: Vec::with_capacity(count),
+        memberships: Vec::new(),
         stop,
         servers: JoinSet::new(),
     };

@@ -22,8 +22,8 @@ use anyhow::Context;
 use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 use tiercache_core::ByteSize;
-use tiercache_deploy::NodeConfig;
 use tiercache_deploy::keys::{self, Keyed};
+use tiercache_deploy::{DEFAULT_HEARTBEAT, NodeConfig};
 use tiercache_store::Limits;
 
 /// The whole file.
@@ -57,6 +57,12 @@ pub struct ApiConfig {
     pub request_timeout_ms: u64,
     /// Largest request body.
     pub max_body: ByteSize,
+    /// The node's id in the binder, unique among API nodes (none: its listen address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// How often the node renews its entry in the binder, in milliseconds; the entry lives
+    /// three heartbeats.
+    pub heartbeat_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +73,9 @@ impl Default for ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_ms: 10_000,
             max_body: ByteSize((1 << 20) + (64 << 10)),
+            id: None,
+            heartbeat_ms: u64::try_from(DEFAULT_HEARTBEAT.as_millis())
+                .expect("the default heartbeat fits in u64 ms"),
         }
     }
 }
@@ -81,6 +90,8 @@ impl Keyed for ApiConfig {
         "listen",
         "request_timeout_ms",
         "max_body",
+        "id",
+        "heartbeat_ms",
         "bus",
     ];
 
@@ -90,6 +101,8 @@ impl Keyed for ApiConfig {
             "listen" => self.listen = map.next_value()?,
             "request_timeout_ms" => self.request_timeout_ms = map.next_value()?,
             "max_body" => self.max_body = map.next_value()?,
+            "id" => self.id = Some(map.next_value()?),
+            "heartbeat_ms" => self.heartbeat_ms = map.next_value()?,
             node => self.node.read_key(node, map)?,
         }
         Ok(())

@@ -34,6 +34,8 @@ enum Command {
     /// Compare the centralized, partitioned and replicated tiers on one seeded workload,
     /// embedded, and print a table.
     Demo(commands::demo::DemoArgs),
+    /// List the live nodes registered in the store's registry (the binder).
+    Nodes(commands::nodes::NodesArgs),
     /// Drive running API nodes with a seeded workload; report throughput, latency
     /// percentiles and hit ratio per tier.
     Bench(commands::bench::BenchArgs),
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Api(args) => commands::api::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Nodes(args) => commands::nodes::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match outcome {

@@ -2,12 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use tiercache_api::ApiOptions;
 use tiercache_core::ByteSize;
+use tiercache_store::Registry;
 
 use super::node_args;
 use crate::config::{ApiConfig, ConfigFile, print_section};
@@ -25,7 +27,9 @@ Tier URLs: none, memory://, memory-partitioned://N, memory-replicated://N, redis
 redis-sharded://H:P,H:P,…, redis-cluster://H:P,…, redis-replicated://PRIMARY,REPLICA,…,
 redis-sentinel://S1,S2,…/MASTER.
 Routes: GET|PUT|DELETE /v1/objects/{key}, GET /search?id=KEY, GET /v1/stats, GET /metrics,
-GET /healthz. Settings: defaults < --config FILE ([api]) < TIERCACHE_* variables < flags.
+GET /healthz. The node registers in the store's registry (the binder) as role `api`, id
+--id, address http://LISTEN, renewed every --heartbeat-ms, and deregisters when stopped
+(`tiercache nodes` lists the live ones). Settings: defaults < --config FILE ([api]) < TIERCACHE_* variables < flags.
 The first line on stdout is `listening on ADDRESS`.")]
 pub struct ApiArgs {
     /// TOML configuration file; its [api] section sets any of the flags below.
@@ -56,6 +60,16 @@ pub struct ApiArgs {
     #[arg(long, value_name = "SIZE", env = "TIERCACHE_MAX_BODY")]
     max_body: Option<ByteSize>,
 
+    /// The node's id in the binder (the store's registry), unique among API nodes
+    /// [default: the listen address].
+    #[arg(long, value_name = "ID", env = "TIERCACHE_ID")]
+    id: Option<String>,
+
+    /// How often the node renews its entry in the binder, in ms; a killed node disappears
+    /// from lookups within three heartbeats [default: 2000].
+    #[arg(long, value_name = "MS", env = "TIERCACHE_HEARTBEAT_MS")]
+    heartbeat_ms: Option<u64>,
+
     #[command(flatten)]
     bus: node_args::BusArgs,
 }
@@ -76,6 +90,17 @@ impl ApiArgs {
         if let Some(size) = self.max_body {
             config.max_body = size;
         }
+        if let Some(id) = &self.id {
+            config.id = Some(id.clone());
+        }
+        if let Some(ms) = self.heartbeat_ms {
+            config.heartbeat_ms = ms;
+        }
+        anyhow::ensure!(
+            (1..=3_600_000).contains(&config.heartbeat_ms),
+            "heartbeat_ms must be from 1 to 3600000, got {}",
+            config.heartbeat_ms
+        );
         anyhow::ensure!(
             config.request_timeout_ms > 0,
             "request_timeout_ms must be at least 1"
@@ -103,8 +128,20 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
         let setup = config.node.setup(api).await?;
+        let registry: Arc<dyn Registry> = store.clone();
         let mut nodes = deployment::start_nodes(store, tier, 1, config.listen, &setup).await?;
+        let heartbeat = Duration::from_millis(config.heartbeat_ms);
+        let id = |_, address: SocketAddr| config.id.clone().unwrap_or_else(|| address.to_string());
+        if let Err(error) = nodes.join_binder(registry, id, heartbeat).await {
+            nodes.stop().await?;
+            return Err(error.into());
+        }
+        let entry = nodes.memberships()[0].registration();
         println!("listening on {}", nodes.addresses[0]);
+        eprintln!(
+            "tiercache api: registered as {}/{} at {} (heartbeat {heartbeat:?})",
+            entry.role, entry.id, entry.address
+        );
         eprintln!(
             "tiercache api: store {}, {tier_text}, {}, near cache {} ({}), on http://{} (Ctrl-C to stop)",
             config.store,

@@ -17,13 +17,16 @@ use tiercache_bench::report::LoadTable;
   tiercache serve &   # then:
   tiercache bench --target http://127.0.0.1:8080 --workload zipf:0.99 --keys 9564 --requests 100000
   tiercache bench --target http://127.0.0.1:8080,http://127.0.0.1:8081 --write-ratio 0.05 --json
+  tiercache bench --discover http://127.0.0.1:7070 --requests 10000
   tiercache serve --nodes 3 --invalidation sync &   # then:
   tiercache bench --nodes http://127.0.0.1:8080,http://127.0.0.1:8081,http://127.0.0.1:8082 \
       --write-ratio 0.1 --requests 200000 --check-staleness
 
 Each of --concurrency workers keeps one HTTP/1.1 connection and one request in flight;
 workers are spread over the targets in turn. Keys are 1..=--keys (the dataset's row ids).
-Targets must be loopback addresses unless --allow-remote is given.
+Targets must be loopback addresses unless --allow-remote is given. --discover STORE_URL
+looks the live API nodes up in the store's registry (the binder) and targets each of them
+(their addresses are printed on stderr).
 
 --check-staleness records every operation (send and answer times on this client's clock,
 key, version) and counts stale reads: reads that returned a version older than a write of
@@ -41,6 +44,11 @@ pub struct BenchArgs {
         default_value = "http://127.0.0.1:8080"
     )]
     target: String,
+
+    /// Target every live API node registered in this store (http://HOST:PORT of a
+    /// `tiercache store`, or a database URL) instead of --target.
+    #[arg(long, value_name = "STORE_URL", conflicts_with = "target")]
+    discover: Option<String>,
 
     /// Key popularity: zipf:ALPHA (e.g. zipf:0.99) or uniform.
     #[arg(long, value_name = "NAME", default_value = "zipf:0.99")]
@@ -134,10 +142,30 @@ pub async fn run_with_progress(spec: &LoadSpec, no_progress: bool) -> anyhow::Re
     Ok(report?)
 }
 
+/// The live API nodes registered in the store at `url`, as `http://HOST:PORT,…`.
+async fn discover(url: &str) -> anyhow::Result<String> {
+    let live = tiercache_deploy::lookup(url, &[tiercache_deploy::API_ROLE]).await?;
+    anyhow::ensure!(
+        !live.is_empty(),
+        "no live API node is registered in the store at {url}"
+    );
+    let addresses: Vec<String> = live.into_iter().map(|entry| entry.address).collect();
+    Ok(addresses.join(","))
+}
+
 /// Runs the benchmark and prints its report.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let runtime = super::runtime()?;
+    let targets = match &args.discover {
+        None => args.target.clone(),
+        Some(url) => {
+            let targets = runtime.block_on(discover(url))?;
+            eprintln!("tiercache bench: discovered API nodes {targets}");
+            targets
+        }
+    };
     let spec = LoadSpec {
-        targets: parse_targets(&args.target, args.allow_remote)?,
+        targets: parse_targets(&targets, args.allow_remote)?,
         distribution: args.workload,
         keys: args.keys,
         requests: args.requests,
@@ -147,7 +175,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         max_duration: Duration::from_secs(args.max_seconds.max(1)),
         check_staleness: args.check_staleness,
     };
-    let report = super::runtime()?.block_on(run_with_progress(&spec, args.no_progress))?;
+    let report = runtime.block_on(run_with_progress(&spec, args.no_progress))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

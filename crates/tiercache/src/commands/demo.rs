@@ -9,6 +9,7 @@ use clap::Args;
 use tiercache_api::ApiOptions;
 use tiercache_bench::http_load::{KeyDistribution, LoadReport, LoadSpec};
 use tiercache_core::ByteSize;
+use tiercache_store::ObjectStore;
 use tiercache_tier::TierOptions;
 
 use tiercache_deploy::{self as deployment, LocalRedis, NodeConfig, setting};
@@ -151,7 +152,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let runs = super::runtime()?.block_on(async {
         let setup = node.setup(ApiOptions::default()).await?;
-        let store = deployment::open_store(&db).await?;
+        let store: Arc<dyn ObjectStore> = deployment::open_store(&db).await?;
         let rows = super::load_dataset_if_empty(store.as_ref(), args.no_progress).await?;
         if !args.json {
             eprintln!(

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod demo;
 pub mod load;
 pub mod node_args;
+pub mod nodes;
 pub mod serve;
 pub mod sim;
 pub mod store;

@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use tiercache_api::ApiOptions;
+use tiercache_store::Registry;
 
 use super::node_args;
 use crate::config::{ConfigFile, ServeConfig, print_section};
@@ -23,7 +25,8 @@ use tiercache_deploy as deployment;
 
 Keys of the dataset are its row ids, 1 to 9564 (kepid repeats across a star's planet
 candidates, so it cannot be the key). Node i listens on the --listen port + i. Each node
-prints `listening on ADDRESS` on stdout. Settings: defaults < --config FILE ([serve]) <
+prints `listening on ADDRESS` on stdout. The nodes register in the store's registry (role
+`api`, ids api-0, api-1, …): `tiercache nodes --store sqlite://DATA/tiercache.db`. Settings: defaults < --config FILE ([serve]) <
 TIERCACHE_* variables < flags.")]
 pub struct ServeArgs {
     /// TOML configuration file; its [serve] section sets any of the flags below.
@@ -100,8 +103,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
         let setup = config.node.setup(ApiOptions::default()).await?;
+        let registry: Arc<dyn Registry> = store.clone();
         let mut nodes =
             deployment::start_nodes(store, tier, config.nodes, config.listen, &setup).await?;
+        let id = |index, _| format!("api-{index}");
+        if let Err(error) = nodes.join_binder(registry, id, deployment::DEFAULT_HEARTBEAT).await {
+            nodes.stop().await?;
+            return Err(error.into());
+        }
         for address in &nodes.addresses {
             println!("listening on {address}");
         }
