@@ -75,6 +75,9 @@ pub struct Membership {
     registration: Registration,
     /// The task renewing the entry every heartbeat; aborted on leave and on drop.
     renewer: JoinHandle<()>,
+    /// The entry's time-to-live: how long leaving waits for the store at most (by then the
+    /// entry has lapsed anyway).
+    ttl: Duration,
 }
 
 impl Membership {
@@ -113,6 +116,7 @@ impl Membership {
             registry,
             registration,
             renewer,
+            ttl,
         })
     }
 
@@ -122,18 +126,23 @@ impl Membership {
     }
 
     /// Stops renewing and removes the entry: lookups stop listing the node at once.
+    ///
+    /// Errors when the store refuses or cannot be reached (the entry then lapses within one
+    /// TTL); waits one TTL at most for the store's answer, after which the entry has lapsed
+    /// anyway and leaving succeeds.
     pub async fn leave(mut self) -> Result<()> {
         self.renewer.abort();
         // Wait until the renewer is gone, so no renewal of it lands after the removal.
         let _ = (&mut self.renewer).await;
         let Registration { role, id, .. } = &self.registration;
-        self.registry
-            .deregister(role, id)
-            .await
-            .map_err(|source| Error::Store {
+        let deregister = self.registry.deregister(role, id);
+        match tokio::time::timeout(self.ttl, deregister).await {
+            Err(_elapsed) => Ok(()),
+            Ok(left) => left.map_err(|source| Error::Store {
                 doing: "deregistering from the binder",
                 source,
-            })
+            }),
+        }
     }
 }
 

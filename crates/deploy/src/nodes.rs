@@ -106,13 +106,19 @@ impl RunningNodes {
     }
 
     /// Leaves the binder (so lookups stop listing the nodes at once), stops accepting, lets
-    /// requests in flight finish, and waits for every server.
+    /// requests in flight finish, and waits for every server. A store that cannot be reached
+    /// does not fail the stop: the nodes' entries then lapse within one TTL (said on stderr).
     pub async fn stop(mut self) -> Result<()> {
-        let mut left = Ok(());
         for member in self.memberships.drain(..) {
-            // Keep stopping the servers when the store cannot be reached: the entries then
-            // lapse within one TTL.
-            left = left.and(member.leave().await);
+            let entry = member.registration().clone();
+            if let Err(error) = member.leave().await {
+                eprintln!(
+                    "binder: {}/{} not deregistered (it lapses within one TTL): {}",
+                    entry.role,
+                    entry.id,
+                    error_chain(&error)
+                );
+            }
         }
         let _ = self.stop.send(true);
         while let Some(served) = self.servers.join_next().await {
@@ -122,7 +128,7 @@ impl RunningNodes {
         for node in &self.nodes {
             node.close().await;
         }
-        left
+        Ok(())
     }
 
     /// Completes when any server stops by itself (an error), with that error.
@@ -138,6 +144,17 @@ impl RunningNodes {
             None => std::future::pending().await,
         }
     }
+}
+
+/// `error` and its causes on one line, joined with ": ".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 /// A server task's outcome as this crate's error.
