@@ -201,6 +201,31 @@ mod tests {
         live.into_iter().map(|entry| entry.id).collect()
     }
 
+    /// `id` joined at `http://ID` as an API node.
+    async fn member_of(store: &Arc<SqlStore>, id: &str) -> Membership {
+        let address = format!("http://{id}");
+        let registry = Arc::clone(store);
+        Membership::join(registry, API_ROLE, id, &address, HEARTBEAT)
+            .await
+            .unwrap()
+    }
+
+    /// Polls the lookup until it lists exactly `expected`; fails after `within`.
+    async fn until_listed(store: &SqlStore, expected: &[&str], within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let listed = ids(store).await;
+            if listed == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "after {within:?} the lookup lists {listed:?}, not {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test]
     async fn a_member_is_listed_while_it_renews_and_gone_at_once_when_it_leaves() {
         let (_dir, store) = store().await;
@@ -233,39 +258,25 @@ mod tests {
     #[tokio::test]
     async fn a_member_that_stops_renewing_disappears_within_one_ttl() {
         let (_dir, store) = store().await;
-        let member = Membership::join(store.clone(), API_ROLE, "b", "http://b", HEARTBEAT)
-            .await
-            .unwrap();
-        let other = Membership::join(store.clone(), API_ROLE, "c", "http://c", HEARTBEAT)
-            .await
-            .unwrap();
+        let member = member_of(&store, "b").await;
+        let other = member_of(&store, "c").await;
         tokio::time::sleep(HEARTBEAT * 2).await;
         assert_eq!(ids(&store).await, ["b", "c"]);
         // Dropping the handle stops the renewals (as a kill -9 would).
         drop(member);
-        let dropped = Instant::now();
-        let deadline = dropped + ttl_of(HEARTBEAT) + Duration::from_millis(100);
-        while ids(&store).await != ["c"] {
-            assert!(Instant::now() < deadline, "b still listed after one ttl");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let within = ttl_of(HEARTBEAT) + Duration::from_millis(100);
+        until_listed(&store, &["c"], within).await;
         other.leave().await.unwrap();
     }
 
     #[tokio::test]
     async fn a_lapsed_entry_is_registered_again() {
         let (_dir, store) = store().await;
-        let member = Membership::join(store.clone(), API_ROLE, "d", "http://d", HEARTBEAT)
-            .await
-            .unwrap();
+        let member = member_of(&store, "d").await;
         // As if the store lost the entry (deregistered by someone else, or the TTL lapsed
         // during a pause): the next renewal registers it again.
         store.deregister(API_ROLE, "d").await.unwrap();
-        let deadline = Instant::now() + HEARTBEAT * 10;
-        while ids(&store).await != ["d"] {
-            assert!(Instant::now() < deadline, "d never registered again");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_listed(&store, &["d"], HEARTBEAT * 10).await;
         member.leave().await.unwrap();
     }
 
