@@ -11,9 +11,10 @@ use crate::registry::Registry;
 /// so each guarantee is the one its service's trait states.
 ///
 /// Hold an `Arc<dyn Store>` where one handle must reach every service (the gRPC server);
-/// hand out the narrower trait where only one service is used (an API node, and the
-/// deployment that opens the store by URL for it, hold an `Arc<dyn ObjectStore>`) — `Arc<dyn Store>` coerces to `Arc<dyn ObjectStore>` (and to the
-/// others) by trait upcasting.
+/// hand out the narrower trait where only one service is used (the deployment opens the
+/// whole store by URL, then gives an API node its `Arc<dyn ObjectStore>` and the node's
+/// binder membership its `Arc<dyn Registry>`) — `Arc<dyn Store>` coerces to each by trait
+/// upcasting.
 pub trait Store: ObjectStore + Registry + AdminState {}
 
 impl<T: ObjectStore + Registry + AdminState> Store for T {}
