@@ -3,29 +3,55 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
+use tiercache_launch::{Launch, Process, Ready};
 use tiercache_store::dataset::kepler;
 
-use common::{http, run, start, store_service, terminate};
+use common::{http, run, start, store_service, terminate, tiercache};
+
+/// `serve --nodes 2` on two consecutive free loopback ports (node i listens on the port +
+/// i); returns it with its arguments. Another test can take the second port between the
+/// check and serve's bind, so a start that lost that race is retried (bounded), over a data
+/// directory of its own (the failed start may have loaded the dataset already).
+fn serve_on_consecutive_ports(dir: &Path) -> (Process, Vec<String>) {
+    for attempt in 0..5 {
+        let port = tiercache_testkit::free_port();
+        if TcpListener::bind(("127.0.0.1", port + 1)).is_err() {
+            continue;
+        }
+        let listen = format!("127.0.0.1:{port}");
+        let data = format!("data-{attempt}");
+        let args: Vec<String> = ["serve", "--data", &data, "--listen", &listen]
+            .into_iter()
+            .chain(["--nodes", "2", "--no-progress"])
+            .map(str::to_owned)
+            .collect();
+        let mut command = tiercache();
+        command.args(&args).current_dir(dir);
+        match Launch::new("tiercache serve", command)
+            .ready(Ready::listening(2))
+            .timeout(Duration::from_secs(60))
+            .start()
+        {
+            Ok(serve) => return (serve, args),
+            Err(error) if error.to_string().contains("Address already in use") => continue,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    panic!("no two consecutive free loopback ports for serve in 5 tries");
+}
 
 #[test]
 fn serve_answers_the_search_route_from_the_store_then_the_near_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let port = tiercache_testkit::free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let args = [
-        "serve",
-        "--data",
-        "data",
-        "--listen",
-        &listen,
-        "--nodes",
-        "2",
-        "--no-progress",
-    ];
-    let serve = start(&args, dir.path(), 2);
+    let (serve, args) = serve_on_consecutive_ports(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let listen = args[4].to_owned();
+    let port: u16 = listen.rsplit(':').next().unwrap().parse().unwrap();
     assert_eq!(
         serve.addresses(),
         [listen.clone(), format!("127.0.0.1:{}", port + 1)]
