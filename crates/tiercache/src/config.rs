@@ -38,6 +38,8 @@ pub struct ConfigFile {
     /// `[serve]`: everything embedded in one process.
     #[serde(deserialize_with = "keys::over_default")]
     pub serve: ServeConfig,
+    /// `[admin]`: one admin instance.
+    pub admin: AdminConfig,
 }
 
 /// Settings of `tiercache api`: its own keys and the node's ([`NodeConfig`]), flat in `[api]`
@@ -189,6 +191,36 @@ impl Default for StoreConfig {
             max_value_size: ByteSize(limits.max_value_bytes as u64),
             max_batch_items: limits.max_batch_items,
             max_connections: 8,
+        }
+    }
+}
+
+/// Settings of `tiercache admin`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The store: `http://HOST:PORT` (a `tiercache store` service) or a database URL opened
+    /// in process (then only admins in this process share it).
+    pub store: String,
+    /// Address to serve HTTP on.
+    pub listen: SocketAddr,
+    /// The instance's id: the lease holder's name and its id in the binder (none: its
+    /// listen address).
+    pub id: Option<String>,
+    /// The admin lease's time-to-live, in milliseconds.
+    pub lease_ms: u64,
+    /// How often the instance renews its binder entry, in milliseconds.
+    pub heartbeat_ms: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> AdminConfig {
+        AdminConfig {
+            store: "http://127.0.0.1:7070".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7080)),
+            id: None,
+            lease_ms: tiercache_admin::DEFAULT_LEASE.as_millis() as u64,
+            heartbeat_ms: DEFAULT_HEARTBEAT.as_millis() as u64,
         }
     }
 }

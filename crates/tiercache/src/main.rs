@@ -28,6 +28,8 @@ enum Command {
     Load(commands::load::LoadArgs),
     /// Serve the HTTP API of one node: near cache → shared tier → store.
     Api(commands::api::ApiArgs),
+    /// Run one admin instance (three in warm standby place log nodes per application).
+    Admin(commands::admin::AdminArgs),
     /// Run everything embedded in one process (SQLite store with the dataset, in-process
     /// tier, N API nodes): nothing to install.
     Serve(commands::serve::ServeArgs),
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Store(args) => commands::store::run(args),
         Command::Load(args) => commands::load::run(args),
         Command::Api(args) => commands::api::run(args),
+        Command::Admin(args) => commands::admin::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Nodes(args) => commands::nodes::run(args),

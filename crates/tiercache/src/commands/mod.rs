@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what several of them share.
 
+pub mod admin;
 pub mod api;
 pub mod bench;
 pub mod demo;

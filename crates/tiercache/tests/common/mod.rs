@@ -74,20 +74,40 @@ pub fn terminate(mut process: Process) -> String {
     log
 }
 
-/// One HTTP/1.1 request on a fresh connection: (status, JSON body).
-pub fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+/// Sends `request` on a fresh connection and reads the whole answer (bounded: 10 s).
+fn exchange(address: &str, request: &str) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// `GET path` on a fresh connection: the body as text (a 200 is asserted).
+pub fn http_text(address: &str, path: &str) -> String {
+    let answer = exchange(
+        address,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned()
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, JSON body).
+pub fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let answer = exchange(
+        address,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
     let status = answer[9..12].parse().unwrap();
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
