@@ -171,6 +171,26 @@ fn killing_the_active_hands_over_within_two_leases_with_every_assignment() {
         "{body}"
     );
 
+    // Warm standby: both standbys hear the active and hold its state before it dies.
+    let active_url = format!("http://{}", all[first].addresses()[0]);
+    for standby in (0..3).filter(|&i| i != first) {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let copy = status(all[standby]);
+            if copy["apps"] == status(all[first])["apps"]
+                && copy["active"]["url"] == active_url.as_str()
+            {
+                assert_eq!(copy["epoch"], status(all[first])["epoch"], "{copy}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "standby {standby} is not warm: {copy}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     let killed_at = Instant::now();
     admins[first].kill().unwrap();
     let rest: Vec<&Process> = (0..3).filter(|&i| i != first).map(|i| &admins[i]).collect();

@@ -389,3 +389,51 @@ fn unknown_keys_and_bad_values_in_node_sections_are_one_line_errors() {
         "{error}"
     );
 }
+
+#[test]
+fn admin_settings_and_bad_values() {
+    assert_eq!(
+        print_config("admin", "", &[], &[]).unwrap(),
+        "[admin]\nstore = \"http://127.0.0.1:7070\"\nlisten = \"127.0.0.1:7080\"\n\
+         lease_ms = 3000\nheartbeat_ms = 2000\n"
+    );
+    // File < environment < flags.
+    let printed = print_config(
+        "admin",
+        "[admin]\nid = \"from-file\"\nlease_ms = 5000\nheartbeat_ms = 100\n",
+        &[("TIERCACHE_LEASE_MS", "4000")],
+        &["--heartbeat-ms", "300"],
+    )
+    .unwrap();
+    assert!(printed.contains("id = \"from-file\""), "{printed}");
+    assert!(printed.contains("lease_ms = 4000"), "{printed}");
+    assert!(printed.contains("heartbeat_ms = 300"), "{printed}");
+    for (file, flags, expected) in [
+        ("[admin]\nleases = 1\n", &[][..], "unknown field `leases`"),
+        (
+            "",
+            &["--lease-ms", "10"][..],
+            "lease_ms must be from 30 to 600000",
+        ),
+        (
+            "",
+            &["--heartbeat-ms", "0"][..],
+            "heartbeat_ms must be from 1",
+        ),
+    ] {
+        let error = print_config("admin", file, &[], flags).unwrap_err();
+        assert!(error.contains(expected), "{error}");
+    }
+    // An unreachable store is one line naming it, not a hang.
+    let error = error_line(&[
+        "admin",
+        "--store",
+        "http://127.0.0.1:1",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(
+        error.starts_with("error: ") && error.contains("127.0.0.1:1"),
+        "{error}"
+    );
+}
