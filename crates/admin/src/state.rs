@@ -40,14 +40,19 @@ struct AppEntry {
     revision: u64,
 }
 
-/// Checks an application name: 1..=[`MAX_APP_BYTES`] bytes of ASCII letters, digits, `.`, `_` and `-` (it
-/// names a store key here and a bus topic for the log).
+/// Checks an application name: 1..=[`MAX_APP_BYTES`] bytes of ASCII letters, digits, `.`,
+/// `_` and `-`, and neither `.` nor `..` (it names a store key here, and a bus topic and a
+/// directory for the log).
 pub fn check_app(app: &str) -> Result<(), String> {
     if app.is_empty() || app.len() > MAX_APP_BYTES {
         return Err(format!(
             "an application name is 1 to {MAX_APP_BYTES} bytes, got {}",
             app.len()
         ));
+    }
+    if app == "." || app == ".." {
+        // It names a directory on the log nodes: never one that leaves their data directory.
+        return Err(format!("an application cannot be named {app:?}"));
     }
     match app
         .chars()
@@ -103,7 +108,16 @@ mod tests {
         for good in ["a", "shop-1", "A.b_c", &"x".repeat(MAX_APP_BYTES)] {
             assert_eq!(check_app(good), Ok(()), "{good}");
         }
-        for bad in ["", "a/b", "a b", "é", &"x".repeat(MAX_APP_BYTES + 1), "a\n"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "é",
+            &"x".repeat(MAX_APP_BYTES + 1),
+            "a\n",
+        ] {
             assert!(check_app(bad).is_err(), "{bad:?}");
         }
     }

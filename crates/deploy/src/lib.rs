@@ -13,7 +13,11 @@
 //! * **Local Redis** ([`LocalRedis`]): the shared tier's topologies as redis-server
 //!   processes on this machine, started through `tiercache-launch`.
 //!
-//! The local multi-process deployment (`tiercache up`) will live here too. Errors are
+//! * **Local multi-process** ([`up`]): `tiercache up` — the store, Redis, the admins and
+//!   the API nodes as child processes, started in order once healthy, watched, restarted
+//!   with backoff, stopped in reverse.
+//!
+//! Errors are
 //! [`Error`]: what was being done, with the cause as its source.
 //!
 //! # Layout
@@ -26,6 +30,7 @@
 //! * `dataset`: the Kepler-like table loaded into an empty store;
 //! * `nodes`: API nodes in this process, started and stopped together;
 //! * `local_redis`: Redis topologies on this machine;
+//! * [`up`]: the local multi-process deployment;
 //! * `error`: what can go wrong.
 
 mod backends;
@@ -35,6 +40,7 @@ mod error;
 mod local_redis;
 mod node_config;
 mod nodes;
+pub mod up;
 
 pub use backends::{open_store, open_tier};
 pub use binder::{

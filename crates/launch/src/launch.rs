@@ -2,8 +2,10 @@
 //! goes.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,17 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// How many log lines an error quotes.
 const TAIL_LINES: usize = 20;
+
+/// Whether every child started from now on gets a process group of its own.
+static OWN_PROCESS_GROUPS: AtomicBool = AtomicBool::new(false);
+
+/// From now on, start every child (Redis servers included) in a process group of its own, so
+/// a Ctrl-C at the terminal reaches only this process, which then stops its children in the
+/// order it chooses (`tiercache up`). Off by default: a test run interrupted at the terminal
+/// should take its servers down with it.
+pub fn own_process_groups() {
+    OWN_PROCESS_GROUPS.store(true, Ordering::Relaxed);
+}
 
 /// When a started child counts as ready.
 pub enum Ready {
@@ -163,6 +176,9 @@ impl Launch {
                 .map_err(Error::io(format!("sharing the log of {what}")))
         };
         let awaits_lines = matches!(ready, Ready::Lines { .. });
+        if OWN_PROCESS_GROUPS.load(Ordering::Relaxed) {
+            command.process_group(0);
+        }
         command
             .stdin(Stdio::null())
             .stderr(clone(&file)?)

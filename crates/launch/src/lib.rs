@@ -43,7 +43,7 @@ mod resp;
 
 pub use binary::{find_binary, require_binary};
 pub use error::Error;
-pub use launch::{LISTENING, Launch, Ready};
+pub use launch::{LISTENING, Launch, Ready, own_process_groups};
 pub use log::Log;
 pub use port::{free_port, port_open};
 pub use process::Process;

@@ -158,6 +158,26 @@ impl RedisServer {
         format!("redis://{}", self.address())
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Process::id)
+    }
+
+    /// Whether it has exited (reaping it); a killed server counts as exited.
+    pub fn has_exited(&mut self) -> bool {
+        self.process
+            .as_mut()
+            .is_none_or(|process| process.try_status().is_some())
+    }
+
+    /// Its log's last `lines` lines.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.process
+            .as_ref()
+            .map(|process| process.log().tail(lines))
+            .unwrap_or_default()
+    }
+
     /// Sends one command (see [`redis_command`](crate::redis_command)).
     pub fn command(&self, args: &[&str]) -> std::io::Result<String> {
         command(self.port, args)

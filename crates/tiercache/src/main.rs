@@ -36,6 +36,9 @@ enum Command {
     /// Compare the centralized, partitioned and replicated tiers on one seeded workload,
     /// embedded, and print a table.
     Demo(commands::demo::DemoArgs),
+    /// Start a local multi-process deployment: the store, three admins, API nodes and, with
+    /// --tier, Redis; stop it all with Ctrl-C.
+    Up(commands::up::UpArgs),
     /// List the live nodes registered in the store's registry (the binder).
     Nodes(commands::nodes::NodesArgs),
     /// Drive running API nodes with a seeded workload; report throughput, latency
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Admin(args) => commands::admin::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Up(args) => commands::up::run(args),
         Command::Nodes(args) => commands::nodes::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

@@ -10,6 +10,7 @@ pub mod nodes;
 pub mod serve;
 pub mod sim;
 pub mod store;
+pub mod up;
 
 use std::io::IsTerminal;
 

@@ -1,0 +1,240 @@
+//! A running `up` deployment: started in order, watched, stopped in reverse.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tiercache_launch::free_port;
+
+use super::child::Child;
+use super::plan::{Role, UpOptions};
+use super::redis::UpRedis;
+use crate::{Error, LocalRedis, Result};
+
+/// How often `watch` looks at the children.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// One process of the deployment, as the table and the JSON show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessInfo {
+    /// `store`, `redis`, `admin` or `api`.
+    pub role: &'static str,
+    /// Its id (`api-1`, `admin-2`, `redis-primary`, …).
+    pub id: String,
+    /// Where it answers (`http://…` for tiercache roles, `redis://…` for Redis).
+    pub url: String,
+    /// Its process id (0 while it is down).
+    pub pid: u32,
+}
+
+/// The started processes. Dropping it stops them too, but only [`Deployment::stop`] does it in
+/// reverse order and reports.
+pub struct Deployment {
+    options: UpOptions,
+    /// Started first (before the tiercache children that use it), stopped last but the store.
+    redis: Option<UpRedis>,
+    /// In start order: the store, the admins, the API nodes.
+    children: Vec<Child>,
+}
+
+impl Deployment {
+    /// Starts the store, the Redis topology, the admins and the API nodes, in that order, each
+    /// once the previous answers its health check; `progress` hears one line per step. On a
+    /// failure, what was started is stopped and the error says what failed.
+    pub fn start(options: UpOptions, mut progress: impl FnMut(&str)) -> Result<Deployment> {
+        options.validate().map_err(Error::Settings)?;
+        let logs = options.dir.join("logs");
+        std::fs::create_dir_all(&logs)
+            .map_err(|error| Error::Settings(format!("creating {}: {error}", logs.display())))?;
+        let mut deployment = Deployment {
+            redis: None,
+            children: Vec::new(),
+            options,
+        };
+        // On an error, dropping `deployment` stops what was started (children by the
+        // launcher, Redis by its servers); `stop` does it in order.
+        match deployment.start_all(&logs, &mut progress) {
+            Ok(()) => Ok(deployment),
+            Err(error) => {
+                deployment.stop(|_| {});
+                Err(error)
+            }
+        }
+    }
+
+    fn start_all(&mut self, logs: &std::path::Path, progress: &mut impl FnMut(&str)) -> Result<()> {
+        let binary = self.options.binary.clone();
+        let store = self.options.store(free_port());
+        let store_url = store.url();
+        self.start_child(&binary, logs, store, progress)?;
+        if let Some(redis) = self.start_redis(progress)? {
+            self.redis = Some(redis);
+        }
+        let admin_ports: Vec<u16> = (0..self.options.admins).map(|_| free_port()).collect();
+        for admin in self.options.admins(&store_url, &admin_ports) {
+            self.start_child(&binary, logs, admin, progress)?;
+        }
+        let urls = self.redis.as_ref().map(UpRedis::urls);
+        let tier = urls
+            .as_ref()
+            .map(|(tier, bus)| (tier.as_str(), bus.as_str()));
+        if tier.is_none() && self.options.nodes > 1 {
+            progress(
+                "no bus between the API nodes (no Redis): their near caches are off so none serves a copy another node's write replaced; --tier redis gives them a shared tier and a bus",
+            );
+        }
+        let api_ports: Vec<u16> = (0..self.options.nodes).map(|_| free_port()).collect();
+        for node in self.options.api_nodes(&store_url, tier, &api_ports) {
+            self.start_child(&binary, logs, node, progress)?;
+        }
+        Ok(())
+    }
+
+    fn start_child(
+        &mut self,
+        binary: &std::path::Path,
+        logs: &std::path::Path,
+        spec: super::plan::ChildSpec,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<()> {
+        let started = Instant::now();
+        let name = spec.name();
+        progress(&format!("starting {name} on {}…", spec.url()));
+        let child = Child::start(binary, logs, spec)?;
+        progress(&format!(
+            "{name} healthy in {} ms",
+            started.elapsed().as_millis()
+        ));
+        self.children.push(child);
+        Ok(())
+    }
+
+    fn start_redis(&self, progress: &mut impl FnMut(&str)) -> Result<Option<UpRedis>> {
+        let policy = crate::setting::policy(&self.options.maxmemory_policy)
+            .map_err(|error| Error::Settings(error.to_string()))?;
+        let args = LocalRedis::server_args(&policy, self.options.maxmemory.bytes())?;
+        if self.options.tier != super::plan::UpTier::None {
+            progress(&format!("starting Redis ({})…", args.join(" ")));
+        }
+        let started = Instant::now();
+        let redis = UpRedis::launch(self.options.tier, &args)?;
+        if redis.is_some() {
+            progress(&format!(
+                "Redis ready in {} ms",
+                started.elapsed().as_millis()
+            ));
+        }
+        Ok(redis)
+    }
+
+    /// Every process, in start order (Redis after the store).
+    pub fn processes(&mut self) -> Vec<ProcessInfo> {
+        let mut all = Vec::new();
+        let info = |child: &Child| ProcessInfo {
+            role: child.spec.role.as_str(),
+            id: child.spec.id.clone(),
+            url: child.spec.url(),
+            pid: child.pid().unwrap_or(0),
+        };
+        let mut children = self.children.iter();
+        all.extend(children.next().map(info));
+        if let Some(redis) = &mut self.redis {
+            for (id, server) in redis.servers_mut() {
+                all.push(ProcessInfo {
+                    role: Role::Redis.as_str(),
+                    id,
+                    url: server.url(),
+                    pid: server.pid().unwrap_or(0),
+                });
+            }
+        }
+        all.extend(children.map(info));
+        all
+    }
+
+    /// Watches the children until `stop` is set: one that exits is reported on stderr with
+    /// its status and last log lines, and restarted on the same port with backoff when
+    /// restarts are on (a Redis server comes back empty).
+    pub fn watch(&mut self, stop: &AtomicBool) {
+        let binary: PathBuf = self.options.binary.clone();
+        while !stop.load(Ordering::Relaxed) {
+            for child in &mut self.children {
+                let name = child.spec.name();
+                if let Some((status, tail)) = child.exited() {
+                    eprintln!("up: {name} exited ({status}); its last lines:\n{tail}");
+                    if self.options.restart {
+                        let wait = child.schedule_restart();
+                        eprintln!("up: restarting {name} in {} ms", wait.as_millis());
+                    } else {
+                        eprintln!(
+                            "up: {name} stays down (--restart restarts children); the others keep running"
+                        );
+                    }
+                }
+                match child.restart_if_due(&binary) {
+                    Some(Ok(pid)) => {
+                        eprintln!("up: {name} restarted, pid {pid}, on {}", child.spec.url())
+                    }
+                    Some(Err(error)) => {
+                        eprintln!("up: restarting {name} failed, retrying: {error}")
+                    }
+                    None => {}
+                }
+            }
+            if let Some(redis) = &mut self.redis {
+                for (id, server) in redis.servers_mut() {
+                    if server.pid().is_some() && server.has_exited() {
+                        eprintln!(
+                            "up: redis {id} exited; its last lines:\n{}",
+                            server.log_tail(20)
+                        );
+                        server.kill(); // forget it, so it is reported once
+                        if self.options.restart {
+                            match server.restart() {
+                                Ok(()) => eprintln!(
+                                    "up: redis {id} restarted (empty) on {}",
+                                    server.url()
+                                ),
+                                Err(error) => {
+                                    eprintln!("up: restarting redis {id} failed: {error}")
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(WATCH_EVERY);
+        }
+    }
+
+    /// Stops everything in reverse start order (API nodes, admins, Redis, the store), each
+    /// with SIGTERM and SIGKILL after a grace period; `report` hears one line per process.
+    pub fn stop(mut self, mut report: impl FnMut(&str)) {
+        let store = if self.children.is_empty() {
+            None
+        } else {
+            Some(self.children.remove(0))
+        };
+        for child in self.children.iter_mut().rev() {
+            stop_child(child, &mut report);
+        }
+        if let Some(redis) = self.redis.take() {
+            drop(redis);
+            report("redis stopped");
+        }
+        if let Some(mut store) = store {
+            stop_child(&mut store, &mut report);
+        }
+    }
+}
+
+fn stop_child(child: &mut Child, report: &mut impl FnMut(&str)) {
+    let name = child.spec.name();
+    match child.stop() {
+        Some(Ok(status)) if status.success() => report(&format!("{name} stopped")),
+        Some(Ok(status)) => report(&format!("{name} stopped ({status})")),
+        Some(Err(error)) => report(&format!("{name}: {error}")),
+        None => {}
+    }
+}

@@ -1,0 +1,284 @@
+//! What `tiercache up` starts: [`UpOptions`] turned into the children's command lines, in
+//! start order.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use tiercache_core::ByteSize;
+
+/// The roles `up` starts, in the order it starts them (and stops them in reverse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// The store service (SA), which is also the binder.
+    Store,
+    /// A redis-server of the shared tier (and the bus).
+    Redis,
+    /// An admin instance (NA).
+    Admin,
+    /// An API node (NP).
+    Api,
+}
+
+impl Role {
+    /// Its name in the table and the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Store => "store",
+            Role::Redis => "redis",
+            Role::Admin => "admin",
+            Role::Api => "api",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The Redis topology under the API nodes, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpTier {
+    /// No shared tier and no bus between processes.
+    None,
+    /// One redis-server: the shared tier and the bus.
+    Redis,
+    /// A Redis Cluster of three primaries with a replica each (sharded pub/sub for the bus).
+    RedisCluster,
+    /// A primary with two replicas (reads from the replicas; the bus on the primary).
+    RedisReplicated,
+}
+
+impl FromStr for UpTier {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<UpTier, String> {
+        match text {
+            "none" => Ok(UpTier::None),
+            "redis" => Ok(UpTier::Redis),
+            "redis-cluster" => Ok(UpTier::RedisCluster),
+            "redis-replicated" => Ok(UpTier::RedisReplicated),
+            other => Err(format!(
+                "unknown tier `{other}`: use none, redis, redis-cluster or redis-replicated"
+            )),
+        }
+    }
+}
+
+/// Everything `up` needs to know.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// The tiercache binary every child runs (the running one).
+    pub binary: PathBuf,
+    /// Where the SQLite database (unless `db`) and the children's logs (`logs/`) go.
+    pub dir: PathBuf,
+    /// A database URL for the store instead of SQLite under `dir`.
+    pub db: Option<String>,
+    /// How many API nodes.
+    pub nodes: usize,
+    /// How many admin instances.
+    pub admins: usize,
+    /// The Redis topology, if any.
+    pub tier: UpTier,
+    /// Each redis-server's `maxmemory`.
+    pub maxmemory: ByteSize,
+    /// Each redis-server's `maxmemory-policy` (one of Redis's eight).
+    pub maxmemory_policy: String,
+    /// The admins' lease, in ms.
+    pub lease_ms: u64,
+    /// Restart a child that exits, with backoff.
+    pub restart: bool,
+}
+
+/// One tiercache child: its role, id, port and arguments (without `--listen`, which is
+/// added with its port).
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    /// Its role.
+    pub role: Role,
+    /// Its id (also its log's name).
+    pub id: String,
+    /// The loopback port it listens on, kept across restarts.
+    pub port: u16,
+    /// Its command line after the binary, `--listen` included.
+    pub args: Vec<String>,
+}
+
+impl ChildSpec {
+    /// How `up` names it on stderr: `store`, `admin admin-1`, `api api-2`.
+    pub fn name(&self) -> String {
+        if self.id == self.role.as_str() {
+            self.id.clone()
+        } else {
+            format!("{} {}", self.role, self.id)
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl UpOptions {
+    /// Refuses settings that cannot make a deployment, with a message naming the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=64).contains(&self.nodes) {
+            return Err(format!("--nodes must be from 1 to 64, got {}", self.nodes));
+        }
+        if !(30..=600_000).contains(&self.lease_ms) {
+            return Err(format!(
+                "--lease-ms must be from 30 to 600000, got {}",
+                self.lease_ms
+            ));
+        }
+        if let Some(db) = &self.db
+            && !(db.starts_with("postgres://")
+                || db.starts_with("postgresql://")
+                || db.starts_with("sqlite://"))
+        {
+            return Err(format!(
+                "--db must be a postgres://… or sqlite://… URL, got `{db}`"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The store's database URL.
+    pub fn database(&self) -> String {
+        self.db
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.dir.join("tiercache.db").display()))
+    }
+
+    /// The store's child, on `port`.
+    pub fn store(&self, port: u16) -> ChildSpec {
+        spec(
+            Role::Store,
+            "store".to_owned(),
+            port,
+            vec!["store".into(), "--db".into(), self.database()],
+        )
+    }
+
+    /// The admins' children, on `ports`, over the store at `store`.
+    pub fn admins(&self, store: &str, ports: &[u16]) -> Vec<ChildSpec> {
+        ports
+            .iter()
+            .enumerate()
+            .map(|(n, &port)| {
+                let id = format!("admin-{}", n + 1);
+                let args = vec![
+                    "admin".into(),
+                    "--store".into(),
+                    store.into(),
+                    "--id".into(),
+                    id.clone(),
+                    "--lease-ms".into(),
+                    self.lease_ms.to_string(),
+                ];
+                spec(Role::Admin, id, port, args)
+            })
+            .collect()
+    }
+
+    /// The API nodes' children, on `ports`, over the store at `store`, with the shared tier
+    /// and bus URLs when there is Redis. Without a bus between them, several nodes run with
+    /// no near cache: a copy one node kept could outlive another node's write.
+    pub fn api_nodes(
+        &self,
+        store: &str,
+        tier: Option<(&str, &str)>,
+        ports: &[u16],
+    ) -> Vec<ChildSpec> {
+        ports
+            .iter()
+            .enumerate()
+            .map(|(n, &port)| {
+                let id = format!("api-{}", n + 1);
+                let mut args = vec![
+                    "api".into(),
+                    "--store".into(),
+                    store.into(),
+                    "--id".into(),
+                    id.clone(),
+                ];
+                match tier {
+                    Some((tier, bus)) => {
+                        args.extend(["--tier".into(), tier.into(), "--bus".into(), bus.into()])
+                    }
+                    None if self.nodes > 1 => args.extend(["--near-capacity".into(), "0".into()]),
+                    None => {}
+                }
+                spec(Role::Api, id, port, args)
+            })
+            .collect()
+    }
+}
+
+fn spec(role: Role, id: String, port: u16, mut args: Vec<String>) -> ChildSpec {
+    args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
+    ChildSpec {
+        role,
+        id,
+        port,
+        args,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(nodes: usize) -> UpOptions {
+        UpOptions {
+            binary: PathBuf::from("tiercache"),
+            dir: PathBuf::from("data"),
+            db: None,
+            nodes,
+            admins: 3,
+            tier: UpTier::None,
+            maxmemory: ByteSize(64 << 20),
+            maxmemory_policy: "allkeys-lru".into(),
+            lease_ms: 3000,
+            restart: false,
+        }
+    }
+
+    #[test]
+    fn several_nodes_without_a_bus_run_without_near_caches() {
+        let two = options(2).api_nodes("http://s", None, &[1, 2]);
+        assert!(
+            two.iter()
+                .all(|node| node.args.windows(2).any(|w| w == ["--near-capacity", "0"]))
+        );
+        let one = options(1).api_nodes("http://s", None, &[1]);
+        assert!(!one[0].args.iter().any(|arg| arg == "--near-capacity"));
+        let redis = options(2).api_nodes("http://s", Some(("redis://r", "redis://r")), &[1, 2]);
+        assert!(
+            redis[1]
+                .args
+                .windows(2)
+                .any(|w| w == ["--bus", "redis://r"])
+        );
+        assert_eq!(redis[1].id, "api-2");
+        assert_eq!(redis[1].args.last().unwrap(), "127.0.0.1:2");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_by_name() {
+        assert!(options(0).validate().unwrap_err().contains("--nodes"));
+        let mut bad = options(1);
+        bad.db = Some("mysql://x".into());
+        assert!(bad.validate().unwrap_err().contains("--db"));
+        assert!(
+            "redis-sentinel"
+                .parse::<UpTier>()
+                .unwrap_err()
+                .contains("unknown tier")
+        );
+        assert_eq!(options(1).database(), "sqlite://data/tiercache.db");
+    }
+}

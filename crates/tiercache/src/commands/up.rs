@@ -1,0 +1,150 @@
+//! `tiercache up`: a local multi-process deployment in one command.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::Args;
+use tiercache_core::ByteSize;
+use tiercache_deploy::up::{Deployment, ProcessInfo, UpOptions, UpTier};
+
+/// Starts a whole deployment on this machine, each role its own process: the store, three
+/// admins, the API nodes and, with --tier, a Redis topology; prints where each answers once
+/// all are healthy, and runs until Ctrl-C or SIGTERM, which stop everything in reverse order.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  tiercache up                                  # SQLite under data/, 3 admins, 2 API nodes
+  tiercache up --nodes 3 --tier redis --json    # one redis-server as shared tier and bus
+  tiercache up --db postgres://postgres@127.0.0.1:5432/tiercache --tier redis-cluster --restart
+
+Start order: store → Redis → admin-1..3 → api-1..N, each once the one before answers its
+health check (store: a registry call over gRPC; admins and API nodes: GET /healthz; Redis:
+PING). Then a table (role, id, URL, pid) is printed, or with --json one line
+{\"processes\":[{\"role\",\"id\",\"url\",\"pid\"},…]}. Every child listens on a fixed free
+loopback port (kept across restarts) and writes its log to DIR/logs/ID.log (the previous
+run of a restarted child: ID.log.1). A child that exits is reported on stderr with its last
+log lines; the others keep running, and with --restart it is started again on the same port
+after 200 ms, doubling up to 10 s (reset once it stayed up 30 s). Children run in process
+groups of their own: Ctrl-C or SIGTERM reaches `up`, which stops the API nodes, the admins,
+Redis and the store in that order (SIGTERM, SIGKILL after 10 s) and leaves nothing running.
+Without Redis there is no bus between processes, so with several API nodes their near caches
+are off (each would keep copies another node's write replaced); --tier redis… gives them a
+shared tier and a bus. Load data into the store with `tiercache load --db sqlite://DIR/tiercache.db`.")]
+pub struct UpArgs {
+    /// Directory for the SQLite database and the logs (created if missing).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "data",
+        env = "TIERCACHE_DIR"
+    )]
+    dir: PathBuf,
+
+    /// The store's database instead of SQLite under --dir: postgres://USER@HOST:PORT/DB.
+    #[arg(long, value_name = "URL", env = "TIERCACHE_DB")]
+    db: Option<String>,
+
+    /// How many API nodes (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 2, env = "TIERCACHE_NODES")]
+    nodes: usize,
+
+    /// The shared tier: none, redis (one server), redis-cluster (3 primaries + 3 replicas)
+    /// or redis-replicated (a primary + 2 replicas). Redis needs redis-server installed.
+    #[arg(
+        long,
+        value_name = "TIER",
+        default_value = "none",
+        env = "TIERCACHE_UP_TIER"
+    )]
+    tier: String,
+
+    /// Each redis-server's maxmemory.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+    maxmemory: ByteSize,
+
+    /// Each redis-server's maxmemory-policy (one of Redis's eight policies).
+    #[arg(long, value_name = "POLICY", default_value = "allkeys-lru")]
+    maxmemory_policy: String,
+
+    /// The admins' lease, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    lease_ms: u64,
+
+    /// Restart a child that exits, on the same port, with backoff.
+    #[arg(long)]
+    restart: bool,
+
+    /// Print one JSON line instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the deployment until a shutdown signal.
+pub fn run(args: UpArgs) -> anyhow::Result<()> {
+    let tier: UpTier = args.tier.parse().map_err(anyhow::Error::msg)?;
+    let options = UpOptions {
+        binary: std::env::current_exe().context("finding the tiercache binary")?,
+        dir: args.dir.clone(),
+        db: args.db.clone(),
+        nodes: args.nodes,
+        admins: 3,
+        tier,
+        maxmemory: args.maxmemory,
+        maxmemory_policy: args.maxmemory_policy.clone(),
+        lease_ms: args.lease_ms,
+        restart: args.restart,
+    };
+    options.validate().map_err(anyhow::Error::msg)?;
+    // Before the first child starts: Ctrl-C at the terminal must reach only `up`.
+    tiercache_launch::own_process_groups();
+    let runtime = super::runtime()?;
+    // Listen for the signals before starting anything, so one arriving during start-up
+    // still stops what was started.
+    let stop = Arc::new(AtomicBool::new(false));
+    let signalled = {
+        let stop = Arc::clone(&stop);
+        runtime.spawn(async move {
+            super::shutdown_signal().await;
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut deployment = Deployment::start(options, |line| eprintln!("up: {line}"))?;
+    let processes = deployment.processes();
+    eprintln!(
+        "up: all {} processes healthy in {} ms (Ctrl-C to stop)",
+        processes.len(),
+        started.elapsed().as_millis()
+    );
+    if args.json {
+        println!("{}", serde_json::json!({ "processes": processes }));
+    } else {
+        print_table(&processes);
+    }
+    let watcher = std::thread::spawn({
+        let stop = Arc::clone(&stop);
+        move || {
+            deployment.watch(&stop);
+            deployment
+        }
+    });
+    let deployment = watcher
+        .join()
+        .map_err(|_| anyhow::anyhow!("the watcher panicked"))?;
+    eprintln!("up: stopping…");
+    deployment.stop(|line| eprintln!("up: {line}"));
+    signalled.abort();
+    eprintln!("up: stopped");
+    Ok(())
+}
+
+fn print_table(processes: &[ProcessInfo]) {
+    println!("{:<6} {:<18} {:<28} {:>8}", "ROLE", "ID", "URL", "PID");
+    for process in processes {
+        println!(
+            "{:<6} {:<18} {:<28} {:>8}",
+            process.role, process.id, process.url, process.pid
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! `tiercache up` with real processes: everything listed is running and healthy, the API
+//! nodes share the store (and, with Redis, the tier and the bus), one admin is active, a
+//! killed child is reported and (with --restart) restarted on its address, and SIGTERM
+//! leaves nothing running.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tiercache_launch::{Launch, Process, Ready};
+
+use common::{http, run};
+
+const PREFIX: &str = "{\"processes\"";
+
+/// Starts `tiercache up --json ARGS` in `dir`; returns it and its processes.
+fn up(dir: &Path, args: &[&str]) -> (Process, Vec<Value>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tiercache"));
+    command
+        .args(["up", "--dir", "deployment", "--json", "--lease-ms", "600"])
+        .args(args)
+        .current_dir(dir);
+    let up = Launch::new("tiercache up", command)
+        .ready(Ready::Lines {
+            prefix: PREFIX.to_owned(),
+            count: 1,
+        })
+        .timeout(Duration::from_secs(90))
+        .grace(Duration::from_secs(30))
+        .start()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let line = format!("{PREFIX}{}", up.addresses()[0]);
+    let listing: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let processes = listing["processes"].as_array().unwrap().clone();
+    (up, processes)
+}
+
+fn alive(pid: u64) -> bool {
+    kill(Pid::from_raw(pid as i32), None).is_ok()
+}
+
+fn of_role<'a>(processes: &'a [Value], role: &str) -> Vec<&'a Value> {
+    processes.iter().filter(|p| p["role"] == role).collect()
+}
+
+fn address(process: &Value) -> String {
+    process["url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned()
+}
+
+/// SIGTERM to `up`: it exits 0 and every process it listed is gone.
+fn stop_and_check_nothing_left(mut up: Process, processes: &[Value]) -> String {
+    let status = up
+        .stop_with(Signal::SIGTERM, Duration::from_secs(60))
+        .unwrap();
+    let log = up.log().text();
+    assert!(status.success(), "{status}: {log}");
+    for process in processes {
+        let pid = process["pid"].as_u64().unwrap();
+        assert!(!alive(pid), "{process} still runs after up stopped: {log}");
+    }
+    log
+}
+
+#[test]
+fn up_starts_every_role_healthy_and_stops_them_all_in_reverse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, processes) = up(dir.path(), &["--nodes", "2"]);
+    let roles: Vec<&str> = processes
+        .iter()
+        .map(|p| p["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["store", "admin", "admin", "admin", "api", "api"]);
+    assert!(
+        processes.iter().all(|p| alive(p["pid"].as_u64().unwrap())),
+        "{processes:?}"
+    );
+    assert!(dir.path().join("deployment/tiercache.db").is_file());
+    assert!(dir.path().join("deployment/logs/api-1.log").is_file());
+
+    // The API nodes share the store: a write through one is read through the other.
+    let nodes = of_role(&processes, "api");
+    let (code, _) = http(&address(nodes[0]), "PUT", "/v1/objects/up-key", "\"one\"");
+    assert_eq!(code, 200);
+    let (code, read) = http(&address(nodes[1]), "GET", "/v1/objects/up-key", "");
+    assert_eq!((code, read["value"].as_str()), (200, Some("one")), "{read}");
+    let (_, _) = http(&address(nodes[1]), "PUT", "/v1/objects/up-key", "\"two\"");
+    let (_, read) = http(&address(nodes[0]), "GET", "/v1/objects/up-key", "");
+    assert_eq!(
+        read["value"], "two",
+        "no node serves a replaced copy: {read}"
+    );
+
+    // Exactly one admin is active (polled: the first lease is taken on the first tick).
+    let admins = of_role(&processes, "admin");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let active = admins
+            .iter()
+            .filter(|a| http(&address(a), "GET", "/v1/admin", "").1["role"] == "active")
+            .count();
+        if active == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{active} active admins");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Everyone is in the binder.
+    let store = processes[0]["url"].as_str().unwrap();
+    let (ok, listing, stderr) = run(&["nodes", "--store", store, "--json"], dir.path());
+    assert!(ok, "{stderr}");
+    let listing: Value = serde_json::from_str(&listing).unwrap();
+    assert_eq!(listing["nodes"].as_array().unwrap().len(), 5, "{listing}");
+
+    let log = stop_and_check_nothing_left(up, &processes);
+    let order: Vec<usize> = [
+        "api api-2 stopped",
+        "api api-1 stopped",
+        "admin admin-1 stopped",
+        "up: store stopped",
+    ]
+    .iter()
+    .map(|line| {
+        log.find(line)
+            .unwrap_or_else(|| panic!("no {line:?} in {log}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "not in reverse order: {log}"
+    );
+}
+
+#[test]
+fn a_killed_child_is_reported_and_restarted_on_its_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, processes) = up(dir.path(), &["--nodes", "1", "--restart"]);
+    let node = of_role(&processes, "api")[0];
+    let pid = node["pid"].as_u64().unwrap();
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = up.log().text();
+        if log.contains("api api-1 restarted, pid") {
+            assert!(log.contains("api api-1 exited (signal: 9"), "{log}");
+            assert!(
+                log.contains("listening on"),
+                "the report quotes the child's log: {log}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "not restarted: {log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, _) = http(&address(node), "GET", "/healthz", "");
+    assert_eq!(code, 200, "back on the same address");
+    assert!(
+        dir.path().join("deployment/logs/api-1.log.1").is_file(),
+        "the crashed run's log is kept"
+    );
+    let log = stop_and_check_nothing_left(up, &processes);
+    let new_pid: u32 = log
+        .split("api api-1 restarted, pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap();
+    assert_ne!(u64::from(new_pid), pid);
+    assert!(!alive(u64::from(new_pid)), "the restarted node outlived up");
+}
+
+#[test]
+fn up_with_redis_shares_the_tier_and_the_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, processes) = up(
+        dir.path(),
+        &["--nodes", "2", "--tier", "redis", "--maxmemory", "16MiB"],
+    );
+    let redis = of_role(&processes, "redis");
+    assert_eq!(redis.len(), 1, "{processes:?}");
+    assert!(
+        redis[0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("redis://127.0.0.1:")
+    );
+    let nodes = of_role(&processes, "api");
+    http(&address(nodes[0]), "PUT", "/v1/objects/k", "\"v1\"");
+    // Read twice on the other node: the second read comes from its near cache…
+    http(&address(nodes[1]), "GET", "/v1/objects/k", "");
+    let (_, read) = http(&address(nodes[1]), "GET", "/v1/objects/k", "");
+    assert_eq!(
+        (read["value"].as_str(), read["source"].as_str()),
+        (Some("v1"), Some("near")),
+        "{read}"
+    );
+    // …and a write on the first node reaches it over the bus.
+    http(&address(nodes[0]), "PUT", "/v1/objects/k", "\"v2\"");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while http(&address(nodes[1]), "GET", "/v1/objects/k", "").1["value"] != "v2" {
+        assert!(Instant::now() < deadline, "the invalidation never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop_and_check_nothing_left(up, &processes);
+}
+
+#[test]
+fn bad_settings_are_one_line_errors_and_start_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    for (args, expected) in [
+        (&["up", "--nodes", "0"][..], "--nodes must be from 1 to 64"),
+        (
+            &["up", "--tier", "memcached"][..],
+            "unknown tier `memcached`",
+        ),
+        (&["up", "--dir", "a-file"][..], "a-file"),
+        (&["up", "--db", "mysql://x"][..], "--db must be"),
+    ] {
+        let (ok, _, stderr) = run(args, dir.path());
+        assert!(!ok, "{args:?} succeeded");
+        let line = stderr.trim();
+        assert_eq!(line.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            line.starts_with("error: ") && line.contains(expected),
+            "{args:?}: {line}"
+        );
+    }
+}
