@@ -118,6 +118,8 @@ pub struct Recovery {
 /// [`SegmentStorage::repair`]).
 ///
 /// One process at a time: two storages on the same directory would interleave writes.
+/// Dropping the storage blocks until the queued appends are done (and, with `interval`, a
+/// last fsync): drop it from a blocking context or at shutdown.
 #[derive(Debug)]
 pub struct SegmentStorage {
     dir: PathBuf,
@@ -187,6 +189,18 @@ impl SegmentStorage {
     /// Why `app`'s log refuses appends, if it does (a corruption or a failed write).
     pub fn failure(&self, app: &str) -> Option<LogError> {
         self.apps.read().get(app)?.state.read().failed.clone()
+    }
+
+    /// Every application whose log refuses appends, with why, sorted by name.
+    pub fn failures(&self) -> Vec<(String, LogError)> {
+        let mut failures: Vec<(String, LogError)> = self
+            .apps
+            .read()
+            .iter()
+            .filter_map(|(app, log)| Some((app.clone(), log.state.read().failed.clone()?)))
+            .collect();
+        failures.sort_by(|a, b| a.0.cmp(&b.0));
+        failures
     }
 
     /// Verifies `app`'s files again and cuts its log at the first corrupt record (removing

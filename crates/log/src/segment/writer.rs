@@ -36,6 +36,9 @@ use crate::storage::Appended;
 
 /// The most jobs one group commit takes (bounds the wait of the first of them).
 const MAX_GROUP: usize = 512;
+/// A group stops taking jobs once their values reach this many bytes (bounds the write
+/// buffer: a group is written with one buffer per application).
+const MAX_GROUP_BYTES: usize = 8 << 20;
 
 /// Work for a writer thread.
 pub(crate) enum Job {
@@ -50,6 +53,16 @@ pub(crate) enum Job {
         app: Arc<AppLog>,
         reply: oneshot::Sender<LogResult<Repaired>>,
     },
+}
+
+impl Job {
+    /// The bytes of values it writes.
+    fn bytes(&self) -> usize {
+        match self {
+            Job::Append { records, .. } => records.iter().map(|r| r.value.len()).sum(),
+            Job::Repair { .. } => 0,
+        }
+    }
 }
 
 /// An append's records and where to answer it.
@@ -140,10 +153,14 @@ impl Drop for Writers {
 /// A writer thread: one group commit per wake-up, until the storage is dropped.
 fn run(jobs: &Receiver<Job>, shared: &Shared) {
     while let Ok(first) = jobs.recv() {
+        let mut bytes = first.bytes();
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match jobs.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(job) => {
+                    bytes += job.bytes();
+                    group.push(job);
+                }
                 Err(_) => break,
             }
         }
