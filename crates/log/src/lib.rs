@@ -19,7 +19,8 @@
 //! * [`MessageId`], [`MessageIds`]: message identity and the per-publisher generator;
 //! * [`Record`], [`Limits`]: what is stored, and what one append may hold;
 //! * [`LogStorage`]: the contract every backend keeps, with [`Appended`];
-//! * `index`: one application's ids and keys in memory (dedup, positions);
+//! * `index`: one application's ids and keys in memory (dedup, positions); `registry`: the
+//!   applications of a storage and what their indexes answer;
 //! * [`MemoryStorage`]: in process, not durable;
 //! * [`SegmentStorage`]: segment files, group commit, recovery ([`segment`]);
 //! * [`LogError`]: what can go wrong, classified once.
@@ -29,6 +30,7 @@ mod id;
 mod index;
 mod memory;
 mod record;
+mod registry;
 pub mod segment;
 mod storage;
 

@@ -1,32 +1,38 @@
 //! [`MemoryStorage`]: logs held in process memory, for the embedded deployment and tests.
 //! Not durable: everything is gone with the process.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use crate::error::LogResult;
 use crate::id::MessageId;
 use crate::index::Index;
 use crate::record::{Limits, Record};
+use crate::registry::{Indexed, Registry};
 use crate::storage::{Appended, LogStorage};
 
 /// One application's log in memory.
 #[derive(Debug, Default)]
-struct MemoryLog {
+struct MemoryLog(Mutex<MemoryState>);
+
+#[derive(Debug, Default)]
+struct MemoryState {
     index: Index,
     /// The records, by position.
     records: Vec<Record>,
+}
+
+impl Indexed for MemoryLog {
+    fn with_index<T>(&self, query: impl FnOnce(&Index) -> T) -> T {
+        query(&self.0.lock().index)
+    }
 }
 
 /// Logs in process memory. An append is "durable" as soon as it returns, for as long as
 /// the process lives; every rule of [`LogStorage`] holds except survival of a restart.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
-    /// Each application's log; the outer lock is held only to find or create one.
-    apps: RwLock<HashMap<String, Arc<Mutex<MemoryLog>>>>,
+    apps: Registry<MemoryLog>,
     limits: Limits,
 }
 
@@ -40,21 +46,9 @@ impl MemoryStorage {
     pub fn with_limits(limits: Limits) -> LogResult<MemoryStorage> {
         limits.validate()?;
         Ok(MemoryStorage {
-            apps: RwLock::default(),
+            apps: Registry::default(),
             limits,
         })
-    }
-
-    fn log(&self, app: &str) -> Option<Arc<Mutex<MemoryLog>>> {
-        self.apps.read().get(app).cloned()
-    }
-
-    /// Answers `query` on `app`'s log, or `empty` when it has none.
-    fn query<T>(&self, app: &str, empty: T, query: impl FnOnce(&MemoryLog) -> T) -> T {
-        match self.log(app) {
-            Some(log) => query(&log.lock()),
-            None => empty,
-        }
     }
 }
 
@@ -62,11 +56,8 @@ impl MemoryStorage {
 impl LogStorage for MemoryStorage {
     async fn append(&self, app: &str, records: Vec<Record>) -> LogResult<Appended> {
         self.limits.check(&records)?;
-        let log = match self.log(app) {
-            Some(log) => log,
-            None => self.apps.write().entry(app.to_owned()).or_default().clone(),
-        };
-        let mut log = log.lock();
+        let log = self.apps.get_or_insert_with(app, MemoryLog::default);
+        let mut log = log.0.lock();
         let (appended, new) = log.index.admit(records);
         log.records.extend(new);
         log.index.publish();
@@ -74,38 +65,33 @@ impl LogStorage for MemoryStorage {
     }
 
     async fn read(&self, app: &str, from: u64, limit: usize) -> LogResult<Vec<(u64, Record)>> {
-        Ok(self.query(app, Vec::new(), |log| {
-            log.records
-                .iter()
-                .enumerate()
-                .skip(usize::try_from(from).unwrap_or(usize::MAX))
-                .take(limit)
-                .map(|(position, record)| (position as u64, record.clone()))
-                .collect()
-        }))
+        let Some(log) = self.apps.get(app) else {
+            return Ok(Vec::new());
+        };
+        let log = log.0.lock();
+        let from = usize::try_from(from).unwrap_or(usize::MAX);
+        let records = log.records.get(from..).unwrap_or_default();
+        Ok(records
+            .iter()
+            .take(limit)
+            .enumerate()
+            .map(|(i, record)| ((from + i) as u64, record.clone()))
+            .collect())
     }
 
     async fn len(&self, app: &str) -> LogResult<u64> {
-        Ok(self.query(app, 0, |log| log.index.len()))
+        Ok(self.apps.len(app))
     }
 
     async fn apps(&self) -> LogResult<Vec<String>> {
-        let mut apps: Vec<String> = self
-            .apps
-            .read()
-            .iter()
-            .filter(|(_, log)| log.lock().index.len() > 0)
-            .map(|(app, _)| app.clone())
-            .collect();
-        apps.sort();
-        Ok(apps)
+        Ok(self.apps.names())
     }
 
     async fn position_of(&self, app: &str, id: MessageId) -> LogResult<Option<u64>> {
-        Ok(self.query(app, None, |log| log.index.position_of(id)))
+        Ok(self.apps.position_of(app, id))
     }
 
     async fn ids_since(&self, app: &str, from: u64, limit: usize) -> LogResult<Vec<MessageId>> {
-        Ok(self.query(app, Vec::new(), |log| log.index.ids_since(from, limit)))
+        Ok(self.apps.ids_since(app, from, limit))
     }
 }

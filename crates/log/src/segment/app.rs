@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 use crate::error::{LogError, LogResult};
 use crate::index::Index;
 use crate::record::Record;
+use crate::registry::Indexed;
 use crate::segment::codec;
 
 /// A segment file's name ends with this.
@@ -104,6 +105,12 @@ pub(crate) struct AppLog {
     pub(crate) writer: usize,
     /// Its contents.
     pub(crate) state: RwLock<AppState>,
+}
+
+impl Indexed for AppLog {
+    fn with_index<T>(&self, query: impl FnOnce(&Index) -> T) -> T {
+        query(&self.state.read().index)
+    }
 }
 
 impl AppLog {

@@ -34,6 +34,7 @@ use tokio::sync::oneshot;
 use crate::error::{LogError, LogResult};
 use crate::id::MessageId;
 use crate::record::{Limits, Record};
+use crate::registry::Registry;
 use crate::storage::{Appended, LogStorage};
 use app::{AppLog, AppState};
 use recovery::{Mode, recover};
@@ -124,7 +125,7 @@ pub struct Recovery {
 pub struct SegmentStorage {
     dir: PathBuf,
     options: SegmentOptions,
-    apps: RwLock<HashMap<String, Arc<AppLog>>>,
+    apps: Registry<AppLog>,
     /// Dropped last: its drop finishes queued appends and the last fsync.
     writers: Writers,
 }
@@ -165,12 +166,12 @@ impl SegmentStorage {
                 report.corrupt.push((name.clone(), error.clone()));
             }
             let log = new_log(&dir, &name, writers.count(), recovered.state);
-            apps.insert(name, log);
+            apps.insert(name, Arc::new(log));
         }
         let storage = SegmentStorage {
             dir,
             options,
-            apps: RwLock::new(apps),
+            apps: Registry::new(apps),
             writers,
         };
         Ok((storage, report))
@@ -188,19 +189,16 @@ impl SegmentStorage {
 
     /// Why `app`'s log refuses appends, if it does (a corruption or a failed write).
     pub fn failure(&self, app: &str) -> Option<LogError> {
-        self.apps.read().get(app)?.state.read().failed.clone()
+        self.apps.get(app)?.state.read().failed.clone()
     }
 
     /// Every application whose log refuses appends, with why, sorted by name.
     pub fn failures(&self) -> Vec<(String, LogError)> {
-        let mut failures: Vec<(String, LogError)> = self
-            .apps
-            .read()
-            .iter()
-            .filter_map(|(app, log)| Some((app.clone(), log.state.read().failed.clone()?)))
-            .collect();
-        failures.sort_by(|a, b| a.0.cmp(&b.0));
-        failures
+        self.apps
+            .all()
+            .into_iter()
+            .filter_map(|(app, log)| Some((app, log.state.read().failed.clone()?)))
+            .collect()
     }
 
     /// Verifies `app`'s files again and cuts its log at the first corrupt record (removing
@@ -209,25 +207,13 @@ impl SegmentStorage {
     /// failure after a write error (the files then say what was durable). A log that is
     /// not corrupt loses nothing.
     pub async fn repair(&self, app: &str) -> LogResult<Repaired> {
-        let Some(log) = self.apps.read().get(app).cloned() else {
+        let Some(log) = self.apps.get(app) else {
             return Ok(Repaired::default());
         };
         let (reply, answer) = oneshot::channel();
         self.writers
             .send(log.writer, Job::Repair { app: log, reply })?;
         answer.await.map_err(|_| LogError::Closed)?
-    }
-
-    fn log(&self, app: &str) -> Option<Arc<AppLog>> {
-        self.apps.read().get(app).cloned()
-    }
-
-    /// Answers `query` on `app`'s state, or `empty` when it has no log.
-    fn query<T>(&self, app: &str, empty: T, query: impl FnOnce(&AppState) -> T) -> T {
-        match self.log(app) {
-            Some(log) => query(&log.state.read()),
-            None => empty,
-        }
     }
 }
 
@@ -236,16 +222,9 @@ impl LogStorage for SegmentStorage {
     async fn append(&self, app: &str, records: Vec<Record>) -> LogResult<Appended> {
         self.options.limits.check(&records)?;
         check_dir_name(app)?;
-        let log = match self.log(app) {
-            Some(log) => log,
-            None => {
-                let mut apps = self.apps.write();
-                let log = apps.entry(app.to_owned()).or_insert_with(|| {
-                    new_log(&self.dir, app, self.writers.count(), AppState::default())
-                });
-                log.clone()
-            }
-        };
+        let log = self.apps.get_or_insert_with(app, || {
+            new_log(&self.dir, app, self.writers.count(), AppState::default())
+        });
         let (reply, answer) = oneshot::channel();
         let writer = log.writer;
         self.writers.send(
@@ -260,7 +239,7 @@ impl LogStorage for SegmentStorage {
     }
 
     async fn read(&self, app: &str, from: u64, limit: usize) -> LogResult<Vec<(u64, Record)>> {
-        let Some(log) = self.log(app) else {
+        let Some(log) = self.apps.get(app) else {
             return Ok(Vec::new());
         };
         tokio::task::spawn_blocking(move || log.read(from, limit))
@@ -269,40 +248,32 @@ impl LogStorage for SegmentStorage {
     }
 
     async fn len(&self, app: &str) -> LogResult<u64> {
-        Ok(self.query(app, 0, |state| state.index.len()))
+        Ok(self.apps.len(app))
     }
 
     async fn apps(&self) -> LogResult<Vec<String>> {
-        let mut apps: Vec<String> = self
-            .apps
-            .read()
-            .iter()
-            .filter(|(_, log)| log.state.read().index.len() > 0)
-            .map(|(app, _)| app.clone())
-            .collect();
-        apps.sort();
-        Ok(apps)
+        Ok(self.apps.names())
     }
 
     async fn position_of(&self, app: &str, id: MessageId) -> LogResult<Option<u64>> {
-        Ok(self.query(app, None, |state| state.index.position_of(id)))
+        Ok(self.apps.position_of(app, id))
     }
 
     async fn ids_since(&self, app: &str, from: u64, limit: usize) -> LogResult<Vec<MessageId>> {
-        Ok(self.query(app, Vec::new(), |state| state.index.ids_since(from, limit)))
+        Ok(self.apps.ids_since(app, from, limit))
     }
 }
 
 /// A log for `app` under `dir`, on the writer its name hashes to.
-fn new_log(dir: &Path, app: &str, writers: usize, state: AppState) -> Arc<AppLog> {
+fn new_log(dir: &Path, app: &str, writers: usize, state: AppState) -> AppLog {
     // A fixed hasher: the same application lands on the same writer in every run.
     let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(app);
-    Arc::new(AppLog {
+    AppLog {
         name: app.to_owned(),
         dir: dir.join(app),
         writer: (hash % writers as u64) as usize,
         state: RwLock::new(state),
-    })
+    }
 }
 
 /// Whether `app` can name a directory of its own under the data directory. Application
