@@ -5,6 +5,18 @@
 //! `cargo bench -p tiercache-log --bench append [-- --seconds 3 --runs 3 --dir /path]`
 //! (`--dir` picks the file system; default: a temporary directory); under `cargo test
 //! --all-targets` one short run per row, as a smoke test.
+//!
+//! Last results (release, 2-core Firecracker VM, ext4 on a virtio disk, 2 s × 3 runs):
+//!
+//! | fsync | appenders | appends/s | p50 | p99 |
+//! |---|---|---|---|---|
+//! | always | 1 | 3721 | 230 µs | 887 µs |
+//! | always | 16 | 31332 | 453 µs | 1700 µs |
+//! | interval:10ms | 1 | 24629 | 28 µs | 168 µs |
+//! | interval:10ms | 16 | 151325 | 89 µs | 280 µs |
+//!
+//! With `always` the fsync is the cost (about 0.25 ms for one record here, growing with the
+//! bytes flushed); 16 appenders share it, about 16 jobs a group.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -11,7 +11,8 @@
 //!  * `always`: the writer fsyncs before answering; `interval:D`: the flusher does, every D
 //! ```
 //! While a writer waits for one fsync, new appends queue up; the next group takes them all,
-//! so 16 concurrent appenders share one write and one fsync instead of 16. Blocking file
+//! so 16 concurrent appenders share one write and one fsync instead of 16 (with `always` a
+//! writer also waits briefly to gather as many as its last group had: see `Pacing`). Blocking file
 //! I/O runs only on these threads (and reads on tokio's blocking pool), never on the async
 //! runtime. A fixed pool rather than a thread per application bounds the threads however
 //! many applications a node holds, while fsyncs of applications on different writers still
@@ -21,7 +22,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -150,26 +151,45 @@ impl Drop for Writers {
     }
 }
 
+/// How long a writer waits to gather a group (fsync `always`): appenders answered by one
+/// fsync come back a few µs apart, so a writer that took only those already queued would
+/// split them over two or three fsyncs. It waits for as many jobs as the last group had,
+/// for at most half the last fsync's time; a lone appender (last group: 1) never waits,
+/// and with `interval` (no fsync on the path) nothing waits.
+#[derive(Debug, Default)]
+struct Pacing {
+    /// Jobs in the last group.
+    last_group: usize,
+    /// The last group's longest fsync.
+    last_fsync: Duration,
+}
+
 /// A writer thread: one group commit per wake-up, until the storage is dropped.
 fn run(jobs: &Receiver<Job>, shared: &Shared) {
+    let mut pacing = Pacing::default();
     while let Ok(first) = jobs.recv() {
+        let deadline = Instant::now() + pacing.last_fsync / 2;
         let mut bytes = first.bytes();
         let mut group = vec![first];
         while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    bytes += job.bytes();
-                    group.push(job);
-                }
-                Err(_) => break,
-            }
+            let next = if group.len() < pacing.last_group {
+                jobs.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    .ok()
+            } else {
+                jobs.try_recv().ok()
+            };
+            let Some(job) = next else { break };
+            bytes += job.bytes();
+            group.push(job);
         }
-        commit(group, shared);
+        pacing.last_group = group.len();
+        pacing.last_fsync = commit(group, shared);
     }
 }
 
 /// One group: repairs first, then every application's appends with one write and fsync.
-fn commit(group: Vec<Job>, shared: &Shared) {
+/// Returns the longest fsync it waited for.
+fn commit(group: Vec<Job>, shared: &Shared) -> Duration {
     let mut appends: Vec<(Arc<AppLog>, Vec<AppendJob>)> = Vec::new();
     for job in group {
         match job {
@@ -186,9 +206,11 @@ fn commit(group: Vec<Job>, shared: &Shared) {
             },
         }
     }
-    for (app, jobs) in appends {
-        append(&app, jobs, shared);
-    }
+    appends
+        .into_iter()
+        .map(|(app, jobs)| append(&app, jobs, shared))
+        .max()
+        .unwrap_or_default()
 }
 
 /// Recovers `app` again from its files, cutting at a corruption, and installs the result.
@@ -199,7 +221,8 @@ fn repair(app: &AppLog) -> LogResult<Repaired> {
 }
 
 /// Appends the records of `jobs` to `app`: admit, write, fsync (policy), publish, answer.
-fn append(app: &Arc<AppLog>, jobs: Vec<AppendJob>, shared: &Shared) {
+/// Returns how long its fsync took.
+fn append(app: &Arc<AppLog>, jobs: Vec<AppendJob>, shared: &Shared) -> Duration {
     let mut answers = Vec::with_capacity(jobs.len());
     let mut new = Vec::new();
     let (tail, tail_len, first) = {
@@ -208,7 +231,7 @@ fn append(app: &Arc<AppLog>, jobs: Vec<AppendJob>, shared: &Shared) {
             for (_, reply) in jobs {
                 let _ = reply.send(Err(error.clone()));
             }
-            return;
+            return Duration::ZERO;
         }
         for (records, reply) in jobs {
             let (appended, records) = state.index.admit(records);
@@ -225,7 +248,7 @@ fn append(app: &Arc<AppLog>, jobs: Vec<AppendJob>, shared: &Shared) {
         for (appended, reply) in answers {
             let _ = reply.send(Ok(appended));
         }
-        return;
+        return Duration::ZERO;
     }
     match write(app, &new, tail, tail_len, first, shared) {
         Ok(written) => {
@@ -250,6 +273,7 @@ fn append(app: &Arc<AppLog>, jobs: Vec<AppendJob>, shared: &Shared) {
             for (appended, reply) in answers {
                 let _ = reply.send(Ok(appended));
             }
+            written.fsync
         }
         Err(error) => {
             // What reached the disk is unknown: refuse appends until a repair re-reads it.
@@ -262,6 +286,7 @@ fn append(app: &Arc<AppLog>, jobs: Vec<AppendJob>, shared: &Shared) {
             for (_, reply) in answers {
                 let _ = reply.send(Err(failed.clone()));
             }
+            Duration::ZERO
         }
     }
 }
@@ -276,6 +301,8 @@ struct Written {
     locations: Vec<(u32, u64, u32)>,
     /// The bytes in the last segment afterwards.
     tail_len: u64,
+    /// How long the acknowledging fsync took (zero with `interval`).
+    fsync: Duration,
 }
 
 /// Writes `records` (positions from `first`) after `tail_len` bytes of `tail` (`None`: the
@@ -308,6 +335,7 @@ fn write(
         },
         locations: Vec::with_capacity(records.len()),
         tail_len: 0,
+        fsync: Duration::ZERO,
     };
     let mut number = 0;
     let mut buffer = Vec::new();
@@ -333,7 +361,11 @@ fn write(
     segment.file.write_all_at(&buffer, tail_len)?;
     written.tail_len = tail_len + buffer.len() as u64;
     match shared.fsync {
-        FsyncPolicy::Always => segment.file.sync_data()?,
+        FsyncPolicy::Always => {
+            let started = Instant::now();
+            segment.file.sync_data()?;
+            written.fsync = started.elapsed();
+        }
         FsyncPolicy::Interval(_) => {
             let mut dirty = shared.dirty.lock();
             if !dirty.iter().any(|(_, s)| Arc::ptr_eq(s, &segment)) {
