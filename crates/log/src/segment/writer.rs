@@ -14,9 +14,9 @@
 //! so 16 concurrent appenders share one write and one fsync instead of 16 (with `always` a
 //! writer also waits briefly to gather as many as its last group had: see `Pacing`).
 //! Blocking file I/O runs only on these threads (and reads on tokio's blocking pool), never
-//! on the async runtime. A fixed pool rather than a thread per application bounds the threads however
-//! many applications a node holds, while fsyncs of applications on different writers still
-//! overlap; one application's appends stay on one thread, in order.
+//! on the async runtime. A fixed pool rather than a thread per application bounds the
+//! threads however many applications a node holds, while fsyncs of applications on
+//! different writers still overlap; one application's appends stay on one thread, in order.
 
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
