@@ -235,3 +235,28 @@ fn bad_settings_are_one_line_errors_and_start_nothing() {
         );
     }
 }
+
+/// Regression: the roles installed their SIGTERM handler only after printing `listening on`,
+/// so a SIGTERM sent at once (as `up` and tests do) killed them by the signal instead of a
+/// clean stop.
+#[test]
+fn every_role_stops_cleanly_on_a_sigterm_sent_as_soon_as_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..3 {
+        let store = common::store_service(dir.path());
+        let url = format!("http://{}", store.addresses()[0]);
+        let admin = common::start(
+            &["admin", "--store", &url, "--listen", "127.0.0.1:0"],
+            dir.path(),
+            1,
+        );
+        common::terminate(admin);
+        let api = common::start(
+            &["api", "--store", &url, "--listen", "127.0.0.1:0"],
+            dir.path(),
+            1,
+        );
+        common::terminate(api);
+        common::terminate(store);
+    }
+}

@@ -106,6 +106,8 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         return print_section("admin", &config);
     }
     super::runtime()?.block_on(async move {
+        // Before anything can print `listening on`: see `shutdown_signal`.
+        let shutdown = super::shutdown_signal();
         let store = tiercache_deploy::open_store(&config.store).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -134,7 +136,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             config.store, config.lease_ms
         );
         // Ticks until the signal, then hands the lease over.
-        admin.clone().run(super::shutdown_signal()).await;
+        admin.clone().run(shutdown).await;
         if let Err(error) = membership.leave().await {
             eprintln!("tiercache admin: {error:#}");
         }

@@ -122,6 +122,8 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
         node_name: "api".to_owned(),
     };
     super::runtime()?.block_on(async move {
+        // Before anything can print `listening on`: see `shutdown_signal`.
+        let shutdown = super::shutdown_signal();
         let store = deployment::open_store(&config.store).await?;
         let tier = config.node.open_tier().await?;
         let tier_text = tier
@@ -151,7 +153,7 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
             nodes.addresses[0]
         );
         tokio::select! {
-            () = super::shutdown_signal() => {}
+            () = shutdown => {}
             failed = nodes.failed() => failed?,
         }
         nodes.stop().await?;

@@ -93,6 +93,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
     let db = format!("sqlite://{}", config.data.join("tiercache.db").display());
     super::runtime()?.block_on(async move {
+        // Before anything can print `listening on`: see `shutdown_signal`.
+        let shutdown = super::shutdown_signal();
         let store = deployment::open_store(&db).await?;
         let loaded = super::load_dataset_if_empty(store.as_ref(), args.no_progress).await?;
         if loaded > 0 {
@@ -126,7 +128,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             nodes.addresses[0]
         );
         tokio::select! {
-            () = super::shutdown_signal() => {}
+            () = shutdown => {}
             failed = nodes.failed() => failed?,
         }
         nodes.stop().await?;

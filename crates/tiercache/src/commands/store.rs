@@ -115,6 +115,8 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
     };
     let StoreConfig { db, listen, .. } = config;
     super::runtime()?.block_on(async move {
+        // Before anything can print `listening on`: see `shutdown_signal`.
+        let shutdown = super::shutdown_signal();
         let store = SqlStore::open(&db, options)
             .await
             .with_context(|| format!("opening {}", db))?;
@@ -132,7 +134,7 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
             Arc::new(store.clone()),
             listener,
             ServeOptions { limits },
-            super::shutdown_signal(),
+            shutdown,
         )
         .await;
         store.close().await;

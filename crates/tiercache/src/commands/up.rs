@@ -104,8 +104,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let signalled = {
         let stop = Arc::clone(&stop);
+        let _context = runtime.enter();
+        let shutdown = super::shutdown_signal(); // installed now, not when first polled
         runtime.spawn(async move {
-            super::shutdown_signal().await;
+            shutdown.await;
             stop.store(true, Ordering::Relaxed);
         })
     };
