@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tiercache_admin::{
     Admin, AdminClient, AdminError, AdminOptions, AdminService, LOG_ROLE, Role, check_app, load,
 };
-use tiercache_store::grpc::{ServeOptions, serve};
+use tiercache_store::grpc::serve_on_loopback;
 use tiercache_store::{Limits, SqlOptions, SqlStore, Store, StoreClient};
 use tiercache_testkit::Postgres;
 
@@ -302,14 +302,7 @@ macro_rules! run_cases {
 }
 
 async fn over_grpc(store: SqlStore) -> Arc<dyn Store> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(serve(
-        Arc::new(store),
-        listener,
-        ServeOptions::default(),
-        std::future::pending(),
-    ));
+    let address = serve_on_loopback(Arc::new(store)).await.unwrap();
     Arc::new(
         StoreClient::connect(&address.to_string(), Limits::default())
             .await

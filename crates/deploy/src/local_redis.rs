@@ -26,17 +26,9 @@ impl LocalRedis {
     /// Starts the three topologies, each node with `args` (see [`LocalRedis::server_args`]).
     /// Needs redis-server and redis-cli installed.
     pub fn launch(args: &[String]) -> Result<LocalRedis> {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let launched = |doing| move |source| Error::Launch { doing, source };
-        let single = RedisServer::start_with(&args).map_err(launched("starting redis-server"))?;
-        let cluster =
-            RedisCluster::start_with(3, 1, &args).map_err(launched("starting a Redis Cluster"))?;
-        let primary =
-            RedisServer::start_with(&args).map_err(launched("starting a Redis primary"))?;
-        let replicas = (0..2)
-            .map(|_| RedisServer::replica_of_with(&primary, &args))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(launched("starting Redis replicas"))?;
+        let single = start_single(args)?;
+        let cluster = start_cluster(args)?;
+        let (primary, replicas) = start_replicated(args)?;
         Ok(LocalRedis {
             single,
             cluster,
@@ -61,4 +53,33 @@ impl LocalRedis {
             ),
         ]
     }
+}
+
+fn launched(doing: &'static str) -> impl FnOnce(tiercache_launch::Error) -> Error {
+    move |source| Error::Launch { doing, source }
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// One redis-server with `args`.
+pub(crate) fn start_single(args: &[String]) -> Result<RedisServer> {
+    RedisServer::start_with(&as_strs(args)).map_err(launched("starting redis-server"))
+}
+
+/// A Redis Cluster of three primaries with a replica each, every node with `args`.
+pub(crate) fn start_cluster(args: &[String]) -> Result<RedisCluster> {
+    RedisCluster::start_with(3, 1, &as_strs(args)).map_err(launched("starting a Redis Cluster"))
+}
+
+/// A primary and two replicas, every node with `args`, returned once both replicas synced.
+pub(crate) fn start_replicated(args: &[String]) -> Result<(RedisServer, Vec<RedisServer>)> {
+    let args = as_strs(args);
+    let primary = RedisServer::start_with(&args).map_err(launched("starting a Redis primary"))?;
+    let replicas = (0..2)
+        .map(|_| RedisServer::replica_of_with(&primary, &args))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(launched("starting Redis replicas"))?;
+    Ok((primary, replicas))
 }

@@ -21,7 +21,7 @@ use tiercache_store::grpc::echo::EchoService;
 use tiercache_store::grpc::echo::proto::EchoMessage;
 use tiercache_store::grpc::echo::proto::echo_client::EchoClient;
 use tiercache_store::grpc::echo::proto::echo_server::EchoServer;
-use tiercache_store::grpc::{ServeOptions, serve};
+use tiercache_store::grpc::{ServeOptions, serve, serve_on_loopback};
 use tiercache_store::{Limits, ObjectStore, Precondition, SqlOptions, SqlStore, StoreClient};
 use tiercache_testkit::Postgres;
 use tiercache_testkit::bench::{BenchArgs, median};
@@ -109,14 +109,7 @@ async fn get_versus_echo(settings: &Settings) {
         .unwrap();
     let payload_bytes = rows.iter().map(|r| r.value.len()).sum::<usize>() / rows.len();
 
-    let store_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let store_address = store_listener.local_addr().unwrap();
-    tokio::spawn(serve(
-        Arc::new(store),
-        store_listener,
-        ServeOptions::default(),
-        std::future::pending(),
-    ));
+    let store_address = serve_on_loopback(Arc::new(store)).await.unwrap();
     let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let echo_address = echo_listener.local_addr().unwrap();
     tokio::spawn(

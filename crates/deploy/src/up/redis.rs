@@ -4,7 +4,8 @@
 use tiercache_launch::{RedisCluster, RedisServer};
 
 use super::plan::UpTier;
-use crate::{Error, Result};
+use crate::Result;
+use crate::local_redis::{start_cluster, start_replicated, start_single};
 
 /// The running topology; every server is stopped on drop.
 pub(crate) enum UpRedis {
@@ -16,24 +17,12 @@ pub(crate) enum UpRedis {
 impl UpRedis {
     /// Starts `tier` with `args` on each server; `None` for no tier.
     pub(crate) fn launch(tier: UpTier, args: &[String]) -> Result<Option<UpRedis>> {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let launched = |doing| move |source| Error::Launch { doing, source };
         Ok(Some(match tier {
             UpTier::None => return Ok(None),
-            UpTier::Redis => UpRedis::Single(
-                RedisServer::start_with(&args).map_err(launched("starting redis-server"))?,
-            ),
-            UpTier::RedisCluster => UpRedis::Cluster(
-                RedisCluster::start_with(3, 1, &args)
-                    .map_err(launched("starting a Redis Cluster"))?,
-            ),
+            UpTier::Redis => UpRedis::Single(start_single(args)?),
+            UpTier::RedisCluster => UpRedis::Cluster(start_cluster(args)?),
             UpTier::RedisReplicated => {
-                let primary =
-                    RedisServer::start_with(&args).map_err(launched("starting a Redis primary"))?;
-                let replicas = (0..2)
-                    .map(|_| RedisServer::replica_of_with(&primary, &args))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(launched("starting Redis replicas"))?;
+                let (primary, replicas) = start_replicated(args)?;
                 UpRedis::Replicated(primary, replicas)
             }
         }))

@@ -22,7 +22,7 @@ use tonic::{Code, Status};
 
 use crate::error::StoreError;
 
-pub use server::{ServeOptions, serve};
+pub use server::{ServeOptions, serve, serve_on_loopback};
 
 /// Generated protobuf messages and tonic stubs of `proto/tiercache/v1/store.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -318,6 +318,21 @@ pub struct ServeOptions {
     pub limits: Limits,
 }
 
+/// Serves `store` on a free loopback port, in a task of the current tokio runtime, until the
+/// runtime ends; returns its address. For tests and benchmarks that want a store service
+/// without a process of its own.
+pub async fn serve_on_loopback(store: Arc<dyn Store>) -> std::io::Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(serve(
+        store,
+        listener,
+        ServeOptions::default(),
+        std::future::pending(),
+    ));
+    Ok(address)
+}
+
 /// Serves the store's three services, health (`grpc.health.v1`) and reflection (v1 and
 /// v1alpha) on `listener` until `shutdown` completes, then lets in-flight calls finish.
 pub async fn serve(

@@ -14,7 +14,7 @@ mod registry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use tiercache_store::grpc::{ServeOptions, serve};
+use tiercache_store::grpc::serve_on_loopback;
 use tiercache_store::{Limits, SqlOptions, SqlStore, Store, StoreClient, WallClock};
 use tiercache_testkit::Postgres;
 
@@ -37,14 +37,7 @@ pub(crate) fn advance(clock: &Clock, ms: i64) {
 
 /// Serves `store` on a free loopback port in this runtime and returns a client of it.
 async fn over_grpc(store: SqlStore) -> Arc<dyn Store> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(serve(
-        Arc::new(store),
-        listener,
-        ServeOptions::default(),
-        std::future::pending(),
-    ));
+    let address = serve_on_loopback(Arc::new(store)).await.unwrap();
     Arc::new(
         StoreClient::connect(&address.to_string(), Limits::default())
             .await
