@@ -23,12 +23,18 @@
 //!   applications of a storage and what their indexes answer;
 //! * [`MemoryStorage`]: in process, not durable;
 //! * [`SegmentStorage`]: segment files, group commit, recovery ([`segment`]);
+//! * [`LogNotice`]: the protocol's messages on the bus ([`Append`] on [`log_topic`], [`Ack`]
+//!   to the publisher), their wire format as a table;
+//! * [`LogNode`]: a log node on the bus: subscribed to its applications' log topics,
+//!   appending what arrives in batches and acknowledging each message once durable;
 //! * [`LogError`]: what can go wrong, classified once.
 
 mod error;
 mod id;
 mod index;
 mod memory;
+mod node;
+mod notice;
 mod record;
 mod registry;
 pub mod segment;
@@ -37,6 +43,8 @@ mod storage;
 pub use error::{LogError, LogResult};
 pub use id::{ID_TEXT_LEN, MessageId, MessageIds, ParseIdError};
 pub use memory::MemoryStorage;
+pub use node::{LogNode, NodeCounters};
+pub use notice::{Ack, Append, LogNotice, NoticeError, app_of_topic, log_topic};
 pub use record::{
     DEFAULT_MAX_BATCH, DEFAULT_MAX_KEY, DEFAULT_MAX_VALUE, FORMAT_MAX_KEY, Limits, Record,
 };
