@@ -473,7 +473,7 @@ impl AdminService for Admin {
     }
 
     async fn activate_log(&self, app: &str) -> AdminResult<Assignment> {
-        state::check_app(app).map_err(AdminError::InvalidApp)?;
+        tiercache_log::check_app(app).map_err(AdminError::InvalidApp)?;
         let mut writer = self.writer.lock().await;
         let Some(held) = Admin::held_now(&writer) else {
             return Err(self.not_active(&writer));
@@ -503,7 +503,7 @@ impl AdminService for Admin {
     }
 
     async fn assignment(&self, app: &str) -> AdminResult<Option<Assignment>> {
-        state::check_app(app).map_err(AdminError::InvalidApp)?;
+        tiercache_log::check_app(app).map_err(AdminError::InvalidApp)?;
         let view = self.view.read().unwrap();
         Ok(view.snapshot.placement.get(app).map(|nodes| Assignment {
             app: app.to_owned(),

@@ -8,7 +8,6 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{AdminError, AdminResult};
 use crate::service::{AdminService, AdminStatus, Assignment};
-use crate::wire;
 
 /// How long a request may take when nothing says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,9 +45,10 @@ impl AdminClient {
         method: &str,
         path: &str,
     ) -> AdminResult<(u16, Option<T>)> {
-        let (status, body) = wire::request(&self.url, method, path, None, self.timeout)
-            .await
-            .map_err(AdminError::Unreachable)?;
+        let (status, body) =
+            tiercache_log::http::request(&self.url, method, path, None, self.timeout)
+                .await
+                .map_err(AdminError::Unreachable)?;
         if status == 404 {
             return Ok((status, None));
         }
@@ -70,7 +70,7 @@ impl AdminClient {
 }
 
 fn app_path(app: &str) -> AdminResult<String> {
-    crate::state::check_app(app).map_err(AdminError::InvalidApp)?;
+    tiercache_log::check_app(app).map_err(AdminError::InvalidApp)?;
     Ok(format!("/v1/admin/apps/{app}"))
 }
 

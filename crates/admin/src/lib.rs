@@ -26,7 +26,7 @@
 //! * [`Admin`]: one instance — lease, ticks, fenced writes, requests;
 //! * `peers`: the active's heartbeats to the standbys;
 //! * [`AdminService`]: the requests, answered in process or by [`AdminClient`] over HTTP;
-//! * [`router`]: the HTTP routes, `/metrics` included; `wire`: one HTTP request;
+//! * [`router`]: the HTTP routes, `/metrics` included;
 //! * [`AdminError`]: what can go wrong, classified once.
 
 mod admin;
@@ -38,7 +38,6 @@ mod peers;
 mod placement;
 mod service;
 mod state;
-mod wire;
 
 pub use admin::{Admin, LOG_ROLE};
 pub use client::AdminClient;
@@ -48,4 +47,5 @@ pub use options::{AdminOptions, DEFAULT_LEASE};
 pub use peers::{ADMIN_ROLE, Heartbeat};
 pub use placement::{LogNode, Placement, REPLICAS, loads, place, repair};
 pub use service::{ActivePeer, AdminService, AdminStatus, Assignment, NodeLoad, Role, WriteCounts};
-pub use state::{LEASE, MAX_APP_BYTES, Snapshot, check_app, load};
+pub use state::{LEASE, Snapshot, load};
+pub use tiercache_log::{MAX_APP_BYTES, check_app};

@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tiercache_store::Registry;
 
-use crate::wire;
-
 /// The role admins register under in the binder.
 pub const ADMIN_ROLE: &str = "admin";
 
@@ -85,9 +83,15 @@ pub(crate) async fn announce(
         .map(|peer| {
             let body = body.clone();
             tokio::spawn(async move {
-                wire::request(&peer.address, "POST", "/v1/admin/peer", Some(body), timeout)
-                    .await
-                    .is_ok_and(|(status, _)| status == 204)
+                tiercache_log::http::request(
+                    &peer.address,
+                    "POST",
+                    "/v1/admin/peer",
+                    Some(body),
+                    timeout,
+                )
+                .await
+                .is_ok_and(|(status, _)| status == 204)
             })
         })
         .collect::<Vec<_>>();

@@ -10,6 +10,7 @@
 //! the active announces to the standbys, and what a standby compares to decide to reload).
 
 use serde::{Deserialize, Serialize};
+use tiercache_log::MAX_APP_BYTES;
 use tiercache_store::{AdminState, StateEntry, StoreError, StoreResult};
 
 use crate::placement::{LogNode, Placement};
@@ -17,12 +18,10 @@ use crate::placement::{LogNode, Placement};
 /// The lease the admins compete for; their state is kept under it.
 pub const LEASE: &str = "admin";
 
-/// The prefix of an application's key.
+/// The prefix of an application's key (the store's keys are at most 128 bytes: a name of
+/// [`MAX_APP_BYTES`] fits).
 const APP_PREFIX: &str = "app/";
-
-/// The longest application name, in bytes (the store's keys are at most 128 bytes, prefix
-/// included).
-pub const MAX_APP_BYTES: usize = 128 - APP_PREFIX.len();
+const _: () = assert!(APP_PREFIX.len() + MAX_APP_BYTES <= 128);
 
 /// The admin's state loaded from the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,31 +37,6 @@ pub struct Snapshot {
 struct AppEntry {
     nodes: Vec<LogNode>,
     revision: u64,
-}
-
-/// Checks an application name: 1..=[`MAX_APP_BYTES`] bytes of ASCII letters, digits, `.`,
-/// `_` and `-`, and neither `.` nor `..` (it names a store key here, and a bus topic and a
-/// directory for the log).
-pub fn check_app(app: &str) -> Result<(), String> {
-    if app.is_empty() || app.len() > MAX_APP_BYTES {
-        return Err(format!(
-            "an application name is 1 to {MAX_APP_BYTES} bytes, got {}",
-            app.len()
-        ));
-    }
-    if app == "." || app == ".." {
-        // It names a directory on the log nodes: never one that leaves their data directory.
-        return Err(format!("an application cannot be named {app:?}"));
-    }
-    match app
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        Some(c) => Err(format!(
-            "an application name holds only letters, digits, '.', '_' and '-', not {c:?}"
-        )),
-        None => Ok(()),
-    }
 }
 
 /// Reads the whole state.
@@ -97,28 +71,4 @@ pub async fn write_app(
     store
         .write_state(LEASE, &format!("{APP_PREFIX}{app}"), &value, epoch)
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn application_names_are_checked() {
-        for good in ["a", "shop-1", "A.b_c", &"x".repeat(MAX_APP_BYTES)] {
-            assert_eq!(check_app(good), Ok(()), "{good}");
-        }
-        for bad in [
-            "",
-            ".",
-            "..",
-            "a/b",
-            "a b",
-            "é",
-            &"x".repeat(MAX_APP_BYTES + 1),
-            "a\n",
-        ] {
-            assert!(check_app(bad).is_err(), "{bad:?}");
-        }
-    }
 }

@@ -49,6 +49,20 @@ pub enum LogError {
     /// An I/O error reading or opening files. Retryable.
     #[error("log storage I/O error: {0}")]
     Io(String),
+    /// Another log node could not be reached or answered something unusable. Retryable.
+    #[error("log node unreachable: {0}")]
+    Unreachable(String),
+    /// An assignment older than the one the node follows (a former admin's).
+    #[error("assignment of epoch {got} refused: this node follows epoch {current}")]
+    StaleAssignment {
+        /// The refused assignment's epoch.
+        got: u64,
+        /// The epoch the node follows.
+        current: u64,
+    },
+    /// The bus refused or could not confirm a subscription. Retryable.
+    #[error("bus: {0}")]
+    Bus(String),
     /// The storage is shutting down.
     #[error("the log storage is closed")]
     Closed,
@@ -60,7 +74,10 @@ impl LogError {
         match self {
             LogError::InvalidArgument(_) => ErrorCode::InvalidArgument,
             LogError::TooLarge { .. } => ErrorCode::TooLarge,
-            LogError::Io(_) | LogError::Closed => ErrorCode::Unavailable,
+            LogError::Io(_) | LogError::Closed | LogError::Unreachable(_) | LogError::Bus(_) => {
+                ErrorCode::Unavailable
+            }
+            LogError::StaleAssignment { .. } => ErrorCode::Conflict,
             // Needs a repair (and a catch-up): retrying alone does not help.
             LogError::Corrupt { .. } | LogError::Failed { .. } => ErrorCode::Internal,
         }

@@ -1,8 +1,8 @@
 //! [`Index`]: one application's ids and idempotency keys in memory, which decides what an
 //! append stores; both backends keep one per application.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::id::MessageId;
 use crate::record::Record;
@@ -17,8 +17,8 @@ use crate::storage::{Appended, Duplicate, DuplicateOf};
 pub(crate) struct Index {
     /// Every admitted record's id, by position.
     ids: Vec<MessageId>,
-    /// Admitted ids → position.
-    by_id: HashMap<MessageId, u64>,
+    /// Admitted ids → position, in id order (reads by id walk it).
+    by_id: BTreeMap<MessageId, u64>,
     /// Admitted idempotency keys → position.
     by_key: HashMap<Vec<u8>, u64>,
     /// Positions below this are durable and visible.
@@ -88,6 +88,19 @@ impl Index {
             .get(&id)
             .copied()
             .filter(|&position| position < self.visible)
+    }
+
+    /// The positions of up to `limit` visible records whose ids come after `after` (all
+    /// when `None`), in id order.
+    pub(crate) fn positions_after(&self, after: Option<MessageId>, limit: usize) -> Vec<u64> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let start = after.map_or(Unbounded, Excluded);
+        self.by_id
+            .range((start, Unbounded))
+            .map(|(_, &position)| position)
+            .filter(|&position| position < self.visible)
+            .take(limit)
+            .collect()
     }
 
     /// The ids of up to `limit` visible records from `from` on.

@@ -79,6 +79,23 @@ impl LogStorage for MemoryStorage {
             .collect())
     }
 
+    async fn read_after(
+        &self,
+        app: &str,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> LogResult<Vec<(u64, Record)>> {
+        let Some(log) = self.apps.get(app) else {
+            return Ok(Vec::new());
+        };
+        let positions = self.apps.positions_after(app, after, limit);
+        let log = log.0.lock();
+        Ok(positions
+            .into_iter()
+            .filter_map(|p| Some((p, log.records.get(usize::try_from(p).ok()?)?.clone())))
+            .collect())
+    }
+
     async fn len(&self, app: &str) -> LogResult<u64> {
         Ok(self.apps.len(app))
     }

@@ -92,6 +92,16 @@ impl<L: Indexed> Registry<L> {
         self.query(app, None, |index| index.position_of(id))
     }
 
+    /// The positions [`LogStorage::read_after`](crate::LogStorage::read_after) reads.
+    pub(crate) fn positions_after(
+        &self,
+        app: &str,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Vec<u64> {
+        self.query(app, Vec::new(), |index| index.positions_after(after, limit))
+    }
+
     /// [`LogStorage::ids_since`](crate::LogStorage::ids_since).
     pub(crate) fn ids_since(&self, app: &str, from: u64, limit: usize) -> Vec<MessageId> {
         self.query(app, Vec::new(), |index| index.ids_since(from, limit))

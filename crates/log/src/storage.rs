@@ -92,6 +92,16 @@ pub trait LogStorage: Send + Sync {
     /// their positions. Past the end: an empty list.
     async fn read(&self, app: &str, from: u64, limit: usize) -> LogResult<Vec<(u64, Record)>>;
 
+    /// Up to `limit` records of `app` whose ids come after `after` (from the smallest when
+    /// `None`), **in id order**, with their positions: how readers page through a log
+    /// across copies, whose positions differ but whose ids do not.
+    async fn read_after(
+        &self,
+        app: &str,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> LogResult<Vec<(u64, Record)>>;
+
     /// How many records `app`'s log holds (the next position).
     async fn len(&self, app: &str) -> LogResult<u64>;
 

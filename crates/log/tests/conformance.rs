@@ -130,6 +130,56 @@ async fn reads_and_id_lists_page(h: &mut Harness) {
     assert!(!s.has("app", id(2, 99)).await.unwrap());
 }
 
+async fn reads_after_an_id_follow_id_order(h: &mut Harness) {
+    let s = h.storage();
+    // Appended out of id order (publisher 2's messages first), across several appends.
+    let mut appended = Vec::new();
+    for batch in [[(2, 5), (2, 6)], [(1, 0), (3, 9)], [(1, 1), (2, 7)]] {
+        let records: Vec<Record> = batch.iter().map(|&(p, n)| record(p, n)).collect();
+        s.append("app", records.clone()).await.unwrap();
+        appended.extend(records);
+    }
+    let mut by_id = appended.clone();
+    by_id.sort_by_key(|r| r.id);
+    let read = s.read_after("app", None, usize::MAX).await.unwrap();
+    let ids: Vec<MessageId> = read.iter().map(|(_, r)| r.id).collect();
+    assert_eq!(ids, by_id.iter().map(|r| r.id).collect::<Vec<_>>());
+    // Each record comes with its position in this copy.
+    for (position, r) in &read {
+        assert_eq!(s.position_of("app", r.id).await.unwrap(), Some(*position));
+        assert_eq!(appended[*position as usize], *r);
+    }
+    // Paging: strictly after the cursor, `limit` at a time, until empty.
+    let mut cursor = None;
+    let mut paged = Vec::new();
+    loop {
+        let page = s.read_after("app", cursor, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some((_, last)) = page.last() else { break };
+        cursor = Some(last.id);
+        paged.extend(page.into_iter().map(|(_, r)| r.id));
+    }
+    assert_eq!(paged, ids);
+    // A cursor that is no message's id still splits the order.
+    let between = MessageId {
+        seq: by_id[2].id.seq + 1,
+        ..by_id[2].id
+    };
+    let rest = s
+        .read_after("app", Some(between), usize::MAX)
+        .await
+        .unwrap();
+    assert!(rest.iter().all(|(_, r)| r.id > between));
+    assert_eq!(rest.len(), ids.iter().filter(|&&id| id > between).count());
+    assert!(s.read_after("nobody", None, 10).await.unwrap().is_empty());
+    assert!(
+        s.read_after("app", Some(*ids.last().unwrap()), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn duplicates_by_id_are_stored_once(h: &mut Harness) {
     let s = h.storage();
     s.append("app", vec![record(3, 0), record(3, 1)])
@@ -332,6 +382,15 @@ async fn reopen_keeps_everything(h: &mut Harness) {
     assert_eq!(s.apps().await.unwrap(), ["app", "other"]);
     assert_eq!(all(s, "app").await, expected);
     assert_eq!(all(s, "other").await, [record(9, 0)]);
+    let after = s.read_after("app", Some(id(8, 9)), 3).await.unwrap();
+    assert_eq!(
+        after,
+        [
+            (10, expected[10].clone()),
+            (11, expected[11].clone()),
+            (12, expected[12].clone())
+        ]
+    );
     // The indexes were rebuilt: duplicates by id and by key are still found.
     let appended = s
         .append(
@@ -355,6 +414,7 @@ macro_rules! run_cases {
         run_cases!(@ $backend, $fresh;
             positions_start_at_zero_and_increase,
             reads_and_id_lists_page,
+            reads_after_an_id_follow_id_order,
             duplicates_by_id_are_stored_once,
             duplicates_by_idempotency_key_are_stored_once,
             apps_are_isolated,

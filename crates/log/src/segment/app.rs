@@ -118,28 +118,41 @@ impl AppLog {
     /// blocking thread. Each record's checksums are verified again (a disk may rot after
     /// recovery), a failure being a [`LogError::Corrupt`].
     pub(crate) fn read(&self, from: u64, limit: usize) -> LogResult<Vec<(u64, Record)>> {
-        let (locations, segments) = {
+        let end = self
+            .state
+            .read()
+            .index
+            .len()
+            .min(from.saturating_add(limit as u64));
+        let positions: Vec<u64> = (from..end.max(from)).collect();
+        self.read_at(&positions)
+    }
+
+    /// The records at `positions` (visible ones; others are skipped), in the order given.
+    /// Checked as [`read`](AppLog::read) checks them.
+    pub(crate) fn read_at(&self, positions: &[u64]) -> LogResult<Vec<(u64, Record)>> {
+        let (located, segments) = {
             let state = self.state.read();
-            let end = state.index.len().min(from.saturating_add(limit as u64));
-            if from >= end {
-                return Ok(Vec::new());
-            }
-            let locations = state.locations[from as usize..end as usize].to_vec();
-            (locations, state.segments.clone())
+            let located: Vec<(u64, Location)> = positions
+                .iter()
+                .filter_map(|&p| Some((p, *state.locations.get(usize::try_from(p).ok()?)?)))
+                .collect();
+            (located, state.segments.clone())
         };
-        let mut out = Vec::with_capacity(locations.len());
-        let mut position = from;
-        // One positioned read per run of records in the same segment.
-        for run in locations.chunk_by(|a, b| a.segment == b.segment) {
-            let segment = &segments[run[0].segment as usize];
-            let start = run[0].offset;
-            let last = run[run.len() - 1];
+        let mut out = Vec::with_capacity(located.len());
+        // One positioned read per run of consecutive records in the same segment.
+        let same_run =
+            |a: &(u64, Location), b: &(u64, Location)| a.1.segment == b.1.segment && a.0 + 1 == b.0;
+        for run in located.chunk_by(same_run) {
+            let segment = &segments[run[0].1.segment as usize];
+            let start = run[0].1.offset;
+            let last = run[run.len() - 1].1;
             let mut bytes = vec![0; (last.offset + u64::from(last.len) - start) as usize];
             segment
                 .file
                 .read_exact_at(&mut bytes, start)
                 .map_err(|error| LogError::io(segment.path.display(), error))?;
-            for location in run {
+            for &(position, location) in run {
                 let at = (location.offset - start) as usize;
                 let (record, _) =
                     codec::decode(&bytes[at..]).map_err(|error| LogError::Corrupt {
@@ -148,7 +161,6 @@ impl AppLog {
                         reason: error.to_string(),
                     })?;
                 out.push((position, record));
-                position += 1;
             }
         }
         Ok(out)

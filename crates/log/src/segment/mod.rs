@@ -247,6 +247,21 @@ impl LogStorage for SegmentStorage {
             .map_err(|error| LogError::Io(format!("read task: {error}")))?
     }
 
+    async fn read_after(
+        &self,
+        app: &str,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> LogResult<Vec<(u64, Record)>> {
+        let Some(log) = self.apps.get(app) else {
+            return Ok(Vec::new());
+        };
+        let positions = self.apps.positions_after(app, after, limit);
+        tokio::task::spawn_blocking(move || log.read_at(&positions))
+            .await
+            .map_err(|error| LogError::Io(format!("read task: {error}")))?
+    }
+
     async fn len(&self, app: &str) -> LogResult<u64> {
         Ok(self.apps.len(app))
     }
@@ -277,7 +292,7 @@ fn new_log(dir: &Path, app: &str, writers: usize, state: AppState) -> AppLog {
 }
 
 /// Whether `app` can name a directory of its own under the data directory. Application
-/// names are checked where they enter (`tiercache_admin::check_app`); this only refuses
+/// names are checked where they enter (`check_app`); this only refuses
 /// what would escape or alias the data directory.
 fn check_dir_name(app: &str) -> LogResult<()> {
     if app.is_empty()

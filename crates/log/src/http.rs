@@ -1,5 +1,6 @@
-//! One HTTP/1.1 request to another admin on a fresh connection, bounded in time: what the
-//! heartbeats and [`AdminClient`](crate::AdminClient) send.
+//! One HTTP/1.1 request on a fresh connection, bounded in time: what the control plane's
+//! roles send each other (the admins' heartbeats and assignments, catch-up between log
+//! nodes, an API node's reads of a log's copies).
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use hyper_util::rt::TokioIo;
 
 /// `METHOD base + path` with an optional JSON body; (status, body) or why it failed. `base`
 /// is `http://HOST:PORT` (a bare `HOST:PORT` is accepted too).
-pub(crate) async fn request(
+pub async fn request(
     base: &str,
     method: &str,
     path: &str,

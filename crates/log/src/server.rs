@@ -1,0 +1,213 @@
+//! A log node's HTTP routes ([`router`]; bodies in [`wire`](crate::wire)) and its
+//! Prometheus exposition. Besides the table of `wire`: `GET /healthz` → 200
+//! `{"ok":true}`, `GET /metrics` → counters and gauges, Prometheus text 0.0.4.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app_name::check_app;
+use crate::copy::{CopyPage, LogCopy};
+use crate::error::LogError;
+use crate::id::MessageId;
+use crate::node::LogNode;
+use crate::wire::{AssignmentBody, IdsPage, Page, WireRecord, page_limit};
+
+/// The routes of one log node.
+pub fn router(node: Arc<LogNode>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/log", get(status))
+        .route("/v1/log/assignment", post(assign))
+        .route("/v1/log/{app}/messages", get(messages))
+        .route("/v1/log/{app}/records", get(records))
+        .route("/v1/log/{app}/ids", get(ids))
+        .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
+        .route("/metrics", get(metrics))
+        .with_state(node)
+}
+
+impl IntoResponse for LogError {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = json!({"error": code.as_str(), "message": self.to_string()});
+        if let LogError::StaleAssignment { got, current } = self {
+            body["got"] = got.into();
+            body["current"] = current.into();
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The query of `/messages`.
+#[derive(Debug, Deserialize)]
+struct AfterQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The query of `/records` and `/ids`.
+#[derive(Debug, Deserialize)]
+struct FromQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn checked(app: &str) -> Result<(), LogError> {
+    check_app(app).map_err(LogError::InvalidArgument)
+}
+
+fn page(app: String, page: CopyPage) -> Json<Page> {
+    Json(Page {
+        app,
+        ready: page.ready,
+        len: page.len,
+        records: page
+            .records
+            .iter()
+            .map(|(position, record)| WireRecord::new(*position, record))
+            .collect(),
+    })
+}
+
+async fn status(State(node): State<Arc<LogNode>>) -> Response {
+    match node.status().await {
+        Ok(status) => Json(status).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn assign(State(node): State<Arc<LogNode>>, Json(body): Json<AssignmentBody>) -> Response {
+    if let Some(error) = body.apps.keys().find_map(|app| checked(app).err()) {
+        return error.into_response();
+    }
+    if let Err(error) = node.apply(&body).await {
+        return error.into_response();
+    }
+    status(State(node)).await
+}
+
+async fn messages(
+    State(node): State<Arc<LogNode>>,
+    Path(app): Path<String>,
+    Query(query): Query<AfterQuery>,
+) -> Response {
+    let after = match query.after.as_deref().map(str::parse::<MessageId>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(error)) => {
+            return LogError::InvalidArgument(format!("after: {error}")).into_response();
+        }
+    };
+    let answer = async {
+        checked(&app)?;
+        node.read_after(&app, after, page_limit(query.limit)).await
+    };
+    match answer.await {
+        Ok(answer) => page(app, answer).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn records(
+    State(node): State<Arc<LogNode>>,
+    Path(app): Path<String>,
+    Query(query): Query<FromQuery>,
+) -> Response {
+    let answer = async {
+        checked(&app)?;
+        let limit = page_limit(query.limit);
+        node.read(&app, query.from.unwrap_or(0), limit).await
+    };
+    match answer.await {
+        Ok(answer) => page(app, answer).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn ids(
+    State(node): State<Arc<LogNode>>,
+    Path(app): Path<String>,
+    Query(query): Query<FromQuery>,
+) -> Response {
+    let answer = async {
+        checked(&app)?;
+        let limit = page_limit(query.limit);
+        node.ids_since(&app, query.from.unwrap_or(0), limit).await
+    };
+    match answer.await {
+        Ok((ids, len)) => Json(IdsPage {
+            app,
+            len,
+            ids: ids.iter().map(ToString::to_string).collect(),
+        })
+        .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn metrics(State(node): State<Arc<LogNode>>) -> Response {
+    let status = match node.status().await {
+        Ok(status) => status,
+        Err(error) => return error.into_response(),
+    };
+    let mut out = String::new();
+    let c = status.counters;
+    for (name, help, value) in [
+        ("stored", "Records stored from appends.", c.stored),
+        (
+            "duplicates",
+            "Appends of a message already held.",
+            c.duplicates,
+        ),
+        ("acks", "Acknowledgements sent.", c.acks),
+        (
+            "held_back",
+            "Appends not acknowledged while catching up.",
+            c.held_back,
+        ),
+        ("refused", "Appends the storage refused.", c.refused),
+        ("malformed", "Notices that did not decode.", c.malformed),
+        (
+            "sessions_lost",
+            "Times the bus session was lost.",
+            c.sessions_lost,
+        ),
+        ("pulled", "Records copied from other copies.", c.pulled),
+    ] {
+        let _ = writeln!(out, "# HELP tiercache_log_{name}_total {help}");
+        let _ = writeln!(out, "# TYPE tiercache_log_{name}_total counter");
+        let _ = writeln!(out, "tiercache_log_{name}_total {value}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tiercache_log_records Records held per application."
+    );
+    let _ = writeln!(out, "# TYPE tiercache_log_records gauge");
+    for (app, app_status) in &status.apps {
+        let _ = writeln!(
+            out,
+            "tiercache_log_records{{app=\"{app}\"}} {}",
+            app_status.len
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tiercache_log_ready Whether an application acknowledges appends."
+    );
+    let _ = writeln!(out, "# TYPE tiercache_log_ready gauge");
+    for (app, app_status) in &status.apps {
+        let ready = u8::from(app_status.ready);
+        let _ = writeln!(out, "tiercache_log_ready{{app=\"{app}\"}} {ready}");
+    }
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
