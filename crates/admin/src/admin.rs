@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tiercache_store::{Store, StoreError};
 
+use crate::assign::{self, Answers};
 use crate::error::{AdminError, AdminResult};
 use crate::options::AdminOptions;
 use crate::peers::{self, Heard, Heartbeat};
@@ -37,6 +38,8 @@ pub struct Admin {
     view: RwLock<Writer>,
     /// The last heartbeat heard from an active admin.
     heard: Mutex<Option<Heard>>,
+    /// The log nodes' answers to the active's assignments.
+    answers: Mutex<Answers>,
     counters: Counters,
 }
 
@@ -90,6 +93,7 @@ impl Admin {
             writer: tokio::sync::Mutex::new(Writer::default()),
             view: RwLock::new(Writer::default()),
             heard: Mutex::new(None),
+            answers: Mutex::new(Answers::default()),
             counters: Counters::default(),
         })
     }
@@ -138,11 +142,27 @@ impl Admin {
         }
         self.publish(&writer);
         let beat = writer.held.map(|held| self.heartbeat(&writer, held));
+        let round = writer.held.map(|held| {
+            let snapshot = &writer.snapshot;
+            (
+                snapshot.placement.clone(),
+                writer.live.clone(),
+                held.epoch,
+                snapshot.revision,
+            )
+        });
         drop(writer);
         if let Some(beat) = beat {
             let sent = peers::announce(self.store.clone(), beat, self.options.tick()).await;
             bump(&self.counters.heartbeats_sent, sent.delivered);
             bump(&self.counters.heartbeats_failed, sent.failed);
+        }
+        if let Some((placement, live, epoch, revision)) = round {
+            let timeout = self.options.tick();
+            let answers = assign::send(&placement, &live, epoch, revision, timeout).await;
+            let mut kept = self.answers.lock().unwrap();
+            kept.retain_live(&live);
+            kept.record(answers);
         }
     }
 
@@ -436,6 +456,14 @@ impl AdminService for Admin {
             ),
         };
         let loads = placement::loads(&view.snapshot.placement);
+        let logs = match role {
+            Role::Active => self
+                .answers
+                .lock()
+                .unwrap()
+                .progress(&view.snapshot.placement),
+            Role::Standby => BTreeMap::new(),
+        };
         let counters = &self.counters;
         Ok(AdminStatus {
             id: self.options.id.clone(),
@@ -463,6 +491,7 @@ impl AdminService for Admin {
                     apps: loads.get(&node.id).copied().unwrap_or(0),
                 })
                 .collect(),
+            logs,
             active,
             writes: WriteCounts {
                 accepted: counters.accepted.load(Ordering::Relaxed),
@@ -492,11 +521,19 @@ impl AdminService for Admin {
         }
         let loads = placement::loads(&writer.snapshot.placement);
         let nodes = placement::place(&[], &live, &loads, self.options.replicas);
-        let written = self
-            .write(&mut writer, held.epoch, app, nodes.clone())
-            .await;
+        self.write(&mut writer, held.epoch, app, nodes.clone())
+            .await
+            .inspect_err(|_| self.publish(&writer))?;
         self.publish(&writer);
-        written.map(|()| Assignment {
+        // Tell the chosen nodes now rather than at the next tick, and wait for them to
+        // subscribe: the first append is then not published to nobody.
+        let placement = writer.snapshot.placement.clone();
+        let revision = writer.snapshot.revision;
+        drop(writer);
+        let timeout = self.options.tick();
+        let answers = assign::send(&placement, &nodes, held.epoch, revision, timeout).await;
+        self.answers.lock().unwrap().record(answers);
+        Ok(Assignment {
             app: app.to_owned(),
             nodes,
         })

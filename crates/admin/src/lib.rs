@@ -15,6 +15,11 @@
 //!   [`Heartbeat`] each tick with its epoch and its state's version; a standby reloads its
 //!   copy when the version moved, so every instance answers `GET /v1/admin` with the state
 //!   at most one tick old. Roles follow the store's answers alone, never heartbeats.
+//! * **Assignments follow the state, fenced too.** Every tick, and at once when an
+//!   application is placed, the active sends each live log node the applications it serves
+//!   with their nodes, stamped with its epoch; a node refuses an older epoch, so a former
+//!   active cannot undo its successor's assignments. The nodes' answers show, on the
+//!   active's `GET /v1/admin`, how far each copy has caught up ([`CopyProgress`]).
 //! * **Placement** ([`place`]): each application gets up to [`REPLICAS`] distinct live log
 //!   nodes, least loaded first; a node whose binder entry lapsed is replaced at the next
 //!   tick, and live nodes never move.
@@ -25,11 +30,13 @@
 //! * `state`: the state's entries in the store and their encoding;
 //! * [`Admin`]: one instance — lease, ticks, fenced writes, requests;
 //! * `peers`: the active's heartbeats to the standbys;
+//! * `assign`: the active's assignments to the log nodes, and their answers;
 //! * [`AdminService`]: the requests, answered in process or by [`AdminClient`] over HTTP;
 //! * [`router`]: the HTTP routes, `/metrics` included;
 //! * [`AdminError`]: what can go wrong, classified once.
 
 mod admin;
+mod assign;
 mod client;
 mod error;
 mod http;
@@ -40,6 +47,7 @@ mod service;
 mod state;
 
 pub use admin::{Admin, LOG_ROLE};
+pub use assign::CopyProgress;
 pub use client::AdminClient;
 pub use error::{AdminError, AdminResult};
 pub use http::router;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::assign::CopyProgress;
 use crate::error::AdminResult;
 use crate::placement::LogNode;
 
@@ -75,6 +76,10 @@ pub struct AdminStatus {
     pub apps: BTreeMap<String, Vec<String>>,
     /// The live log nodes as last looked up, with how many applications each serves.
     pub nodes: Vec<NodeLoad>,
+    /// On the active: each application's copies and how far each has caught up, as the log
+    /// nodes last answered its assignments (empty on a standby).
+    #[serde(default)]
+    pub logs: BTreeMap<String, Vec<CopyProgress>>,
     /// The active admin as this instance knows it (itself when active).
     pub active: Option<ActivePeer>,
     /// What its state writes came to.

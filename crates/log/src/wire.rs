@@ -116,8 +116,13 @@ pub struct NodeRef {
 /// its log nodes (the receiver among them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssignmentBody {
-    /// The sending admin's lease epoch: a node refuses an assignment older than one it took.
+    /// The sending admin's lease epoch: a node refuses an assignment of an older epoch than
+    /// one it took.
     pub epoch: u64,
+    /// The admin state's revision it was made from: within one epoch, a node ignores an
+    /// assignment older than one it took (two sends of one admin may arrive out of order).
+    #[serde(default)]
+    pub revision: u64,
     /// The applications and their nodes.
     pub apps: BTreeMap<String, Vec<NodeRef>>,
 }
@@ -131,6 +136,8 @@ pub struct NodeStatus {
     pub url: String,
     /// The epoch of the assignment it follows (0 before any).
     pub epoch: u64,
+    /// The revision of the assignment it follows.
+    pub revision: u64,
     /// Its bus session.
     pub session: SessionStatus,
     /// Each application it serves.

@@ -202,6 +202,7 @@ impl Trio {
         let refs = nodes.iter().map(|&n| self.nodes[n].node_ref()).collect();
         AssignmentBody {
             epoch,
+            revision: 0,
             apps: [(app.to_owned(), refs)].into(),
         }
     }

@@ -149,16 +149,23 @@ impl LogNode {
     /// reaches this node), unsubscribes from the applications it lost, and wakes catch-up.
     ///
     /// Refuses ([`StaleAssignment`](LogError::StaleAssignment)) an epoch below the one it
-    /// follows, so a former admin can never take back what its successor assigned.
+    /// follows, so a former admin can never take back what its successor assigned; within
+    /// the epoch, ignores a revision below the one it follows.
     pub async fn apply(&self, body: &AssignmentBody) -> LogResult<()> {
         let shared = &self.shared;
         let _one_at_a_time = shared.assigning.lock().await;
-        let current = shared.state.lock().epoch;
+        let (current, revision) = {
+            let state = shared.state.lock();
+            (state.epoch, state.revision)
+        };
         if body.epoch < current {
             return Err(LogError::StaleAssignment {
                 got: body.epoch,
                 current,
             });
+        }
+        if body.epoch == current && body.revision < revision {
+            return Ok(()); // overtaken by a newer one from the same admin
         }
         let wanted: BTreeMap<&String, Vec<NodeRef>> = body
             .apps
@@ -172,6 +179,7 @@ impl LogNode {
         let gone: Vec<String> = {
             let mut state = shared.state.lock();
             state.epoch = body.epoch;
+            state.revision = body.revision;
             for (app, peers) in &wanted {
                 let copy = state.apps.entry((*app).clone()).or_default();
                 copy.synced
@@ -208,8 +216,13 @@ impl LogNode {
             id: self.shared.id.clone(),
             url: self.shared.url.clone(),
         };
+        let (epoch, revision) = {
+            let state = self.shared.state.lock();
+            (state.epoch, state.revision)
+        };
         let body = AssignmentBody {
-            epoch: self.shared.state.lock().epoch,
+            epoch,
+            revision,
             apps: apps
                 .iter()
                 .map(|app| (app.clone(), vec![me.clone()]))
@@ -279,10 +292,15 @@ impl LogNode {
                 },
             );
         }
+        let (epoch, revision) = {
+            let state = shared.state.lock();
+            (state.epoch, state.revision)
+        };
         Ok(NodeStatus {
             id: shared.id.clone(),
             url: shared.url.clone(),
-            epoch: shared.state.lock().epoch,
+            epoch,
+            revision,
             session: SessionStatus {
                 generation,
                 lost: shared.counters.sessions_lost.load(Ordering::Relaxed),

@@ -36,6 +36,8 @@ pub(crate) struct Shared {
 pub(crate) struct Assigned {
     /// The epoch of the assignment it follows.
     pub(crate) epoch: u64,
+    /// The revision of the assignment it follows.
+    pub(crate) revision: u64,
     pub(crate) apps: BTreeMap<String, AppCopy>,
 }
 
