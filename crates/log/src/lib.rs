@@ -30,6 +30,7 @@
 //! * [`SegmentStorage`]: segment files, group commit, recovery ([`segment`]);
 //! * [`LogNotice`]: the protocol's messages on the bus ([`Append`] on [`log_topic`], [`Ack`]
 //!   to the publisher), their wire format as a table;
+//! * [`LogPublisher`]: an API node's appends — publish, count distinct acknowledgements;
 //! * [`LogNode`]: a log node: its assignment, the bus events, acknowledgements, catch-up;
 //! * [`LogCopy`]: one copy as readers see it — a [`LogNode`] here or a [`RemoteCopy`];
 //! * [`router`]: a log node's HTTP routes, with their bodies in [`wire`];
@@ -45,6 +46,7 @@ mod index;
 mod memory;
 mod node;
 mod notice;
+mod publisher;
 mod record;
 mod registry;
 mod remote;
@@ -60,6 +62,9 @@ pub use id::{ID_TEXT_LEN, MessageId, MessageIds, ParseIdError};
 pub use memory::MemoryStorage;
 pub use node::{DEFAULT_SYNC_INTERVAL, LogNode, NodeCounters};
 pub use notice::{Ack, Append, LogNotice, NoticeError, app_of_topic, log_topic};
+pub use publisher::{
+    Acknowledged, LogPublisher, PublishError, PublisherCounters, PublisherOptions,
+};
 pub use record::{
     DEFAULT_MAX_BATCH, DEFAULT_MAX_KEY, DEFAULT_MAX_VALUE, FORMAT_MAX_KEY, Limits, Record,
 };

@@ -1,0 +1,324 @@
+//! [`LogPublisher`]: an API node's side of a log append. It publishes the message on the
+//! application's log topic without knowing which log nodes hold the log, and counts the
+//! acknowledgements that come back to its own bus session.
+//!
+//! ```text
+//!  append(app, value, key) ── id = ids.next ── wait for id ── publish Append{reply_to, record}
+//!        ▲                                                      on log/APP (every republish
+//!        └─ Ok once `acks` distinct nodes confirmed ◀── Ack{id, node} ── log nodes (ready)
+//!           Unconfirmed{id} when the timeout passes first
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tiercache_bus::{Bus, BusError, BusResult, Session, SessionEvent, SessionOptions};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::id::{MessageId, MessageIds};
+use crate::notice::{Append, LogNotice, log_topic};
+use crate::record::{Limits, Record};
+
+/// How a publisher appends.
+#[derive(Debug, Clone, Copy)]
+pub struct PublisherOptions {
+    /// How many distinct log nodes must confirm a message (of the three that hold a log).
+    pub acks: usize,
+    /// How long an append waits for them.
+    pub timeout: Duration,
+    /// How often a message not yet confirmed enough is published again.
+    pub republish: Duration,
+    /// The publisher's bus session.
+    pub session: SessionOptions,
+    /// What one message may hold.
+    pub limits: Limits,
+}
+
+impl Default for PublisherOptions {
+    fn default() -> PublisherOptions {
+        PublisherOptions {
+            acks: 2,
+            timeout: Duration::from_secs(5),
+            republish: Duration::from_millis(500),
+            session: SessionOptions::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A message confirmed durable by enough log nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// Its id.
+    pub id: MessageId,
+    /// The nodes that confirmed it by the time the append answered (at least `acks`).
+    pub nodes: Vec<String>,
+    /// Whether a node already held the message (a retry with the same idempotency key).
+    pub duplicate: bool,
+}
+
+/// Why an append did not answer [`Acknowledged`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// Fewer nodes than needed confirmed within the timeout. The message may still land (a
+    /// retry with the same idempotency key is stored once).
+    #[error(
+        "message {id} was confirmed by {acks} of the {needed} log nodes needed within the timeout"
+    )]
+    Unconfirmed {
+        /// Its id.
+        id: MessageId,
+        /// How many distinct nodes confirmed it.
+        acks: usize,
+        /// How many were needed.
+        needed: usize,
+    },
+    /// The message exceeds a limit, or the application name is invalid; nothing was sent.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The bus refused the publish (it may be unreachable); the message was not sent.
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+}
+
+/// What a publisher counts.
+#[derive(Debug, Default)]
+pub struct PublisherCounters {
+    /// Appends started.
+    pub appends: AtomicU64,
+    /// Appends confirmed by enough nodes.
+    pub acknowledged: AtomicU64,
+    /// Appends that timed out short of confirmations.
+    pub unconfirmed: AtomicU64,
+    /// Acknowledgements received.
+    pub acks: AtomicU64,
+    /// Acknowledgements for no append in flight (late, or repeated).
+    pub stray_acks: AtomicU64,
+    /// Publishes of a message again (not yet confirmed enough, or the session was replaced).
+    pub republished: AtomicU64,
+}
+
+/// An append in flight: the nodes that confirmed it so far.
+#[derive(Default)]
+struct Waiter {
+    nodes: Mutex<(BTreeSet<String>, bool)>,
+    arrived: Notify,
+}
+
+struct Shared {
+    bus: Arc<dyn Bus>,
+    session: Session,
+    pending: Mutex<HashMap<MessageId, Arc<Waiter>>>,
+    counters: PublisherCounters,
+    /// Wakes appends waiting across a session replacement (they publish again at once).
+    restored: Notify,
+}
+
+/// Appends messages to application logs over the bus, for an API node.
+///
+/// # Rules
+///
+/// * **An id first.** Each message gets its id before anything is sent, and both outcomes
+///   carry it: an [`Unconfirmed`](PublishError::Unconfirmed) message may still land.
+/// * **Counted per node.** A message is confirmed when `acks` *distinct* log nodes said
+///   they hold it durably (a node's repeated or duplicate acknowledgement counts once; an
+///   acknowledgement of a message the node already held counts: it holds it).
+/// * **Published until confirmed.** The waiter is registered before the first publish (an
+///   acknowledgement may arrive before `publish` returns); while short of `acks`, the same
+///   record (same id, same idempotency key) is published again every `republish`, and at
+///   once when the session is replaced (acknowledgements addressed to the lost one never
+///   arrive). Log nodes store it once; one that subscribed late still gets it.
+/// * **One publisher's order.** Ids of one publisher increase in the order `append` was
+///   called, and readers see a log in id order. Republishing may place a message after a
+///   later one in a copy's *positions*, never in id order.
+/// * **Bounded.** Only appends in flight are remembered; a late acknowledgement is counted
+///   as stray, not an error.
+pub struct LogPublisher {
+    shared: Arc<Shared>,
+    ids: Mutex<MessageIds>,
+    options: PublisherOptions,
+    receiver: JoinHandle<()>,
+}
+
+impl LogPublisher {
+    /// Opens the publisher's own bus session (fails if the bus cannot be reached).
+    pub async fn start(bus: Arc<dyn Bus>, options: PublisherOptions) -> BusResult<LogPublisher> {
+        let (session, events) = bus.open_session(options.session).await?;
+        let shared = Arc::new(Shared {
+            bus,
+            session,
+            pending: Mutex::new(HashMap::new()),
+            counters: PublisherCounters::default(),
+            restored: Notify::new(),
+        });
+        let receiver = tokio::spawn(receive(Arc::downgrade(&shared), events));
+        Ok(LogPublisher {
+            shared,
+            ids: Mutex::new(MessageIds::random()),
+            options,
+            receiver,
+        })
+    }
+
+    /// What it counted.
+    pub fn counters(&self) -> &PublisherCounters {
+        &self.shared.counters
+    }
+
+    /// Its settings.
+    pub fn options(&self) -> &PublisherOptions {
+        &self.options
+    }
+
+    /// Appends `value` to `app`'s log; answers once `acks` distinct log nodes confirmed it
+    /// (see the type's rules).
+    pub async fn append(
+        &self,
+        app: &str,
+        value: Vec<u8>,
+        idempotency_key: Option<Vec<u8>>,
+    ) -> Result<Acknowledged, PublishError> {
+        crate::app_name::check_app(app).map_err(PublishError::InvalidArgument)?;
+        let record = Record {
+            id: self.ids.lock().next_now(),
+            idempotency_key,
+            value,
+        };
+        self.options
+            .limits
+            .check(std::slice::from_ref(&record))
+            .map_err(|error| PublishError::InvalidArgument(error.to_string()))?;
+        let shared = &self.shared;
+        let counters = &shared.counters;
+        counters.appends.fetch_add(1, Ordering::Relaxed);
+        let id = record.id;
+        let waiter = Arc::new(Waiter::default());
+        shared.pending.lock().insert(id, Arc::clone(&waiter));
+        let outcome = self.publish_until_confirmed(app, record, &waiter).await;
+        shared.pending.lock().remove(&id);
+        let (nodes, duplicate) = waiter.nodes.lock().clone();
+        match outcome {
+            Ok(()) => {
+                counters.acknowledged.fetch_add(1, Ordering::Relaxed);
+                Ok(Acknowledged {
+                    id,
+                    nodes: nodes.into_iter().collect(),
+                    duplicate,
+                })
+            }
+            Err(PublishError::Unconfirmed { .. }) => {
+                counters.unconfirmed.fetch_add(1, Ordering::Relaxed);
+                Err(PublishError::Unconfirmed {
+                    id,
+                    acks: nodes.len(),
+                    needed: self.options.acks,
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn publish_until_confirmed(
+        &self,
+        app: &str,
+        record: Record,
+        waiter: &Waiter,
+    ) -> Result<(), PublishError> {
+        let shared = &self.shared;
+        let deadline = tokio::time::Instant::now() + self.options.timeout;
+        let topic = log_topic(app);
+        let confirmed = || waiter.nodes.lock().0.len() >= self.options.acks;
+        let mut first = true;
+        loop {
+            // The current incarnation's id: acknowledgements come back to it.
+            if let Some(reply_to) = shared.session.id() {
+                let notice = LogNotice::Append(Append {
+                    reply_to,
+                    record: record.clone(),
+                });
+                match shared.bus.publish(&topic, notice.encode()).await {
+                    Ok(_) => {}
+                    Err(error) if first => return Err(error.into()),
+                    Err(_) => {} // the message is already out; keep waiting
+                }
+                if !first {
+                    shared.counters.republished.fetch_add(1, Ordering::Relaxed);
+                }
+                first = false;
+            }
+            let next = (tokio::time::Instant::now() + self.options.republish).min(deadline);
+            loop {
+                if confirmed() {
+                    return Ok(());
+                }
+                let arrived = waiter.arrived.notified();
+                let restored = shared.restored.notified();
+                if confirmed() {
+                    return Ok(());
+                }
+                tokio::select! {
+                    _ = arrived => {}
+                    _ = restored => break,
+                    _ = tokio::time::sleep_until(next) => break,
+                }
+            }
+            if confirmed() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(PublishError::Unconfirmed {
+                    id: record.id,
+                    acks: 0,
+                    needed: self.options.acks,
+                });
+            }
+        }
+    }
+
+    /// Ends the session at once.
+    pub async fn close(&self) {
+        self.shared.session.close().await;
+    }
+}
+
+impl Drop for LogPublisher {
+    fn drop(&mut self) {
+        self.receiver.abort();
+    }
+}
+
+/// Takes the acknowledgements addressed to the session until it ends.
+async fn receive(shared: Weak<Shared>, mut events: mpsc::Receiver<SessionEvent>) {
+    while let Some(event) = events.recv().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match event {
+            SessionEvent::Direct { payload } => {
+                let Ok(LogNotice::Ack(ack)) = LogNotice::decode(&payload) else {
+                    continue;
+                };
+                shared.counters.acks.fetch_add(1, Ordering::Relaxed);
+                let waiter = shared.pending.lock().get(&ack.id).cloned();
+                match waiter {
+                    Some(waiter) => {
+                        let mut nodes = waiter.nodes.lock();
+                        nodes.0.insert(ack.node);
+                        nodes.1 |= ack.duplicate;
+                        drop(nodes);
+                        waiter.arrived.notify_one();
+                    }
+                    None => {
+                        shared.counters.stray_acks.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            SessionEvent::Restored { .. } => shared.restored.notify_waiters(),
+            _ => {}
+        }
+    }
+}
