@@ -6,6 +6,8 @@
 //! | `GET /search?id={key}` | the original lab's route: the same answer |
 //! | `PUT /v1/objects/{key}` | body = the value; `200 {"key","version"}`. `If-Match: V` writes only over version V (`409` otherwise), `If-None-Match: *` only when the key holds no object |
 //! | `DELETE /v1/objects/{key}` | `200 {"key","version"}` (the tombstone's version), `404` when there is no object; `If-Match` as for `PUT` |
+//! | `POST /v1/logs/{app}` | body = the message; `200 {"app","id","acks","nodes","duplicate"}` once `acks` log nodes confirmed it durable; `503 {"error","message","id","acks","needed"}` when fewer did in time (it may still land: retry with the same `Idempotency-Key` header to store it once) |
+//! | `GET /v1/logs/{app}?after=ID&limit=N` | `200 {"app","messages":[{"id","value"}],"next","replicas":{"assigned","answered","ready"}}`: every copy asked at once, merged by id; answers while one copy does |
 //! | `GET /v1/stats` | the node's counters: hit ratio per tier, latency percentiles, evictions, writes |
 //! | `GET /metrics` | the same in the Prometheus text format |
 //! | `GET /healthz` | `200 {"status":"ok"}` while the node serves |
@@ -30,6 +32,10 @@
 mod error;
 /// The route handlers: objects, `/search`, stats, health, fallbacks.
 mod handlers;
+/// The log routes.
+mod log_routes;
+/// Appends, activation and merged reads of application logs.
+mod log_service;
 /// `/metrics` in the Prometheus text format.
 mod metrics;
 /// Rendering a stored value as JSON.
@@ -40,5 +46,6 @@ mod server;
 mod state;
 
 pub use error::ApiError;
-pub use server::{router, serve};
+pub use log_service::{LogService, MergedRead};
+pub use server::{router, router_with_logs, serve};
 pub use state::ApiOptions;

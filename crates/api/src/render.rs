@@ -41,6 +41,33 @@ enum Value<'a> {
     Text(&'a str),
 }
 
+/// A stored value as answers show it: `value` (JSON, or a string), or `null` with the bytes
+/// in `value_base64`.
+#[derive(Serialize)]
+pub(crate) struct Shown<'a> {
+    value: Option<Value<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_base64: Option<String>,
+}
+
+/// `value` as answers show it.
+pub(crate) fn show(value: &[u8]) -> Shown<'_> {
+    match shown(value) {
+        ShownValue::Json(raw) => Shown {
+            value: Some(Value::Json(raw)),
+            value_base64: None,
+        },
+        ShownValue::Text(text) => Shown {
+            value: Some(Value::Text(text)),
+            value_base64: None,
+        },
+        ShownValue::Binary(encoded) => Shown {
+            value: None,
+            value_base64: Some(encoded),
+        },
+    }
+}
+
 /// `{"key","value","version","source","micros"}`.
 pub(crate) fn object(key: &str, answer: &Answer, micros: f64) -> Vec<u8> {
     let (value, value_base64) = match shown(&answer.value) {

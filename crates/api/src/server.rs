@@ -11,15 +11,26 @@ use axum::serve::ListenerExt;
 use tiercache_node::Node;
 use tokio::net::TcpListener;
 
+use crate::log_service::LogService;
 use crate::state::{ApiOptions, AppState};
-use crate::{handlers, metrics};
+use crate::{handlers, log_routes, metrics};
 
-/// The API's routes over `node`.
+/// The API's routes over `node`, without logs (their routes answer 503).
 pub fn router(node: Arc<Node>, options: ApiOptions) -> Router {
+    router_with_logs(node, options, None)
+}
+
+/// The API's routes over `node`, with the application logs of `logs`.
+pub fn router_with_logs(
+    node: Arc<Node>,
+    options: ApiOptions,
+    logs: Option<Arc<LogService>>,
+) -> Router {
     let body_limit = options.max_body_bytes;
     let state = Arc::new(AppState {
         node,
         options,
+        logs,
         started: Instant::now(),
     });
     Router::new()
@@ -28,6 +39,10 @@ pub fn router(node: Arc<Node>, options: ApiOptions) -> Router {
             get(handlers::get_object)
                 .put(handlers::put_object)
                 .delete(handlers::delete_object),
+        )
+        .route(
+            "/v1/logs/{app}",
+            get(log_routes::read).post(log_routes::append),
         )
         .route("/search", get(handlers::search))
         .route("/v1/stats", get(handlers::stats))

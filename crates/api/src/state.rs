@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use tiercache_node::Node;
 
+use crate::log_service::LogService;
+
 /// How the API behaves.
 #[derive(Debug, Clone)]
 pub struct ApiOptions {
@@ -28,9 +30,10 @@ impl Default for ApiOptions {
 }
 
 /// What every handler shares.
-#[derive(Debug)]
 pub(crate) struct AppState {
     pub(crate) node: Arc<Node>,
     pub(crate) options: ApiOptions,
+    /// The application logs, when the node has a bus shared with log nodes.
+    pub(crate) logs: Option<Arc<LogService>>,
     pub(crate) started: Instant,
 }

@@ -53,4 +53,4 @@ pub use node_config::{
     BusConfig, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_AGE, DEFAULT_NEAR_CAPACITY, DEFAULT_POLICY,
     IN_PROCESS, NodeConfig, WritePath, keys, setting,
 };
-pub use nodes::{NodeSetup, RunningNodes, start_nodes};
+pub use nodes::{LogSetup, NodeSetup, RunningNodes, start_nodes};

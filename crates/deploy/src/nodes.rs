@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tiercache_api::ApiOptions;
+use tiercache_api::{ApiOptions, LogService};
 use tiercache_bus::Bus;
+use tiercache_log::{LogPublisher, PublisherOptions};
 use tiercache_node::{CoherenceOptions, Node, NodeOptions};
 use tiercache_store::{ObjectStore, Registry};
 use tiercache_tier::Tier;
@@ -25,6 +27,29 @@ pub struct NodeSetup {
     pub api: ApiOptions,
     /// The bus every node joins to keep near caches coherent, or `None`.
     pub coherence: Option<(Arc<dyn Bus>, CoherenceOptions)>,
+    /// The application logs (`POST`/`GET /v1/logs/APP`), when set and there is a bus: each
+    /// node publishes appends on the coherence bus through its own session.
+    pub logs: Option<LogSetup>,
+}
+
+/// How API nodes serve application logs.
+#[derive(Clone)]
+pub struct LogSetup {
+    /// The binder, where the nodes find the admins.
+    pub registry: Arc<dyn Registry>,
+    /// How many of a log's nodes must confirm an append.
+    pub acks: usize,
+    /// How long an append waits for them.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for LogSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogSetup")
+            .field("acks", &self.acks)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NodeSetup {
@@ -227,7 +252,24 @@ pub async fn start_nodes(
         if count > 1 {
             api.node_name = format!("{}-{index}", api.node_name);
         }
-        let router = tiercache_api::router(Arc::clone(&node), api);
+        let logs = match (&setup.logs, &setup.coherence) {
+            (Some(logs), Some((bus, _))) => {
+                let options = PublisherOptions {
+                    acks: logs.acks,
+                    timeout: logs.timeout,
+                    ..PublisherOptions::default()
+                };
+                let publisher = LogPublisher::start(Arc::clone(bus), options)
+                    .await
+                    .map_err(|source| Error::Bus {
+                        url: "the log publisher's session".to_owned(),
+                        source,
+                    })?;
+                Some(Arc::new(LogService::new(publisher, logs.registry.clone())))
+            }
+            _ => None,
+        };
+        let router = tiercache_api::router_with_logs(Arc::clone(&node), api, logs);
         let mut stopped = stopped.clone();
         running
             .addresses

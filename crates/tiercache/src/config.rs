@@ -65,6 +65,10 @@ pub struct ApiConfig {
     /// How often the node renews its entry in the binder, in milliseconds; the entry lives
     /// three heartbeats.
     pub heartbeat_ms: u64,
+    /// How many of a log's three nodes must confirm an append before it is answered.
+    pub log_acks: usize,
+    /// How long an append waits for them before answering 503, in milliseconds.
+    pub log_timeout_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -78,6 +82,8 @@ impl Default for ApiConfig {
             id: None,
             heartbeat_ms: u64::try_from(DEFAULT_HEARTBEAT.as_millis())
                 .expect("the default heartbeat fits in u64 ms"),
+            log_acks: 2,
+            log_timeout_ms: 5_000,
         }
     }
 }
@@ -94,6 +100,8 @@ impl Keyed for ApiConfig {
         "max_body",
         "id",
         "heartbeat_ms",
+        "log_acks",
+        "log_timeout_ms",
         "bus",
     ];
 
@@ -105,6 +113,8 @@ impl Keyed for ApiConfig {
             "max_body" => self.max_body = map.next_value()?,
             "id" => self.id = Some(map.next_value()?),
             "heartbeat_ms" => self.heartbeat_ms = map.next_value()?,
+            "log_acks" => self.log_acks = map.next_value()?,
+            "log_timeout_ms" => self.log_timeout_ms = map.next_value()?,
             node => self.node.read_key(node, map)?,
         }
         Ok(())

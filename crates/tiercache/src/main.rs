@@ -30,6 +30,8 @@ enum Command {
     Api(commands::api::ApiArgs),
     /// Run one admin instance (three in warm standby place log nodes per application).
     Admin(commands::admin::AdminArgs),
+    /// Run one log node (durable copies of the application logs the admin assigns to it).
+    Lognode(commands::lognode::LogNodeArgs),
     /// Run everything embedded in one process (SQLite store with the dataset, in-process
     /// tier, N API nodes): nothing to install.
     Serve(commands::serve::ServeArgs),
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Load(args) => commands::load::run(args),
         Command::Api(args) => commands::api::run(args),
         Command::Admin(args) => commands::admin::run(args),
+        Command::Lognode(args) => commands::lognode::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Up(args) => commands::up::run(args),

@@ -236,6 +236,7 @@ impl NodeConfig {
             node: self.node_options(),
             api,
             coherence,
+            logs: None,
         })
     }
 }

@@ -75,17 +75,32 @@ impl Deployment {
         for admin in self.options.admins(&store_url, &admin_ports) {
             self.start_child(&binary, logs, admin, progress)?;
         }
-        let urls = self.redis.as_ref().map(UpRedis::urls);
-        let tier = urls
-            .as_ref()
-            .map(|(tier, bus)| (tier.as_str(), bus.as_str()));
-        if tier.is_none() && self.options.nodes > 1 {
+        let (tier, bus) = match self.redis.as_ref().map(UpRedis::urls) {
+            Some((tier, bus)) => (tier, Some(bus)),
+            None => (None, None),
+        };
+        match &bus {
+            Some(bus) => {
+                let ports: Vec<u16> = (0..self.options.log_nodes).map(|_| free_port()).collect();
+                for node in self.options.log_nodes(&store_url, bus, &ports) {
+                    self.start_child(&binary, logs, node, progress)?;
+                }
+            }
+            None if self.options.log_nodes > 0 => progress(
+                "no log nodes: the logs need a bus between the processes, and redis-server is not installed (install it, or pass --log-nodes 0 to silence this)",
+            ),
+            None => {}
+        }
+        if bus.is_none() && self.options.nodes > 1 {
             progress(
                 "no bus between the API nodes (no Redis): their near caches are off so none serves a copy another node's write replaced; --tier redis gives them a shared tier and a bus",
             );
         }
         let api_ports: Vec<u16> = (0..self.options.nodes).map(|_| free_port()).collect();
-        for node in self.options.api_nodes(&store_url, tier, &api_ports) {
+        let api_nodes =
+            self.options
+                .api_nodes(&store_url, tier.as_deref(), bus.as_deref(), &api_ports);
+        for node in api_nodes {
             self.start_child(&binary, logs, node, progress)?;
         }
         Ok(())
@@ -118,7 +133,14 @@ impl Deployment {
             progress(&format!("starting Redis ({})…", args.join(" ")));
         }
         let started = Instant::now();
-        let redis = UpRedis::launch(self.options.tier, &args)?;
+        let mut redis = UpRedis::launch(self.options.tier, &args)?;
+        if redis.is_none()
+            && self.options.log_nodes > 0
+            && tiercache_launch::find_binary("redis-server", &[]).is_some()
+        {
+            progress("starting Redis as the bus of the logs (no shared tier)…");
+            redis = Some(UpRedis::bus_only(&args)?);
+        }
         if redis.is_some() {
             progress(&format!(
                 "Redis ready in {} ms",

@@ -16,7 +16,7 @@ pub(crate) fn wait_healthy(role: Role, url: &str, within: Duration) -> Result<()
     loop {
         let checked = match role {
             Role::Store => store_answers(url),
-            Role::Admin | Role::Api => healthz(url),
+            Role::Admin | Role::Log | Role::Api => healthz(url),
             Role::Redis => Ok(()), // the launcher's PING probe already passed
         };
         match checked {

@@ -16,6 +16,8 @@ pub enum Role {
     Redis,
     /// An admin instance (NA).
     Admin,
+    /// A log node (NL).
+    Log,
     /// An API node (NP).
     Api,
 }
@@ -27,6 +29,7 @@ impl Role {
             Role::Store => "store",
             Role::Redis => "redis",
             Role::Admin => "admin",
+            Role::Log => "log",
             Role::Api => "api",
         }
     }
@@ -80,6 +83,8 @@ pub struct UpOptions {
     pub nodes: usize,
     /// How many admin instances.
     pub admins: usize,
+    /// How many log nodes (they need a bus: Redis).
+    pub log_nodes: usize,
     /// The Redis topology, if any.
     pub tier: UpTier,
     /// Each redis-server's `maxmemory`.
@@ -127,6 +132,12 @@ impl UpOptions {
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=64).contains(&self.nodes) {
             return Err(format!("--nodes must be from 1 to 64, got {}", self.nodes));
+        }
+        if self.log_nodes > 64 {
+            return Err(format!(
+                "--log-nodes must be from 0 to 64, got {}",
+                self.log_nodes
+            ));
         }
         if !(30..=600_000).contains(&self.lease_ms) {
             return Err(format!(
@@ -184,13 +195,40 @@ impl UpOptions {
             .collect()
     }
 
+    /// The log nodes' children, on `ports`, over the store at `store` and the bus at `bus`,
+    /// each with its data under `dir/log-N`.
+    pub fn log_nodes(&self, store: &str, bus: &str, ports: &[u16]) -> Vec<ChildSpec> {
+        ports
+            .iter()
+            .enumerate()
+            .map(|(n, &port)| {
+                let id = format!("log-{}", n + 1);
+                let data = self.dir.join(&id);
+                let args = vec![
+                    "lognode".into(),
+                    "--store".into(),
+                    store.into(),
+                    "--bus".into(),
+                    bus.into(),
+                    "--id".into(),
+                    id.clone(),
+                    "--data".into(),
+                    data.display().to_string(),
+                ];
+                spec(Role::Log, id, port, args)
+            })
+            .collect()
+    }
+
     /// The API nodes' children, on `ports`, over the store at `store`, with the shared tier
-    /// and bus URLs when there is Redis. Without a bus between them, several nodes run with
-    /// no near cache: a copy one node kept could outlive another node's write.
+    /// URL and the bus URL when there is Redis (a bus alone when Redis runs only for the
+    /// logs). Without a bus between them, several nodes run with no near cache: a copy one
+    /// node kept could outlive another node's write.
     pub fn api_nodes(
         &self,
         store: &str,
-        tier: Option<(&str, &str)>,
+        tier: Option<&str>,
+        bus: Option<&str>,
         ports: &[u16],
     ) -> Vec<ChildSpec> {
         ports
@@ -205,10 +243,11 @@ impl UpOptions {
                     "--id".into(),
                     id.clone(),
                 ];
-                match tier {
-                    Some((tier, bus)) => {
-                        args.extend(["--tier".into(), tier.into(), "--bus".into(), bus.into()])
-                    }
+                if let Some(tier) = tier {
+                    args.extend(["--tier".into(), tier.into()]);
+                }
+                match bus {
+                    Some(bus) => args.extend(["--bus".into(), bus.into()]),
                     None if self.nodes > 1 => args.extend(["--near-capacity".into(), "0".into()]),
                     None => {}
                 }
@@ -239,6 +278,7 @@ mod tests {
             db: None,
             nodes,
             admins: 3,
+            log_nodes: 3,
             tier: UpTier::None,
             maxmemory: ByteSize(64 << 20),
             maxmemory_policy: "allkeys-lru".into(),
@@ -249,14 +289,14 @@ mod tests {
 
     #[test]
     fn several_nodes_without_a_bus_run_without_near_caches() {
-        let two = options(2).api_nodes("http://s", None, &[1, 2]);
+        let two = options(2).api_nodes("http://s", None, None, &[1, 2]);
         assert!(
             two.iter()
                 .all(|node| node.args.windows(2).any(|w| w == ["--near-capacity", "0"]))
         );
-        let one = options(1).api_nodes("http://s", None, &[1]);
+        let one = options(1).api_nodes("http://s", None, None, &[1]);
         assert!(!one[0].args.iter().any(|arg| arg == "--near-capacity"));
-        let redis = options(2).api_nodes("http://s", Some(("redis://r", "redis://r")), &[1, 2]);
+        let redis = options(2).api_nodes("http://s", Some("redis://r"), Some("redis://r"), &[1, 2]);
         assert!(
             redis[1]
                 .args
@@ -265,6 +305,30 @@ mod tests {
         );
         assert_eq!(redis[1].id, "api-2");
         assert_eq!(redis[1].args.last().unwrap(), "127.0.0.1:2");
+        // A bus alone (Redis for the logs only): near caches stay on, no shared tier.
+        let bus = options(2).api_nodes("http://s", None, Some("redis://r"), &[1, 2]);
+        assert!(
+            !bus[0]
+                .args
+                .iter()
+                .any(|a| a == "--tier" || a == "--near-capacity")
+        );
+        assert!(bus[0].args.windows(2).any(|w| w == ["--bus", "redis://r"]));
+    }
+
+    #[test]
+    fn log_nodes_get_the_bus_and_a_data_directory_each() {
+        let logs = options(1).log_nodes("http://s", "redis://r", &[7, 8, 9]);
+        assert_eq!(logs.len(), 3);
+        assert_eq!(logs[2].id, "log-3");
+        assert_eq!(logs[2].role, Role::Log);
+        assert!(logs[2].args.windows(2).any(|w| w == ["--bus", "redis://r"]));
+        assert!(
+            logs[2]
+                .args
+                .windows(2)
+                .any(|w| w[0] == "--data" && w[1].ends_with("log-3"))
+        );
     }
 
     #[test]

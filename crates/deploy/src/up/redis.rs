@@ -12,6 +12,8 @@ pub(crate) enum UpRedis {
     Single(RedisServer),
     Cluster(RedisCluster),
     Replicated(RedisServer, Vec<RedisServer>),
+    /// No shared tier: one server as the bus of the logs (and of the near caches).
+    BusOnly(RedisServer),
 }
 
 impl UpRedis {
@@ -28,16 +30,22 @@ impl UpRedis {
         }))
     }
 
+    /// One server as a bus alone.
+    pub(crate) fn bus_only(args: &[String]) -> Result<UpRedis> {
+        Ok(UpRedis::BusOnly(start_single(args)?))
+    }
+
     /// The API nodes' (tier URL, bus URL).
-    pub(crate) fn urls(&self) -> (String, String) {
+    pub(crate) fn urls(&self) -> (Option<String>, String) {
         match self {
-            UpRedis::Single(server) => (server.url(), server.url()),
-            UpRedis::Cluster(cluster) => (cluster.url(), cluster.url()),
+            UpRedis::Single(server) => (Some(server.url()), server.url()),
+            UpRedis::Cluster(cluster) => (Some(cluster.url()), cluster.url()),
+            UpRedis::BusOnly(server) => (None, server.url()),
             UpRedis::Replicated(primary, replicas) => {
                 let mut addresses = vec![primary.address()];
                 addresses.extend(replicas.iter().map(RedisServer::address));
                 (
-                    format!("redis-replicated://{}", addresses.join(",")),
+                    Some(format!("redis-replicated://{}", addresses.join(","))),
                     primary.url(),
                 )
             }
@@ -47,7 +55,9 @@ impl UpRedis {
     /// Every server, with its id.
     pub(crate) fn servers_mut(&mut self) -> Vec<(String, &mut RedisServer)> {
         match self {
-            UpRedis::Single(server) => vec![("redis".to_owned(), server)],
+            UpRedis::Single(server) | UpRedis::BusOnly(server) => {
+                vec![("redis".to_owned(), server)]
+            }
             UpRedis::Cluster(cluster) => cluster
                 .nodes_mut()
                 .iter_mut()

@@ -14,6 +14,7 @@ use tiercache_store::Registry;
 use super::node_args;
 use crate::config::{ApiConfig, ConfigFile, print_section};
 use tiercache_deploy as deployment;
+use tiercache_deploy::LogSetup;
 
 /// Serves the HTTP API of one node: reads go near cache → shared tier → store; writes go
 /// through to the store, then update the near cache and invalidate the shared tier.
@@ -70,6 +71,15 @@ pub struct ApiArgs {
     #[arg(long, value_name = "MS", env = "TIERCACHE_HEARTBEAT_MS")]
     heartbeat_ms: Option<u64>,
 
+    /// How many of a log's three nodes must confirm an append (POST /v1/logs/APP) before
+    /// it is answered 200; fewer within --log-timeout-ms answer 503 [default: 2].
+    #[arg(long, value_name = "N", env = "TIERCACHE_LOG_ACKS")]
+    log_acks: Option<usize>,
+
+    /// How long an append waits for its confirmations, in ms [default: 5000].
+    #[arg(long, value_name = "MS", env = "TIERCACHE_LOG_TIMEOUT_MS")]
+    log_timeout_ms: Option<u64>,
+
     #[command(flatten)]
     bus: node_args::BusArgs,
 }
@@ -96,6 +106,22 @@ impl ApiArgs {
         if let Some(ms) = self.heartbeat_ms {
             config.heartbeat_ms = ms;
         }
+        if let Some(acks) = self.log_acks {
+            config.log_acks = acks;
+        }
+        if let Some(ms) = self.log_timeout_ms {
+            config.log_timeout_ms = ms;
+        }
+        anyhow::ensure!(
+            (1..=3).contains(&config.log_acks),
+            "log_acks must be from 1 to 3 (a log has three nodes), got {}",
+            config.log_acks
+        );
+        anyhow::ensure!(
+            (1..=600_000).contains(&config.log_timeout_ms),
+            "log_timeout_ms must be from 1 to 600000, got {}",
+            config.log_timeout_ms
+        );
         anyhow::ensure!(
             (1..=3_600_000).contains(&config.heartbeat_ms),
             "heartbeat_ms must be from 1 to 3600000, got {}",
@@ -129,8 +155,13 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
-        let setup = config.node.setup(api).await?;
+        let mut setup = config.node.setup(api).await?;
         let registry: Arc<dyn Registry> = store.clone();
+        setup.logs = Some(LogSetup {
+            registry: registry.clone(),
+            acks: config.log_acks,
+            timeout: Duration::from_millis(config.log_timeout_ms),
+        });
         let mut nodes = deployment::start_nodes(store, tier, 1, config.listen, &setup).await?;
         let heartbeat = Duration::from_millis(config.heartbeat_ms);
         let id = |_, address: SocketAddr| config.id.clone().unwrap_or_else(|| address.to_string());

@@ -5,6 +5,7 @@ pub mod api;
 pub mod bench;
 pub mod demo;
 pub mod load;
+pub mod lognode;
 pub mod node_args;
 pub mod nodes;
 pub mod serve;

@@ -10,27 +10,28 @@ use tiercache_core::ByteSize;
 use tiercache_deploy::up::{Deployment, ProcessInfo, UpOptions, UpTier};
 
 /// Starts a whole deployment on this machine, each role its own process: the store, three
-/// admins, the API nodes and, with --tier, a Redis topology; prints where each answers once
+/// admins, three log nodes, the API nodes and, with --tier, a Redis topology; prints where each answers once
 /// all are healthy, and runs until Ctrl-C or SIGTERM, which stop everything in reverse order.
 #[derive(Debug, Args)]
 #[command(after_help = "EXAMPLES:
-  tiercache up                                  # SQLite under data/, 3 admins, 2 API nodes
+  tiercache up                                  # SQLite under data/, 3 admins, 3 log nodes, 2 API nodes
   tiercache up --nodes 3 --tier redis --json    # one redis-server as shared tier and bus
   tiercache up --db postgres://postgres@127.0.0.1:5432/tiercache --tier redis-cluster --restart
 
-Start order: store → Redis → admin-1..3 → api-1..N, each once the one before answers its
-health check (store: a registry call over gRPC; admins and API nodes: GET /healthz; Redis:
-PING). Then a table (role, id, URL, pid) is printed, or with --json one line
+Start order: store → Redis → admin-1..3 → log-1..3 → api-1..N, each once the one before
+answers its health check (store: a registry call over gRPC; admins, log nodes and API nodes:
+GET /healthz; Redis: PING). Then a table (role, id, URL, pid) is printed, or with --json one line
 {\"processes\":[{\"role\",\"id\",\"url\",\"pid\"},…]}. Every child listens on a fixed free
 loopback port (kept across restarts) and writes its log to DIR/logs/ID.log (the previous
 run of a restarted child: ID.log.1). A child that exits is reported on stderr with its last
 log lines; the others keep running, and with --restart it is started again on the same port
 after 200 ms, doubling up to 10 s (reset once it stayed up 30 s). Children run in process
-groups of their own: Ctrl-C or SIGTERM reaches `up`, which stops the API nodes, the admins,
-Redis and the store in that order (SIGTERM, SIGKILL after 10 s) and leaves nothing running.
-Without Redis there is no bus between processes, so with several API nodes their near caches
-are off (each would keep copies another node's write replaced); --tier redis… gives them a
-shared tier and a bus. Load data into the store with `tiercache load --db sqlite://DIR/tiercache.db`.")]
+groups of their own: Ctrl-C or SIGTERM reaches `up`, which stops the API nodes, the log nodes,
+the admins, Redis and the store in that order (SIGTERM, SIGKILL after 10 s) and leaves nothing running.
+The logs (POST/GET /v1/logs/APP on any API node) need a bus between the processes: without
+--tier, a redis-server runs as that bus alone when one is installed (then the near caches
+stay coherent over it too); with no redis-server at all no log node starts, and with several
+API nodes their near caches are off (each would keep copies another node's write replaced). Load data into the store with `tiercache load --db sqlite://DIR/tiercache.db`.")]
 pub struct UpArgs {
     /// Directory for the SQLite database and the logs (created if missing).
     #[arg(
@@ -71,6 +72,12 @@ pub struct UpArgs {
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     lease_ms: u64,
 
+    /// How many log nodes (the application logs; each log is kept by three). They need a
+    /// bus between the processes: without --tier, a redis-server runs as the bus alone when
+    /// one is installed, else no log node starts. Data under DIR/log-N.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    log_nodes: usize,
+
     /// Restart a child that exits, on the same port, with backoff.
     #[arg(long)]
     restart: bool,
@@ -89,6 +96,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         db: args.db.clone(),
         nodes: args.nodes,
         admins: 3,
+        log_nodes: args.log_nodes,
         tier,
         maxmemory: args.maxmemory,
         maxmemory_policy: args.maxmemory_policy.clone(),
