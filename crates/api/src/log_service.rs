@@ -160,6 +160,11 @@ impl LogService {
                 Err(error) => errors.push(format!("{}: {error}", node.url)),
             }
         }
+        if answered < nodes.len() {
+            // A copy did not answer: the admin may have replaced it already; ask it again on
+            // the next request rather than when the cached assignment expires.
+            self.assignments.lock().remove(app);
+        }
         if answered == 0 {
             return Err(ApiError::new(
                 ErrorCode::Unavailable,

@@ -78,7 +78,13 @@ fn up_starts_every_role_healthy_and_stops_them_all_in_reverse() {
         .iter()
         .map(|p| p["role"].as_str().unwrap())
         .collect();
-    assert_eq!(roles, ["store", "admin", "admin", "admin", "api", "api"]);
+    // With no --tier, a redis-server runs as the bus of the logs (the test suite installs it).
+    assert_eq!(
+        roles,
+        [
+            "store", "redis", "admin", "admin", "admin", "log", "log", "log", "api", "api"
+        ]
+    );
     assert!(
         processes.iter().all(|p| alive(p["pid"].as_u64().unwrap())),
         "{processes:?}"
@@ -118,12 +124,24 @@ fn up_starts_every_role_healthy_and_stops_them_all_in_reverse() {
     let (ok, listing, stderr) = run(&["nodes", "--store", store, "--json"], dir.path());
     assert!(ok, "{stderr}");
     let listing: Value = serde_json::from_str(&listing).unwrap();
-    assert_eq!(listing["nodes"].as_array().unwrap().len(), 5, "{listing}");
+    assert_eq!(listing["nodes"].as_array().unwrap().len(), 8, "{listing}");
+
+    // The logs work through any API node: appended through one, read through the other.
+    let (code, appended) = http(&address(nodes[0]), "POST", "/v1/logs/up-app", "first");
+    assert_eq!(code, 200, "{appended}");
+    assert!(appended["acks"].as_u64().unwrap() >= 2, "{appended}");
+    let (code, read) = http(&address(nodes[1]), "GET", "/v1/logs/up-app", "");
+    assert_eq!(code, 200, "{read}");
+    assert_eq!(read["messages"][0]["value"], "first", "{read}");
+    assert_eq!(read["messages"][0]["id"], appended["id"], "{read}");
+    assert_eq!(read["replicas"]["answered"], 3, "{read}");
+    assert!(dir.path().join("deployment/log-1").is_dir());
 
     let log = stop_and_check_nothing_left(up, &processes);
     let order: Vec<usize> = [
         "api api-2 stopped",
         "api api-1 stopped",
+        "log log-1 stopped",
         "admin admin-1 stopped",
         "up: store stopped",
     ]
@@ -257,6 +275,22 @@ fn every_role_stops_cleanly_on_a_sigterm_sent_as_soon_as_it_listens() {
             1,
         );
         common::terminate(api);
+        let log = common::start(
+            &[
+                "lognode",
+                "--store",
+                &url,
+                "--bus",
+                "memory://",
+                "--data",
+                "log-data",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            dir.path(),
+            1,
+        );
+        common::terminate(log);
         common::terminate(store);
     }
 }
