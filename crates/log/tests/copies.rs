@@ -11,7 +11,7 @@ use tiercache_bus::{Bus, Session, SessionEvent, SessionOptions};
 use tiercache_log::wire::{AssignmentBody, NodeRef};
 use tiercache_log::{
     Append, LogCopy, LogError, LogNode, LogNotice, LogStorage, MemoryStorage, MessageId,
-    MessageIds, Record, RemoteCopy, log_topic, router,
+    MessageIds, Record, RemoteCopy, SegmentOptions, SegmentStorage, log_topic, router,
 };
 use tiercache_testkit::RedisServer;
 use tokio::sync::mpsc::Receiver;
@@ -19,15 +19,23 @@ use tokio::sync::mpsc::Receiver;
 /// A log node serving HTTP on a free loopback port.
 struct Served {
     node: Arc<LogNode>,
-    storage: Arc<MemoryStorage>,
+    storage: Arc<dyn LogStorage>,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl Served {
     async fn start(bus: Arc<dyn Bus>, id: &str, session: SessionOptions) -> Served {
+        Served::start_on(bus, id, session, Arc::new(MemoryStorage::default())).await
+    }
+
+    async fn start_on(
+        bus: Arc<dyn Bus>,
+        id: &str,
+        session: SessionOptions,
+        storage: Arc<dyn LogStorage>,
+    ) -> Served {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let storage = Arc::new(MemoryStorage::default());
         let node = LogNode::start_with(
             id,
             url,
@@ -401,4 +409,132 @@ async fn catch_up_on_redis() {
         a_fresh_copy_catches_up_before_it_acknowledges,
         a_copy_that_lost_its_session_stops_acknowledging_and_catches_up,
         an_older_assignment_is_refused);
+}
+
+// ---- damaged segment files on one copy ----
+
+/// The one segment file of `app` under `dir`.
+fn segment_of(dir: &std::path::Path, app: &str) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir.join(app))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+fn open_segments(dir: &std::path::Path) -> (Arc<SegmentStorage>, tiercache_log::Recovery) {
+    let (storage, recovery) = SegmentStorage::open(dir, SegmentOptions::default()).unwrap();
+    (Arc::new(storage), recovery)
+}
+
+/// Three copies, the third on segment files; 40 messages reach all three, then the third
+/// stops, its files are damaged by `damage`, and it comes back: it reports the damage,
+/// (repaired if corrupt) catches up, and holds all 40 again.
+async fn damaged_copy_comes_back(damage: impl FnOnce(&std::path::Path)) {
+    let bus: Arc<dyn Bus> = Arc::new(tiercache_bus::MemoryBus::new());
+    let dir = tempfile::tempdir().unwrap();
+    let session = SessionOptions::default();
+    let a = Served::start(bus.clone(), "log-1", session).await;
+    let b = Served::start(bus.clone(), "log-2", session).await;
+    let (segments, _) = open_segments(dir.path());
+    let c = Served::start_on(bus.clone(), "log-3", session, segments).await;
+    let refs = vec![a.node_ref(), b.node_ref(), c.node_ref()];
+    let body = AssignmentBody {
+        epoch: 1,
+        revision: 1,
+        apps: [("app".to_owned(), refs)].into(),
+    };
+    for served in [&a, &b, &c] {
+        served.node.apply(&body).await.unwrap();
+        eventually("ready", async || served.node.is_ready("app")).await;
+    }
+    let (publisher, _acks) = bus.open_session(SessionOptions::default()).await.unwrap();
+    let mut ids = MessageIds::new(3);
+    let mut sent = Vec::new();
+    for n in 0..40 {
+        let record = record(&mut ids, &format!("message {n}"));
+        sent.push(record.id);
+        let notice = LogNotice::Append(Append {
+            reply_to: publisher.id().unwrap(),
+            record,
+        });
+        bus.publish(&log_topic("app"), notice.encode())
+            .await
+            .unwrap();
+    }
+    for served in [&a, &b, &c] {
+        eventually("every copy holds the 40", async || {
+            served.storage.len("app").await.unwrap() == 40
+        })
+        .await;
+    }
+    // Stop the third copy (its files closed), damage them, and bring it back.
+    c.node.close().await;
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    damage(dir.path());
+    let (segments, recovery) = open_segments(dir.path());
+    let held = segments.len("app").await.unwrap();
+    assert!(
+        held < 40,
+        "the damage cost records on this copy: {recovery:?}"
+    );
+    if let Some((app, error)) = recovery.corrupt.first() {
+        assert_eq!(app, "app");
+        let LogError::Corrupt { file, offset, .. } = error else {
+            panic!("not a corruption: {error:?}");
+        };
+        assert_eq!(*file, segment_of(dir.path(), "app"), "named by its file");
+        assert!(*offset > 0, "and the offset of the damaged record: {error}");
+        assert!(
+            segments
+                .append("app", vec![record(&mut ids, "refused")])
+                .await
+                .is_err()
+        );
+        let repaired = segments.repair("app").await.unwrap();
+        assert!(repaired.cut.is_some(), "{repaired:?}");
+    }
+    let c = Served::start_on(bus.clone(), "log-3", session, segments.clone()).await;
+    c.node.apply(&body).await.unwrap();
+    eventually("the damaged copy caught up", async || {
+        c.node.is_ready("app")
+    })
+    .await;
+    let mut expected = sent.clone();
+    expected.sort();
+    assert_eq!(
+        ids_of(&*segments, "app").await,
+        expected,
+        "every record came back"
+    );
+    for served in [&a, &b, &c] {
+        served.node.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_tail_is_truncated_and_the_lost_records_come_back_from_the_other_copies() {
+    damaged_copy_comes_back(|dir| {
+        let file = segment_of(dir, "app");
+        let len = std::fs::metadata(&file).unwrap().len();
+        // Cut in the middle of the last record.
+        let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        f.set_len(len - 7).unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_is_reported_by_file_and_offset_and_the_cut_records_come_back() {
+    damaged_copy_comes_back(|dir| {
+        let file = segment_of(dir, "app");
+        let len = std::fs::metadata(&file).unwrap().len();
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[(len / 3) as usize] ^= 0x20;
+        std::fs::write(&file, bytes).unwrap();
+    })
+    .await;
 }
