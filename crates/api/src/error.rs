@@ -30,6 +30,25 @@ impl ApiError {
     }
 }
 
+/// A request body axum refused: 413 when it is over `limit` bytes, 400 otherwise.
+pub(crate) fn body_refused(
+    rejection: axum::extract::rejection::BytesRejection,
+    limit: usize,
+) -> ApiError {
+    let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ErrorCode::TooLarge
+    } else {
+        ErrorCode::InvalidArgument
+    };
+    ApiError::new(
+        code,
+        format!(
+            "request body refused (the limit is {limit} bytes): {}",
+            rejection.body_text()
+        ),
+    )
+}
+
 impl From<NodeError> for ApiError {
     fn from(error: NodeError) -> ApiError {
         ApiError::new(error.code(), error.to_string())

@@ -14,7 +14,7 @@ use tiercache_core::{ErrorCode, Version};
 use tiercache_node::{NodeError, StatsBody};
 use tiercache_store::Precondition;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, body_refused};
 use crate::render;
 use crate::state::AppState;
 
@@ -159,21 +159,7 @@ pub(crate) async fn put_object(
 ) -> Result<Response, ApiError> {
     let key = key_from_path(path)?;
     let precondition = precondition(&headers)?;
-    let body = body.map_err(|rejection| {
-        let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ErrorCode::TooLarge
-        } else {
-            ErrorCode::InvalidArgument
-        };
-        ApiError::new(
-            code,
-            format!(
-                "request body refused (the limit is {} bytes): {}",
-                state.options.max_body_bytes,
-                rejection.body_text()
-            ),
-        )
-    })?;
+    let body = body.map_err(|rejection| body_refused(rejection, state.options.max_body_bytes))?;
     write(&state, key, Some(body), precondition).await
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tiercache_core::ErrorCode;
 use tiercache_log::{MessageId, PublishError};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, body_refused};
 use crate::log_service::LogService;
 use crate::render::{Shown, show};
 use crate::state::AppState;
@@ -92,17 +92,7 @@ pub(crate) async fn append(
     let logs = logs(&state)?;
     let app = app_from_path(path)?;
     let key = idempotency_key(&headers)?;
-    let body = body.map_err(|rejection| {
-        let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ErrorCode::TooLarge
-        } else {
-            ErrorCode::InvalidArgument
-        };
-        ApiError::new(
-            code,
-            format!("request body refused: {}", rejection.body_text()),
-        )
-    })?;
+    let body = body.map_err(|rejection| body_refused(rejection, state.options.max_body_bytes))?;
     match logs.append(&app, body.to_vec(), key).await? {
         Ok(acked) => Ok(Json(Appended {
             app,
