@@ -53,12 +53,12 @@ fn main() {
         ),
         (
             "`up`: store, 3 admins, 2 API nodes (SQLite)",
-            &["up", "--json"],
+            &["up", "--json", "--log-nodes", "0"],
             json,
         ),
         (
             "`up --tier redis`: + one redis-server",
-            &["up", "--json", "--tier", "redis"],
+            &["up", "--json", "--log-nodes", "0", "--tier", "redis"],
             json,
         ),
     ];
