@@ -2,13 +2,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::{Error, Launch, Process, Ready, free_port, port_open, require_binary};
+use crate::{Error, Launch, Process, Ready, find_binary, free_port, port_open};
 
 /// The name every server gives its cluster.
 const CLUSTER_NAME: &str = "tiercache-bench";
@@ -80,7 +80,7 @@ impl NatsCluster {
     /// between, the whole cluster is started again on new ports (three attempts).
     pub fn start(size: usize, jetstream: &[&str]) -> Result<NatsCluster, Error> {
         assert!(size >= 1, "a cluster has at least one server");
-        let program = require_binary("nats-server", "nats-server")?;
+        let program = NatsCluster::program()?;
         let mut last_error = None;
         for _ in 0..3 {
             match NatsCluster::launch(&program, size, jetstream) {
@@ -164,11 +164,20 @@ impl NatsCluster {
         Ok(())
     }
 
+    /// The nats-server program: on `PATH`, or in `/usr/sbin`, where the Debian package puts
+    /// it (not on the `PATH` of users other than root); else an error naming the package.
+    pub fn program() -> Result<PathBuf, Error> {
+        find_binary("nats-server", &[PathBuf::from("/usr/sbin")]).ok_or_else(|| Error::Missing {
+            binary: "nats-server".into(),
+            package: "nats-server".into(),
+        })
+    }
+
     /// Whether the installed nats-server accepts `line` inside a `jetstream { … }` block
     /// (`nats-server -t`: reads the configuration and exits). `sync_interval`, for one,
     /// came with nats-server 2.10.
     pub fn accepts_jetstream_option(line: &str) -> Result<bool, Error> {
-        let program = require_binary("nats-server", "nats-server")?;
+        let program = NatsCluster::program()?;
         let dir = tempfile::tempdir().map_err(Error::io("creating a temporary directory"))?;
         let path = dir.path().join("check.conf");
         let text = jetstream_block(&dir.path().join("store"), &[line]);
@@ -184,7 +193,7 @@ impl NatsCluster {
 
     /// The installed nats-server's version, as it prints it (`nats-server: v2.9.10`).
     pub fn version() -> Result<String, Error> {
-        let program = require_binary("nats-server", "nats-server")?;
+        let program = NatsCluster::program()?;
         let output = Command::new(program)
             .arg("--version")
             .output()

@@ -23,7 +23,7 @@ mod runner;
 
 use std::time::Duration;
 
-use tiercache_launch::{NatsCluster, find_binary};
+use tiercache_launch::NatsCluster;
 use tiercache_testkit::bench::BenchArgs;
 
 use crate::jetstream::{JetStream, STREAM};
@@ -59,11 +59,11 @@ fn main() {
         })
         .unwrap_or_else(|| vec![1, 16]);
 
-    if find_binary("nats-server", &[]).is_none() {
+    if let Err(error) = NatsCluster::program() {
         eprintln!(
-            "nats-server not found: the baseline of this benchmark is NATS JetStream.\n\
-             Install the Debian package `nats-server` (`apt-get install nats-server`), or run\n\
-             scripts/bench_logs.sh, which installs it when missing."
+            "{error}\nThe baseline of this benchmark is NATS JetStream: install the Debian \
+             package with `apt-get install nats-server`, or run scripts/bench_logs.sh, which \
+             installs it when missing."
         );
         std::process::exit(2);
     }
