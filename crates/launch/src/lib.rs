@@ -22,7 +22,9 @@
 //! * [`Log`]: everything a child wrote;
 //! * [`free_port`], [`port_open`]: loopback ports; [`find_binary`], [`require_binary`];
 //! * [`RedisServer`], [`RedisCluster`], [`RedisSentinel`]: local Redis topologies, and
-//!   [`redis_command`], a minimal client for their readiness checks and set-up.
+//!   [`redis_command`], a minimal client for their readiness checks and set-up;
+//! * [`NatsCluster`] of [`NatsServer`]s: a local NATS JetStream cluster, the log benchmark's
+//!   baseline.
 
 /// Finding the programs to launch.
 mod binary;
@@ -32,6 +34,8 @@ mod error;
 mod launch;
 /// A child's stdout and stderr in one file: [`Log`].
 mod log;
+/// A local NATS JetStream cluster.
+mod nats;
 /// Free loopback ports.
 mod port;
 /// A running child: [`Process`].
@@ -45,6 +49,7 @@ pub use binary::{find_binary, require_binary};
 pub use error::Error;
 pub use launch::{LISTENING, Launch, Ready, own_process_groups};
 pub use log::Log;
+pub use nats::{NatsCluster, NatsServer};
 pub use port::{free_port, port_open};
 pub use process::Process;
 pub use redis::{RedisCluster, RedisSentinel, RedisServer};
