@@ -61,7 +61,9 @@ pub use error::{LogError, LogResult};
 pub use id::{ID_TEXT_LEN, MessageId, MessageIds, ParseIdError};
 pub use memory::MemoryStorage;
 pub use node::{DEFAULT_SYNC_INTERVAL, LogNode, NodeCounters};
-pub use notice::{Ack, Append, LogNotice, NoticeError, app_of_topic, log_topic};
+pub use notice::{
+    Ack, Append, Confirmed, LogNotice, MAX_BATCH, NoticeError, app_of_topic, log_topic,
+};
 pub use publisher::{
     Acknowledged, LogPublisher, PublishError, PublisherCounters, PublisherOptions,
 };

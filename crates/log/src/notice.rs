@@ -1,14 +1,18 @@
 //! The messages of the log protocol on the bus, and their wire format: an API node publishes
 //! an [`Append`] on the application's log topic ([`log_topic`]); each log node holding that
-//! log answers the publisher's session directly with an [`Ack`] once the record is durable.
+//! log answers the publisher's session directly with an [`Ack`] once the records are
+//! durable. Both carry a batch: an API node sends in one notice the records its concurrent
+//! appends queued meanwhile, and a log node confirms in one notice everything of one
+//! publisher it stored in one batch — the bus carries one message where it would carry many.
 //!
 //! ```text
-//! byte 0    format version: 1
+//! byte 0    format version: 2
 //! byte 1    kind: 1 append, 2 ack
-//! append:   reply-to session id u64 | message id (16) | key length u8 (0: none) | key
-//!           | value length u32 | value
-//! ack:      message id (16) | position u64 | outcome u8 (0 stored, 1 already held)
-//!           | node id length u8 | node id (UTF-8)
+//! append:   reply-to session id u64 | record count u16 (≥ 1)
+//!           | per record: message id (16) | key length u8 (0: none) | key
+//!                         | value length u32 | value
+//! ack:      node id length u8 | node id (UTF-8) | count u16 (≥ 1)
+//!           | per message: message id (16) | position u64 | outcome u8 (0 stored, 1 already held)
 //! ```
 //!
 //! All integers are big-endian. Every field has its length, so a message cut anywhere or
@@ -21,10 +25,13 @@ use tiercache_bus::SessionId;
 use crate::id::MessageId;
 use crate::record::{FORMAT_MAX_KEY, Record};
 
-/// The format version this code writes and reads.
-const VERSION: u8 = 1;
+/// The format version this code writes and reads (1 carried one record per notice).
+const VERSION: u8 = 2;
 const KIND_APPEND: u8 = 1;
 const KIND_ACK: u8 = 2;
+
+/// The most records (or confirmations) one notice carries: its count is a u16.
+pub const MAX_BATCH: usize = u16::MAX as usize;
 
 /// The topic an application's log messages travel on.
 pub fn log_topic(app: &str) -> String {
@@ -36,32 +43,39 @@ pub fn app_of_topic(topic: &str) -> Option<&str> {
     topic.strip_prefix("log/")
 }
 
-/// A message for an application's log, published by an API node.
+/// Messages for an application's log, published by an API node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Append {
     /// The publisher's session: where the log nodes send their [`Ack`]s.
     pub reply_to: SessionId,
-    /// The record to keep.
-    pub record: Record,
+    /// The records to keep, at least one, at most [`MAX_BATCH`].
+    pub records: Vec<Record>,
 }
 
-/// A log node's confirmation that it holds a message durably.
+/// A log node's confirmation that it holds messages durably.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
+    /// The log node's id in the binder.
+    pub node: String,
+    /// The messages, at least one, at most [`MAX_BATCH`].
+    pub confirmed: Vec<Confirmed>,
+}
+
+/// One message an [`Ack`] confirms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confirmed {
     /// The message.
     pub id: MessageId,
     /// Its position in that node's copy of the log.
     pub position: u64,
     /// Whether the node stored it now or already held it (by id or idempotency key).
     pub duplicate: bool,
-    /// The log node's id in the binder.
-    pub node: String,
 }
 
 /// A decoded message of the log protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogNotice {
-    /// A message to keep.
+    /// Messages to keep.
     Append(Append),
     /// A confirmation.
     Ack(Ack),
@@ -88,35 +102,42 @@ pub enum NoticeError {
 }
 
 impl LogNotice {
-    /// The notice's bytes. Panics if an idempotency key or node id is over 255 bytes, or a
-    /// value over 4 GiB (the limits refuse them long before).
+    /// The notice's bytes. Panics if a batch is empty or over [`MAX_BATCH`], an idempotency
+    /// key or node id is over 255 bytes, or a value over 4 GiB (the callers and the limits
+    /// refuse them long before).
     pub fn encode(&self) -> Bytes {
         let mut out = BytesMut::new();
         out.put_u8(VERSION);
         match self {
-            LogNotice::Append(Append { reply_to, record }) => {
+            LogNotice::Append(Append { reply_to, records }) => {
                 out.put_u8(KIND_APPEND);
                 out.put_u64(reply_to.0);
-                out.put_slice(&record.id.to_bytes());
-                let key = record.idempotency_key.as_deref().unwrap_or_default();
-                assert!(
-                    key.len() <= FORMAT_MAX_KEY,
-                    "an idempotency key over 255 bytes"
-                );
-                out.put_u8(key.len() as u8);
-                out.put_slice(key);
-                let length = u32::try_from(record.value.len()).expect("a value under 4 GiB");
-                out.put_u32(length);
-                out.put_slice(&record.value);
+                put_count(&mut out, records.len());
+                for record in records {
+                    out.put_slice(&record.id.to_bytes());
+                    let key = record.idempotency_key.as_deref().unwrap_or_default();
+                    assert!(
+                        key.len() <= FORMAT_MAX_KEY,
+                        "an idempotency key over 255 bytes"
+                    );
+                    out.put_u8(key.len() as u8);
+                    out.put_slice(key);
+                    let length = u32::try_from(record.value.len()).expect("a value under 4 GiB");
+                    out.put_u32(length);
+                    out.put_slice(&record.value);
+                }
             }
-            LogNotice::Ack(ack) => {
+            LogNotice::Ack(Ack { node, confirmed }) => {
                 out.put_u8(KIND_ACK);
-                out.put_slice(&ack.id.to_bytes());
-                out.put_u64(ack.position);
-                out.put_u8(u8::from(ack.duplicate));
-                let node = ack.node.as_bytes();
+                let node = node.as_bytes();
                 out.put_u8(u8::try_from(node.len()).expect("a node id of at most 255 bytes"));
                 out.put_slice(node);
+                put_count(&mut out, confirmed.len());
+                for message in confirmed {
+                    out.put_slice(&message.id.to_bytes());
+                    out.put_u64(message.position);
+                    out.put_u8(u8::from(message.duplicate));
+                }
             }
         }
         out.freeze()
@@ -132,37 +153,44 @@ impl LogNotice {
         let notice = match reader.u8("kind")? {
             KIND_APPEND => {
                 let reply_to = SessionId(reader.u64("reply-to session")?);
-                let id = reader.id()?;
-                let key_length = usize::from(reader.u8("key length")?);
-                let key = reader.take(key_length, "idempotency key")?;
-                let value_length = reader.u32("value length")? as usize;
-                let value = reader.take(value_length, "value")?;
-                LogNotice::Append(Append {
-                    reply_to,
-                    record: Record {
+                let count = reader.count()?;
+                let mut records = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let id = reader.id()?;
+                    let key_length = usize::from(reader.u8("key length")?);
+                    let key = reader.take(key_length, "idempotency key")?;
+                    let value_length = reader.u32("value length")? as usize;
+                    let value = reader.take(value_length, "value")?;
+                    records.push(Record {
                         id,
                         idempotency_key: (key_length > 0).then(|| key.to_vec()),
                         value: value.to_vec(),
-                    },
-                })
+                    });
+                }
+                LogNotice::Append(Append { reply_to, records })
             }
             KIND_ACK => {
-                let id = reader.id()?;
-                let position = reader.u64("position")?;
-                let duplicate = match reader.u8("outcome")? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(NoticeError::Bad("outcome")),
-                };
                 let node_length = usize::from(reader.u8("node id length")?);
                 let node = std::str::from_utf8(reader.take(node_length, "node id")?)
-                    .map_err(|_| NoticeError::Bad("node id (not UTF-8)"))?;
-                LogNotice::Ack(Ack {
-                    id,
-                    position,
-                    duplicate,
-                    node: node.to_owned(),
-                })
+                    .map_err(|_| NoticeError::Bad("node id (not UTF-8)"))?
+                    .to_owned();
+                let count = reader.count()?;
+                let mut confirmed = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let id = reader.id()?;
+                    let position = reader.u64("position")?;
+                    let duplicate = match reader.u8("outcome")? {
+                        0 => false,
+                        1 => true,
+                        _ => return Err(NoticeError::Bad("outcome")),
+                    };
+                    confirmed.push(Confirmed {
+                        id,
+                        position,
+                        duplicate,
+                    });
+                }
+                LogNotice::Ack(Ack { node, confirmed })
             }
             kind => return Err(NoticeError::Kind(kind)),
         };
@@ -171,6 +199,15 @@ impl LogNotice {
             extra => Err(NoticeError::Trailing(extra)),
         }
     }
+}
+
+/// A batch's count: at least one, at most [`MAX_BATCH`].
+fn put_count(out: &mut BytesMut, count: usize) {
+    assert!(
+        (1..=MAX_BATCH).contains(&count),
+        "a notice carries 1 to {MAX_BATCH} entries, not {count}"
+    );
+    out.put_u16(count as u16);
 }
 
 /// Reads fields off the front of the bytes.
@@ -190,6 +227,14 @@ impl<'a> Reader<'a> {
 
     fn u8(&mut self, what: &'static str) -> Result<u8, NoticeError> {
         Ok(self.take(1, what)?[0])
+    }
+
+    fn count(&mut self) -> Result<usize, NoticeError> {
+        let field = self.take(2, "count")?;
+        match u16::from_be_bytes(field.try_into().expect("2 bytes")) {
+            0 => Err(NoticeError::Bad("count (an empty batch)")),
+            count => Ok(usize::from(count)),
+        }
     }
 
     fn u32(&mut self, what: &'static str) -> Result<u32, NoticeError> {
@@ -224,25 +269,41 @@ mod tests {
         vec![
             LogNotice::Append(Append {
                 reply_to: SessionId(7),
-                record: Record {
-                    id: id(1),
-                    idempotency_key: Some(b"retry-1".to_vec()),
-                    value: b"{\"event\":\"paid\"}".to_vec(),
-                },
+                records: vec![
+                    Record {
+                        id: id(1),
+                        idempotency_key: Some(b"retry-1".to_vec()),
+                        value: b"{\"event\":\"paid\"}".to_vec(),
+                    },
+                    Record {
+                        id: id(4),
+                        idempotency_key: None,
+                        value: b"second".to_vec(),
+                    },
+                ],
             }),
             LogNotice::Append(Append {
                 reply_to: SessionId(u64::MAX),
-                record: Record {
+                records: vec![Record {
                     id: id(2),
                     idempotency_key: None,
                     value: Vec::new(),
-                },
+                }],
             }),
             LogNotice::Ack(Ack {
-                id: id(3),
-                position: 41,
-                duplicate: true,
                 node: "log-ünï".to_owned(),
+                confirmed: vec![
+                    Confirmed {
+                        id: id(3),
+                        position: 41,
+                        duplicate: true,
+                    },
+                    Confirmed {
+                        id: id(5),
+                        position: 42,
+                        duplicate: false,
+                    },
+                ],
             }),
         ]
     }
@@ -277,14 +338,22 @@ mod tests {
     fn unknown_versions_kinds_and_values_are_named() {
         let ack = samples()[2].encode().to_vec();
         let mut bad = ack.clone();
-        bad[0] = 2;
-        assert_eq!(LogNotice::decode(&bad), Err(NoticeError::Version(2)));
+        bad[0] = 1;
+        assert_eq!(LogNotice::decode(&bad), Err(NoticeError::Version(1)));
         bad = ack.clone();
         bad[1] = 9;
         assert_eq!(LogNotice::decode(&bad), Err(NoticeError::Kind(9)));
+        // kind, node id "log-ünï" (1 + 9 bytes), count: the first outcome follows id and position
+        let first_outcome = 2 + 1 + "log-ünï".len() + 2 + 16 + 8;
         bad = ack.clone();
-        bad[2 + 16 + 8] = 2;
+        bad[first_outcome] = 2;
         assert_eq!(LogNotice::decode(&bad), Err(NoticeError::Bad("outcome")));
+        bad = ack.clone();
+        bad[first_outcome - 24 - 2..first_outcome - 24].copy_from_slice(&[0, 0]);
+        assert_eq!(
+            LogNotice::decode(&bad),
+            Err(NoticeError::Bad("count (an empty batch)"))
+        );
         assert_eq!(log_topic("shop"), "log/shop");
         assert_eq!(app_of_topic("log/shop"), Some("shop"));
         assert_eq!(app_of_topic("k/shop"), None);

@@ -3,11 +3,18 @@
 //! acknowledgements that come back to its own bus session.
 //!
 //! ```text
-//!  append(app, value, key) ── id = ids.next ── wait for id ── publish Append{reply_to, record}
-//!        ▲                                                      on log/APP (every republish
-//!        └─ Ok once `acks` distinct nodes confirmed ◀── Ack{id, node} ── log nodes (ready)
+//!  append(app, value, key) ── id = ids.next ── queue ── sender: Append{reply_to, records}
+//!        ▲                                               on log/APP, one notice for all the
+//!        │                                               records queued meanwhile (and again
+//!        │                                               for each republish)
+//!        └─ Ok once `acks` distinct nodes confirmed ◀── Ack{node, [id…]} ── log nodes (ready)
 //!           Unconfirmed{id} when the timeout passes first
 //! ```
+//!
+//! The sender batches without waiting: while one publish is on its way to the bus, the
+//! appends that arrive queue up and leave together in the next notice. A lone append leaves
+//! at once; under concurrency the bus carries one message per round trip instead of one per
+//! append.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +23,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tiercache_bus::{Bus, BusError, BusResult, Session, SessionEvent, SessionOptions};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::id::{MessageId, MessageIds};
@@ -109,6 +116,20 @@ struct Waiter {
     arrived: Notify,
 }
 
+/// The most records, and the most value bytes (unless one record alone is larger), the
+/// sender puts in one notice.
+const BATCH_RECORDS: usize = 256;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// A record on its way to the sender, and where to say whether it went out.
+struct Outgoing {
+    topic: String,
+    record: Record,
+    /// `None`: there was no session to reply to at that moment (it is being replaced);
+    /// the append publishes again once it is restored.
+    sent: oneshot::Sender<Option<BusResult<()>>>,
+}
+
 struct Shared {
     bus: Arc<dyn Bus>,
     session: Session,
@@ -141,7 +162,9 @@ pub struct LogPublisher {
     shared: Arc<Shared>,
     ids: Mutex<MessageIds>,
     options: PublisherOptions,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
     receiver: JoinHandle<()>,
+    sender: JoinHandle<()>,
 }
 
 impl LogPublisher {
@@ -156,11 +179,15 @@ impl LogPublisher {
             restored: Notify::new(),
         });
         let receiver = tokio::spawn(receive(Arc::downgrade(&shared), events));
+        let (outgoing, queued) = mpsc::unbounded_channel();
+        let sender = tokio::spawn(send(Arc::downgrade(&shared), queued));
         Ok(LogPublisher {
             shared,
             ids: Mutex::new(MessageIds::random()),
             options,
+            outgoing,
             receiver,
+            sender,
         })
     }
 
@@ -234,21 +261,32 @@ impl LogPublisher {
         let confirmed = || waiter.nodes.lock().0.len() >= self.options.acks;
         let mut first = true;
         loop {
-            // The current incarnation's id: acknowledgements come back to it.
-            if let Some(reply_to) = shared.session.id() {
-                let notice = LogNotice::Append(Append {
-                    reply_to,
-                    record: record.clone(),
-                });
-                match shared.bus.publish(&topic, notice.encode()).await {
-                    Ok(_) => {}
-                    Err(error) if first => return Err(error.into()),
-                    Err(_) => {} // the message is already out; keep waiting
+            let (sent, outcome) = oneshot::channel();
+            let queued = self.outgoing.send(Outgoing {
+                topic: topic.clone(),
+                record: record.clone(),
+                sent,
+            });
+            // The sender ends only with the publisher; without it nothing can be sent.
+            let stopped = || {
+                Some(Err(BusError::Internal(
+                    "the publisher's sender stopped".into(),
+                )))
+            };
+            let outcome = match queued {
+                Ok(()) => outcome.await.unwrap_or_else(|_| stopped()),
+                Err(_) => stopped(),
+            };
+            match outcome {
+                Some(Ok(())) => {
+                    if !first {
+                        shared.counters.republished.fetch_add(1, Ordering::Relaxed);
+                    }
+                    first = false;
                 }
-                if !first {
-                    shared.counters.republished.fetch_add(1, Ordering::Relaxed);
-                }
-                first = false;
+                Some(Err(error)) if first => return Err(error.into()),
+                Some(Err(_)) => {} // the message is already out; keep waiting
+                None => {}         // no session now: published again once it is restored
             }
             let next = (tokio::time::Instant::now() + self.options.republish).min(deadline);
             loop {
@@ -288,7 +326,64 @@ impl LogPublisher {
 impl Drop for LogPublisher {
     fn drop(&mut self) {
         self.receiver.abort();
+        self.sender.abort();
     }
+}
+
+/// Publishes what the appends queued, as few notices as it can: everything queued when it
+/// gets to the queue, one notice per topic (in queue order) up to [`BATCH_RECORDS`] records
+/// and [`BATCH_BYTES`], to the session's current incarnation.
+async fn send(shared: Weak<Shared>, mut queued: mpsc::UnboundedReceiver<Outgoing>) {
+    let mut taken = Vec::with_capacity(BATCH_RECORDS);
+    while queued.recv_many(&mut taken, BATCH_RECORDS).await > 0 {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let Some(reply_to) = shared.session.id() else {
+            for outgoing in taken.drain(..) {
+                let _ = outgoing.sent.send(None);
+            }
+            continue;
+        };
+        while !taken.is_empty() {
+            let batch = take_batch(&mut taken, |o| &o.topic, |o| o.record.value.len());
+            let topic = batch[0].topic.clone();
+            let (records, replies): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .map(|outgoing| (outgoing.record, outgoing.sent))
+                .unzip();
+            let notice = LogNotice::Append(Append { reply_to, records });
+            let outcome = shared.bus.publish(&topic, notice.encode()).await;
+            for reply in replies {
+                let _ = reply.send(Some(outcome.as_ref().map(|_| ()).map_err(Clone::clone)));
+            }
+        }
+    }
+}
+
+/// Takes the next notice's worth off the front of `queue`: the first entry, and every later
+/// one of the same topic (in queue order) while the batch stays within [`BATCH_RECORDS`]
+/// entries and [`BATCH_BYTES`] (a first entry larger than that goes alone). The others stay
+/// queued, in order.
+fn take_batch<T>(
+    queue: &mut Vec<T>,
+    topic: impl Fn(&T) -> &str,
+    size: impl Fn(&T) -> usize,
+) -> Vec<T> {
+    let first = queue.remove(0);
+    let mut bytes = size(&first);
+    let mut batch = vec![first];
+    let mut index = 0;
+    while index < queue.len() && batch.len() < BATCH_RECORDS {
+        let entry = &queue[index];
+        if topic(entry) == topic(&batch[0]) && bytes + size(entry) <= BATCH_BYTES {
+            bytes += size(entry);
+            batch.push(queue.remove(index));
+        } else {
+            index += 1;
+        }
+    }
+    batch
 }
 
 /// Takes the acknowledgements addressed to the session until it ends.
@@ -302,23 +397,83 @@ async fn receive(shared: Weak<Shared>, mut events: mpsc::Receiver<SessionEvent>)
                 let Ok(LogNotice::Ack(ack)) = LogNotice::decode(&payload) else {
                     continue;
                 };
-                shared.counters.acks.fetch_add(1, Ordering::Relaxed);
-                let waiter = shared.pending.lock().get(&ack.id).cloned();
-                match waiter {
-                    Some(waiter) => {
-                        let mut nodes = waiter.nodes.lock();
-                        nodes.0.insert(ack.node);
-                        nodes.1 |= ack.duplicate;
-                        drop(nodes);
-                        waiter.arrived.notify_one();
-                    }
-                    None => {
-                        shared.counters.stray_acks.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters
+                    .acks
+                    .fetch_add(ack.confirmed.len() as u64, Ordering::Relaxed);
+                for message in ack.confirmed {
+                    let waiter = shared.pending.lock().get(&message.id).cloned();
+                    match waiter {
+                        Some(waiter) => {
+                            let mut nodes = waiter.nodes.lock();
+                            nodes.0.insert(ack.node.clone());
+                            nodes.1 |= message.duplicate;
+                            drop(nodes);
+                            waiter.arrived.notify_one();
+                        }
+                        None => {
+                            shared.counters.stray_acks.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
             }
             SessionEvent::Restored { .. } => shared.restored.notify_waiters(),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Batches of (topic, size) entries, as the sender would publish them.
+    fn batches(mut queue: Vec<(&'static str, usize)>) -> Vec<Vec<(&'static str, usize)>> {
+        let mut out = Vec::new();
+        while !queue.is_empty() {
+            out.push(take_batch(&mut queue, |e| e.0, |e| e.1));
+        }
+        out
+    }
+
+    #[test]
+    fn one_notice_per_topic_in_queue_order() {
+        let queue = vec![
+            ("log/a", 1),
+            ("log/b", 2),
+            ("log/a", 3),
+            ("log/b", 4),
+            ("log/a", 5),
+        ];
+        assert_eq!(
+            batches(queue),
+            vec![
+                vec![("log/a", 1), ("log/a", 3), ("log/a", 5)],
+                vec![("log/b", 2), ("log/b", 4)],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_batch_stays_within_its_record_and_byte_limits() {
+        let many = vec![("log/a", 1); BATCH_RECORDS + 3];
+        let sizes: Vec<usize> = batches(many).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![BATCH_RECORDS, 3]);
+
+        let half = BATCH_BYTES / 2;
+        let queue = vec![("log/a", half), ("log/a", half), ("log/a", 1), ("log/a", 2)];
+        assert_eq!(
+            batches(queue),
+            vec![
+                vec![("log/a", half), ("log/a", half)],
+                vec![("log/a", 1), ("log/a", 2)]
+            ]
+        );
+        // A record over the byte limit leaves alone; smaller ones after it are not skipped.
+        let queue = vec![("log/a", BATCH_BYTES + 1), ("log/a", 1)];
+        assert_eq!(
+            batches(queue),
+            vec![vec![("log/a", BATCH_BYTES + 1)], vec![("log/a", 1)]]
+        );
     }
 }

@@ -221,7 +221,7 @@ impl Trio {
         let id = record.id;
         let notice = LogNotice::Append(Append {
             reply_to: self.publisher.id().unwrap(),
-            record,
+            records: vec![record],
         });
         self.bus
             .publish(&log_topic(app), notice.encode())
@@ -237,7 +237,7 @@ impl Trio {
         while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.acks.recv()).await {
             if let SessionEvent::Direct { payload } = event
                 && let Ok(LogNotice::Ack(ack)) = LogNotice::decode(&payload)
-                && ack.id == id
+                && ack.confirmed.iter().any(|message| message.id == id)
             {
                 nodes.push(ack.node);
             }
@@ -458,7 +458,7 @@ async fn damaged_copy_comes_back(damage: impl FnOnce(&std::path::Path)) {
         sent.push(record.id);
         let notice = LogNotice::Append(Append {
             reply_to: publisher.id().unwrap(),
-            record,
+            records: vec![record],
         });
         bus.publish(&log_topic("app"), notice.encode())
             .await

@@ -11,10 +11,20 @@ use std::time::Duration;
 use bytes::Bytes;
 use tiercache_bus::{Bus, Session, SessionEvent, SessionOptions};
 use tiercache_log::{
-    Ack, Append, LogNode, LogNotice, LogStorage, MemoryStorage, MessageIds, Record, log_topic,
+    Ack, Append, LogNode, LogNotice, LogStorage, MemoryStorage, MessageId, MessageIds, Record,
+    log_topic,
 };
 use tiercache_testkit::RedisServer;
 use tokio::sync::mpsc::Receiver;
+
+/// One message confirmed by one node (an [`Ack`] notice confirms several).
+#[derive(Debug)]
+struct NodeAck {
+    node: String,
+    id: MessageId,
+    position: u64,
+    duplicate: bool,
+}
 
 /// Three log nodes over one bus, each with its own storage, and a publisher.
 struct Cluster {
@@ -66,7 +76,7 @@ impl Cluster {
     async fn publish(&self, app: &str, record: Record) -> usize {
         let notice = LogNotice::Append(Append {
             reply_to: self.publisher.id().unwrap(),
-            record,
+            records: vec![record],
         });
         self.bus
             .publish(&log_topic(app), notice.encode())
@@ -75,8 +85,8 @@ impl Cluster {
             .len()
     }
 
-    /// The next `count` acknowledgements (bounded: 10 s).
-    async fn acks(&mut self, count: usize) -> Vec<Ack> {
+    /// The next `count` confirmations, from however many notices (bounded: 10 s).
+    async fn acks(&mut self, count: usize) -> Vec<NodeAck> {
         let mut acks = Vec::new();
         while acks.len() < count {
             let event = tokio::time::timeout(Duration::from_secs(10), self.acks.recv())
@@ -85,7 +95,14 @@ impl Cluster {
                 .unwrap();
             if let SessionEvent::Direct { payload } = event {
                 match LogNotice::decode(&payload).unwrap() {
-                    LogNotice::Ack(ack) => acks.push(ack),
+                    LogNotice::Ack(Ack { node, confirmed }) => {
+                        acks.extend(confirmed.into_iter().map(|message| NodeAck {
+                            node: node.clone(),
+                            id: message.id,
+                            position: message.position,
+                            duplicate: message.duplicate,
+                        }))
+                    }
                     other => panic!("not an ack: {other:?}"),
                 }
             }

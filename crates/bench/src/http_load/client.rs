@@ -1,5 +1,6 @@
 //! The HTTP/1.1 client side: one kept-alive connection to a node and one request-answer
-//! exchange over it.
+//! exchange over it. Public so that other benchmarks (the log benchmark) drive the nodes
+//! through the same client as the load generator.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 /// A kept-alive connection to one node.
-pub(super) struct Connection {
+pub struct Connection {
     target: SocketAddr,
     /// The `Host` header of every request (the target, as text).
     host: String,
@@ -21,7 +22,7 @@ pub(super) struct Connection {
 impl Connection {
     /// Connects to `target` (with `TCP_NODELAY`: requests are small and latency is the
     /// measurement).
-    pub(super) async fn open(target: SocketAddr) -> Result<Connection, String> {
+    pub async fn open(target: SocketAddr) -> Result<Connection, String> {
         Ok(Connection {
             target,
             host: target.to_string(),
@@ -30,7 +31,7 @@ impl Connection {
     }
 
     /// `GET path`, ready to send.
-    pub(super) fn get(&self, path: &str) -> Request<Full<Bytes>> {
+    pub fn get(&self, path: &str) -> Request<Full<Bytes>> {
         Request::get(path)
             .header(hyper::header::HOST, &self.host)
             .body(Full::new(Bytes::new()))
@@ -38,7 +39,7 @@ impl Connection {
     }
 
     /// `PUT path` with a JSON body, ready to send.
-    pub(super) fn put_json(&self, path: &str, body: String) -> Request<Full<Bytes>> {
+    pub fn put_json(&self, path: &str, body: String) -> Request<Full<Bytes>> {
         Request::put(path)
             .header(hyper::header::HOST, &self.host)
             .header(hyper::header::CONTENT_TYPE, "application/json")
@@ -46,9 +47,23 @@ impl Connection {
             .expect("requests built from valid parts")
     }
 
+    /// `POST path` with `body` as it is (`application/octet-stream`) and `headers`, ready
+    /// to send.
+    pub fn post(&self, path: &str, body: Bytes, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
+        let mut request = Request::post(path)
+            .header(hyper::header::HOST, &self.host)
+            .header(hyper::header::CONTENT_TYPE, "application/octet-stream");
+        for &(name, value) in headers {
+            request = request.header(name, value);
+        }
+        request
+            .body(Full::new(body))
+            .expect("requests built from valid parts")
+    }
+
     /// Sends `request` once the connection is ready and reads the whole answer:
     /// `(status, body)`. An error means the connection is gone (see [`Self::reopen`]).
-    pub(super) async fn exchange(
+    pub async fn exchange(
         &mut self,
         request: Request<Full<Bytes>>,
     ) -> Result<(u16, Bytes), String> {
@@ -70,7 +85,7 @@ impl Connection {
     /// Replaces a connection that failed; when the node does not answer either, waits a
     /// little so a worker facing a dead node does not spin (its request count bounds the
     /// attempts).
-    pub(super) async fn reopen(&mut self) {
+    pub async fn reopen(&mut self) {
         match handshake(self.target).await {
             Ok(fresh) => self.sender = fresh,
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,

@@ -24,7 +24,7 @@
 //! - `run`: [`run`]: connects the workers, starts them, adds up what they counted.
 //! - `worker`: one worker's loop over its connection, and what it counts.
 //! - `keys`: which key each request asks for (popularity rank → key id).
-//! - `client`: the HTTP/1.1 connection and one request-answer exchange.
+//! - `client`: the HTTP/1.1 connection ([`Connection`]) and one request-answer exchange.
 //! - `answer`: the tier and version found in an object answer without parsing it.
 //! - `node_stats`: the nodes' `/v1/stats`, read before and after, summed over the run.
 //! - `report`: what a run measured ([`LoadReport`]) and what it proves wrong
@@ -39,6 +39,7 @@ mod run;
 mod spec;
 mod worker;
 
+pub use client::Connection;
 pub use node_stats::{CoherenceSummary, WriteBehindSummary};
 pub use report::{CoherenceViolation, HitRatios, LoadReport, summary_of};
 pub use run::run;

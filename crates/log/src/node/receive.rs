@@ -1,10 +1,13 @@
 //! The node's bus events, taken in batches: everything queued when the node gets to them is
 //! grouped by application (keeping arrival order) and appended in one call, so concurrent
-//! publishers share the storage's group commit. A notice that does not decode is counted
+//! publishers share the storage's group commit, and each publisher gets one [`Ack`] for
+//! everything of its own in the batch (sent to every publisher concurrently). A notice that does not decode is counted
 //! and reported, never guessed at. A lost session is counted and wakes catch-up, which
 //! subscribes again once the session is restored.
 
 use std::collections::BTreeMap;
+
+use futures_util::future::join_all;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -12,7 +15,10 @@ use tiercache_bus::SessionEvent;
 use tokio::sync::mpsc;
 
 use super::shared::Shared;
-use crate::notice::{Ack, Append, LogNotice, app_of_topic};
+use tiercache_bus::SessionId;
+
+use crate::notice::{Ack, Append, Confirmed, LogNotice, MAX_BATCH, app_of_topic};
+use crate::record::Record;
 
 /// The most events taken in one batch.
 const BATCH: usize = 512;
@@ -23,14 +29,15 @@ pub(super) async fn run(shared: Arc<Shared>, mut events: mpsc::Receiver<SessionE
     let counters = &shared.counters;
     let mut batch = Vec::with_capacity(BATCH);
     while events.recv_many(&mut batch, BATCH).await > 0 {
-        let mut by_app: BTreeMap<String, Vec<Append>> = BTreeMap::new();
+        let mut by_app: BTreeMap<String, Vec<(SessionId, Record)>> = BTreeMap::new();
         for event in batch.drain(..) {
             match event {
                 SessionEvent::Message { topic, payload } => {
                     let decoded = LogNotice::decode(&payload);
                     match (app_of_topic(&topic), decoded) {
-                        (Some(app), Ok(LogNotice::Append(append))) => {
-                            by_app.entry(app.to_owned()).or_default().push(append)
+                        (Some(app), Ok(LogNotice::Append(Append { reply_to, records }))) => {
+                            let queued = by_app.entry(app.to_owned()).or_default();
+                            queued.extend(records.into_iter().map(|record| (reply_to, record)));
                         }
                         (_, Err(error)) => {
                             counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -63,12 +70,15 @@ pub(super) async fn run(shared: Arc<Shared>, mut events: mpsc::Receiver<SessionE
 }
 
 /// Appends one application's batch, then — if the application is caught up — acknowledges
-/// each message to its publisher.
-async fn append_and_ack(shared: &Shared, app: &str, appends: Vec<Append>) {
+/// the messages to their publishers, one notice per publisher.
+async fn append_and_ack(shared: &Shared, app: &str, appends: Vec<(SessionId, Record)>) {
     let node = &shared.id;
     let counters = &shared.counters;
-    let replies: Vec<_> = appends.iter().map(|a| (a.reply_to, a.record.id)).collect();
-    let records = appends.into_iter().map(|a| a.record).collect();
+    let replies: Vec<_> = appends
+        .iter()
+        .map(|(to, record)| (*to, record.id))
+        .collect();
+    let records = appends.into_iter().map(|(_, record)| record).collect();
     let appended = match shared.storage.append(app, records).await {
         Ok(appended) => appended,
         Err(error) => {
@@ -96,18 +106,35 @@ async fn append_and_ack(shared: &Shared, app: &str, appends: Vec<Append>) {
             .fetch_add(replies.len() as u64, Ordering::Relaxed);
         return;
     }
+    let mut by_publisher: BTreeMap<SessionId, Vec<Confirmed>> = BTreeMap::new();
     for (index, (reply_to, id)) in replies.into_iter().enumerate() {
-        let ack = LogNotice::Ack(Ack {
+        by_publisher.entry(reply_to).or_default().push(Confirmed {
             id,
             position: appended.position(index),
             duplicate: appended.duplicates.iter().any(|d| d.index == index),
-            node: node.clone(),
         });
-        match shared.bus.send_to(reply_to, ack.encode()).await {
-            Ok(_) => {
-                counters.acks.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(error) => eprintln!("log node {node}: acknowledging to {reply_to} failed: {error}"),
-        }
     }
+    let sends = by_publisher.into_iter().flat_map(|(reply_to, confirmed)| {
+        confirmed
+            .chunks(MAX_BATCH)
+            .map(|chunk| {
+                let count = chunk.len() as u64;
+                let ack = LogNotice::Ack(Ack {
+                    node: node.clone(),
+                    confirmed: chunk.to_vec(),
+                });
+                async move {
+                    match shared.bus.send_to(reply_to, ack.encode()).await {
+                        Ok(_) => {
+                            counters.acks.fetch_add(count, Ordering::Relaxed);
+                        }
+                        Err(error) => eprintln!(
+                            "log node {node}: acknowledging to {reply_to} failed: {error}"
+                        ),
+                    }
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    join_all(sends).await;
 }

@@ -3,6 +3,18 @@
 //! before it sends the next. Each run lasts 2 s or 200 000 messages, whichever comes first;
 //! the table gives the median of 5 runs of msgs/s, p50 and p99.
 //!
+//! tiercache: a deployment started by `tiercache up --nodes 1` (three log nodes, one API
+//! node, a redis-server as the bus), appended to with `POST /v1/logs/bench`, for each of the
+//! log nodes' `--fsync always` and `--fsync interval:10ms` (written before the
+//! acknowledgement, fsynced within 10 ms) and each of the API node's `--log-acks` 1, 2 and 3:
+//! a fresh deployment per setting. On the `interval:10ms`, 2-ack deployment the log is then
+//! read by 1 and 16 readers, a page of 100 messages at a time (every copy answering).
+//!
+//! The closest settings to JetStream's: `--log-acks 2` (a quorum of the three copies, as an
+//! R3 stream's PubAck) and `--fsync interval:10ms` — stronger than JetStream 2.9, which does
+//! not fsync before the acknowledgement either but only every 2 min (so a tiercache row at
+//! equal throughput is the better one).
+//!
 //! Baseline: NATS JetStream (the Debian `nats-server`), a stream of 3 replicas (file storage)
 //! on three local servers, started by [`tiercache_launch::NatsCluster`]. Its durability is
 //! printed with the table: by default a message is acknowledged once a quorum of the
@@ -16,12 +28,7 @@
 //!
 //! Each system is a [`runner::Target`]: the runner and the statistics are the same for all.
 //!
-//! Last results (release, 2-core VM, nats-server 2.9.10 from Debian 12, 2 s × 5 runs):
-//!
-//! | system | acknowledged when | publishers | msgs/s | p50 | p99 |
-//! |---|---|---:|---:|---:|---:|
-//! | JetStream 2.9.10 R3 | quorum 2/3 written, no fsync | 1 | 2231 | 414 µs | 1152 µs |
-//! | JetStream 2.9.10 R3 | quorum 2/3 written, no fsync | 16 | 10784 | 1251 µs | 5191 µs |
+//! The last results are in BENCHMARKS.md ("Application logs").
 //!
 //! "No fsync" was checked, not only read in nats-server's source: under `strace -f` a run
 //! with 16 publishers (stream creation included) made no `fsync` or `fdatasync` call.
@@ -30,6 +37,8 @@
 mod jetstream;
 /// Publishers, runs, statistics, the table.
 mod runner;
+/// tiercache's application logs as a target.
+mod tiercache;
 
 use std::time::Duration;
 
@@ -37,7 +46,8 @@ use tiercache_launch::NatsCluster;
 use tiercache_testkit::bench::BenchArgs;
 
 use crate::jetstream::{JetStream, STREAM};
-use crate::runner::{Limits, Row, measure, print_table};
+use crate::runner::{Limits, Row, Target, measure, print_table};
+use crate::tiercache::{APP, PAGE, Readers, TierCache};
 
 /// Bytes per message.
 const PAYLOAD_BYTES: usize = 256;
@@ -51,6 +61,15 @@ struct Setting {
     durability: &'static str,
     jetstream: &'static [&'static str],
 }
+
+/// The log nodes' `--fsync` settings, and what a node's confirmation means under each.
+const FSYNC: [(&str, &str); 2] = [
+    ("always", "fdatasync before the ack"),
+    ("interval:10ms", "written, fsync within 10 ms"),
+];
+
+/// The API node's `--log-acks` settings: how many of the three copies confirm an append.
+const ACKS: [usize; 3] = [1, 2, 3];
 
 fn main() {
     let args = BenchArgs::from_env();
@@ -96,11 +115,45 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    let mut rows: Vec<Row> = Vec::new();
+    let mut reads: Vec<Row> = Vec::new();
+    for (fsync, durability) in FSYNC {
+        for acks in ACKS {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let target = runtime
+                .block_on(TierCache::prepare(dir.path(), fsync, acks))
+                .unwrap_or_else(|error| panic!("{error:#}"));
+            let durability = format!("{acks}/3 log nodes, {durability}");
+            let system = ("tiercache R3", durability.as_str());
+            rows.extend(measure_all(
+                &runtime,
+                &target,
+                system,
+                &publishers,
+                runs,
+                limits,
+            ));
+            if fsync == FSYNC[1].0 && acks == 2 {
+                // Reads do not depend on the settings; the log now holds every append above.
+                let what = format!("pages of {PAGE}, every copy answering");
+                let system = ("tiercache R3 reads", what.as_str());
+                let readers = Readers(&target);
+                reads.extend(measure_all(
+                    &runtime,
+                    &readers,
+                    system,
+                    &publishers,
+                    runs,
+                    limits,
+                ));
+            }
+            drop(target);
+        }
+    }
     let system = format!(
         "JetStream {} R{REPLICAS}",
         version.trim_start_matches("nats-server: v")
     );
-    let mut rows: Vec<Row> = Vec::new();
     for setting in &settings {
         // Blocking: starting and stopping processes happens outside the runtime.
         let cluster = NatsCluster::start(REPLICAS, setting.jetstream)
@@ -108,23 +161,26 @@ fn main() {
         let target = runtime
             .block_on(JetStream::prepare(&cluster))
             .unwrap_or_else(|error| panic!("{error:#}"));
-        for &count in &publishers {
-            let row = runtime
-                .block_on(measure(
-                    &target,
-                    (&system, setting.durability),
-                    count,
-                    runs,
-                    limits,
-                ))
-                .unwrap_or_else(|error| panic!("{error:#}"));
-            rows.push(row);
-        }
+        let system = (system.as_str(), setting.durability);
+        rows.extend(measure_all(
+            &runtime,
+            &target,
+            system,
+            &publishers,
+            runs,
+            limits,
+        ));
         drop(target);
         drop(cluster);
     }
     print_table(&rows);
-    for row in &rows {
+    println!(
+        "\nReads: GET /v1/logs/{APP}?after=ID&limit={PAGE}, each reader paging from the start \
+         of the log; here the rate column counts pages (of {PAGE} messages, but the last of a \
+         pass) per second, and the latencies are per page:\n"
+    );
+    print_table(&reads);
+    for row in rows.iter().chain(&reads) {
         assert!(
             row.acked > 0,
             "{} acknowledged nothing with {} publishers",
@@ -134,8 +190,33 @@ fn main() {
     }
 }
 
+/// One row per publisher count for `target`.
+fn measure_all<T: Target>(
+    runtime: &tokio::runtime::Runtime,
+    target: &T,
+    system: (&str, &str),
+    publishers: &[usize],
+    runs: usize,
+    limits: Limits,
+) -> Vec<Row> {
+    publishers
+        .iter()
+        .map(|&count| {
+            runtime
+                .block_on(measure(target, system, count, runs, limits))
+                .unwrap_or_else(|error| panic!("{error:#}"))
+        })
+        .collect()
+}
+
 /// What was measured, and what JetStream's acknowledgement guarantees on this server.
 fn print_conditions(version: &str, sync_interval: bool, runs: usize, limits: Limits) {
+    println!(
+        "tiercache: `up --nodes 1` (store on SQLite, 3 admins, a redis-server as the bus, 3 log \
+         nodes, 1 API node) on 127.0.0.1; log {APP}, 3 copies; every publisher has a kept-alive \
+         connection to the API node and waits for the 200 of its POST /v1/logs/{APP} (--log-acks \
+         of the 3 log nodes confirmed it durable under their --fsync)"
+    );
     println!(
         "{version}; {REPLICAS} servers on 127.0.0.1; stream {STREAM} on bench.>, \
          {REPLICAS} replicas, file storage"
