@@ -63,6 +63,17 @@ pub enum LogError {
     /// The bus refused or could not confirm a subscription. Retryable.
     #[error("bus: {0}")]
     Bus(String),
+    /// Another storage holds the data directory (a lock on it): two storages on one
+    /// directory would interleave their writes.
+    #[error(
+        "the data directory {} is in use (another log node, or another storage in this \
+         process, holds its lock)",
+        dir.display()
+    )]
+    DirectoryInUse {
+        /// The data directory.
+        dir: PathBuf,
+    },
     /// The storage is shutting down.
     #[error("the log storage is closed")]
     Closed,
@@ -77,7 +88,9 @@ impl LogError {
             LogError::Io(_) | LogError::Closed | LogError::Unreachable(_) | LogError::Bus(_) => {
                 ErrorCode::Unavailable
             }
-            LogError::StaleAssignment { .. } => ErrorCode::Conflict,
+            LogError::StaleAssignment { .. } | LogError::DirectoryInUse { .. } => {
+                ErrorCode::Conflict
+            }
             // Needs a repair (and a catch-up): retrying alone does not help.
             LogError::Corrupt { .. } | LogError::Failed { .. } => ErrorCode::Internal,
         }

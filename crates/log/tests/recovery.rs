@@ -1,6 +1,6 @@
 //! Segment storage on damaged files: torn tails truncated and reported, corruption in the
 //! middle reported by file and offset (and cut by a repair), segments rolled over and
-//! checked for gaps, options refused with a clear error.
+//! checked for gaps, options refused with a clear error, a directory in use refused.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -361,4 +361,23 @@ fn unusable_options_and_names_are_refused_with_the_reason() {
             "{app:?}: {error:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_directory_in_use_is_refused_until_its_storage_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = open(dir.path(), 1 << 20);
+    first.append("app", records(0..3)).await.unwrap();
+    let second = SegmentStorage::open(dir.path(), options(1 << 20)).unwrap_err();
+    assert!(
+        matches!(&second, LogError::DirectoryInUse { dir: held } if held == dir.path()),
+        "{second:?}"
+    );
+    assert!(second.to_string().contains("in use"), "{second}");
+    // The refused open wrote nothing: the first storage's records are intact.
+    assert_eq!(stored(&first).await, records(0..3));
+    drop(first);
+    let (reopened, recovery) = open(dir.path(), 1 << 20);
+    assert_eq!(recovery.records, 3);
+    assert_eq!(stored(&reopened).await, records(0..3));
 }

@@ -118,7 +118,9 @@ pub struct Recovery {
 /// record anywhere else is reported by file and offset, never skipped (see [`Recovery`],
 /// [`SegmentStorage::repair`]).
 ///
-/// One process at a time: two storages on the same directory would interleave writes.
+/// One storage at a time: [`open`](SegmentStorage::open) takes an exclusive lock on the
+/// directory (released when the storage is dropped, or by the kernel when its process
+/// dies), and a second open of the directory fails with [`LogError::DirectoryInUse`].
 /// Dropping the storage blocks until the queued appends are done (and, with `interval`, a
 /// last fsync): drop it from a blocking context or at shutdown.
 #[derive(Debug)]
@@ -128,6 +130,21 @@ pub struct SegmentStorage {
     apps: Registry<AppLog>,
     /// Dropped last: its drop finishes queued appends and the last fsync.
     writers: Writers,
+    /// Holds the directory's lock for as long as the storage lives (after `writers`).
+    _lock: std::fs::File,
+}
+
+/// Takes an exclusive lock on the directory itself (`flock` on it: no file name that an
+/// application's directory could take), or says that another process holds it.
+fn lock_dir(dir: &Path) -> LogResult<std::fs::File> {
+    let handle = std::fs::File::open(dir).map_err(|error| LogError::io(dir.display(), error))?;
+    match handle.try_lock() {
+        Ok(()) => Ok(handle),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::DirectoryInUse {
+            dir: dir.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(error)) => Err(LogError::io(dir.display(), error)),
+    }
 }
 
 impl SegmentStorage {
@@ -143,6 +160,7 @@ impl SegmentStorage {
         let dir = dir.as_ref().to_owned();
         let io = |error| LogError::io(dir.display(), error);
         std::fs::create_dir_all(&dir).map_err(io)?;
+        let lock = lock_dir(&dir)?;
         let writers = Writers::start(options.writer_threads, options.segment_bytes, options.fsync);
         let mut report = Recovery::default();
         let mut apps = HashMap::new();
@@ -173,6 +191,7 @@ impl SegmentStorage {
             options,
             apps: Registry::new(apps),
             writers,
+            _lock: lock,
         };
         Ok((storage, report))
     }
