@@ -124,7 +124,13 @@ impl LogService {
     ) -> Result<Result<Acknowledged, PublishError>, ApiError> {
         tiercache_log::check_app(app)
             .map_err(|why| ApiError::new(ErrorCode::InvalidArgument, why))?;
-        self.nodes_of(app).await?;
+        // An append needs the log active, not its nodes (it publishes on the topic): once
+        // the admin answered for a log, appends stop asking it — the admin keeps its
+        // placement and replaces dead nodes by itself. Only reads refresh the nodes.
+        let activated = self.assignments.lock().contains_key(app);
+        if !activated {
+            self.nodes_of(app).await?;
+        }
         Ok(self.publisher.append(app, value, idempotency_key).await)
     }
 
