@@ -18,7 +18,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A JetStream cluster with the benchmark's stream: `BENCH` on `bench.>`, file storage, one
 /// replica per server.
 pub struct JetStream {
+    /// The servers' client URLs, the stream's leader first.
     urls: Vec<String>,
+    /// The stream leader's server name.
+    pub leader: String,
 }
 
 impl JetStream {
@@ -26,7 +29,7 @@ impl JetStream {
     /// while its meta leader has not heard of every server yet) and waits until a message
     /// published to it is acknowledged; bounded by 30 s.
     pub async fn prepare(cluster: &NatsCluster) -> anyhow::Result<JetStream> {
-        let urls = cluster.urls();
+        let mut urls = cluster.urls();
         let context = jetstream::new(async_nats::connect(urls.as_slice()).await?);
         let config = stream::Config {
             name: STREAM.to_owned(),
@@ -59,15 +62,33 @@ impl JetStream {
                 }
             }
         }
-        Ok(JetStream { urls })
+        // Publishers connect from the leader on (see `publisher`): where a lone publisher
+        // lands decides whether its messages take an extra hop, which would otherwise
+        // depend on the election of each run.
+        let mut stream = context.get_stream(STREAM).await?;
+        let leader = stream
+            .info()
+            .await?
+            .cluster
+            .as_ref()
+            .and_then(|cluster| cluster.leader.clone())
+            .context("the stream has no leader")?;
+        let at = cluster
+            .servers()
+            .iter()
+            .position(|server| server.name() == leader)
+            .with_context(|| format!("the leader {leader} is not one of the cluster's servers"))?;
+        urls.rotate_left(at);
+        Ok(JetStream { urls, leader })
     }
 }
 
 impl Target for JetStream {
     type Publisher = JetStreamPublisher;
 
-    /// Publisher `index` connects to server `index mod 3` (as clients spread over a
-    /// cluster), which forwards its messages to the stream's leader when it is another.
+    /// Publisher `index` connects to server `(leader + index) mod 3` (clients spread over
+    /// the cluster; a lone one on the stream's leader, JetStream's best case), and the
+    /// others forward their messages to the leader.
     async fn publisher(&self, index: usize) -> anyhow::Result<JetStreamPublisher> {
         let url = &self.urls[index % self.urls.len()];
         let client = async_nats::connect(url.as_str())

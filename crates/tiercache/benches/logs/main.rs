@@ -161,6 +161,10 @@ fn main() {
         let target = runtime
             .block_on(JetStream::prepare(&cluster))
             .unwrap_or_else(|error| panic!("{error:#}"));
+        println!(
+            "{system} ({}): the stream's leader is {}, publisher 0 connects to it",
+            setting.durability, target.leader
+        );
         let system = (system.as_str(), setting.durability);
         rows.extend(measure_all(
             &runtime,
@@ -223,7 +227,7 @@ fn print_conditions(version: &str, sync_interval: bool, runs: usize, limits: Lim
     );
     println!(
         "{} runs per row, each {:?} or {} messages, whichever first; {} bytes per message; \
-         publisher i connects to server i mod {REPLICAS}, each waits for its PubAck",
+         JetStream publisher i connects to server (stream leader + i) mod {REPLICAS}, so a lone one talks to the leader (JetStream's best case); each waits for its PubAck",
         runs, limits.duration, limits.messages, limits.payload_bytes
     );
     println!(
