@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::app_name::check_app;
 use crate::copy::{CopyPage, LogCopy};
-use crate::error::LogError;
+use crate::error::{LogError, LogResult};
 use crate::id::MessageId;
 use crate::node::LogNode;
 use crate::wire::{AssignmentBody, IdsPage, Page, WireRecord, page_limit};
@@ -108,14 +108,11 @@ async fn messages(
             return LogError::InvalidArgument(format!("after: {error}")).into_response();
         }
     };
-    let answer = async {
-        checked(&app)?;
-        node.read_after(&app, after, page_limit(query.limit)).await
-    };
-    match answer.await {
-        Ok(answer) => page(app, answer).into_response(),
-        Err(error) => error.into_response(),
-    }
+    let read = node.read_after(&app, after, page_limit(query.limit));
+    answer(&app, read, |answer| {
+        page(app.clone(), answer).into_response()
+    })
+    .await
 }
 
 async fn records(
@@ -123,15 +120,11 @@ async fn records(
     Path(app): Path<String>,
     Query(query): Query<FromQuery>,
 ) -> Response {
-    let answer = async {
-        checked(&app)?;
-        let limit = page_limit(query.limit);
-        node.read(&app, query.from.unwrap_or(0), limit).await
-    };
-    match answer.await {
-        Ok(answer) => page(app, answer).into_response(),
-        Err(error) => error.into_response(),
-    }
+    let read = node.read(&app, query.from.unwrap_or(0), page_limit(query.limit));
+    answer(&app, read, |answer| {
+        page(app.clone(), answer).into_response()
+    })
+    .await
 }
 
 async fn ids(
@@ -139,18 +132,30 @@ async fn ids(
     Path(app): Path<String>,
     Query(query): Query<FromQuery>,
 ) -> Response {
-    let answer = async {
-        checked(&app)?;
-        let limit = page_limit(query.limit);
-        node.ids_since(&app, query.from.unwrap_or(0), limit).await
-    };
-    match answer.await {
-        Ok((ids, len)) => Json(IdsPage {
-            app,
+    let read = node.ids_since(&app, query.from.unwrap_or(0), page_limit(query.limit));
+    answer(&app, read, |(ids, len): (Vec<MessageId>, u64)| {
+        Json(IdsPage {
+            app: app.clone(),
             len,
             ids: ids.iter().map(ToString::to_string).collect(),
         })
-        .into_response(),
+        .into_response()
+    })
+    .await
+}
+
+/// A read's answer: `read` runs only once `app` is a valid name; its result is rendered,
+/// or its error answered with the error's status.
+async fn answer<T>(
+    app: &str,
+    read: impl Future<Output = LogResult<T>>,
+    render: impl FnOnce(T) -> Response,
+) -> Response {
+    if let Err(error) = checked(app) {
+        return error.into_response();
+    }
+    match read.await {
+        Ok(answer) => render(answer),
         Err(error) => error.into_response(),
     }
 }

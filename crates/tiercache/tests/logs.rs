@@ -9,8 +9,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,43 +16,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
-use tiercache_launch::{Launch, Process, Ready};
 
-const PREFIX: &str = "{\"processes\"";
-
-/// Starts `tiercache up --json ARGS` in `dir` with `env`; returns it and its processes.
-fn up(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Process, Vec<Value>) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tiercache"));
-    command
-        .args(["up", "--dir", "deployment", "--json", "--lease-ms", "600"])
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(dir);
-    let up = Launch::new("tiercache up", command)
-        .ready(Ready::Lines {
-            prefix: PREFIX.to_owned(),
-            count: 1,
-        })
-        .timeout(Duration::from_secs(90))
-        .grace(Duration::from_secs(30))
-        .start()
-        .unwrap_or_else(|error| panic!("{error}"));
-    let line = format!("{PREFIX}{}", up.addresses()[0]);
-    let listing: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-    (up, listing["processes"].as_array().unwrap().clone())
-}
-
-fn address(process: &Value) -> String {
-    let url = process["url"].as_str().unwrap();
-    url.trim_start_matches("http://").to_owned()
-}
+use common::{address, of_role, up};
 
 fn by_id<'a>(processes: &'a [Value], id: &str) -> &'a Value {
     processes.iter().find(|p| p["id"] == id).unwrap()
-}
-
-fn of_role<'a>(processes: &'a [Value], role: &str) -> Vec<&'a Value> {
-    processes.iter().filter(|p| p["role"] == role).collect()
 }
 
 /// One HTTP exchange that may fail (a killed node): (status, JSON body) or why not.

@@ -5,55 +5,17 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
-use tiercache_launch::{Launch, Process, Ready};
+use tiercache_launch::Process;
 
-use common::{http, run};
-
-const PREFIX: &str = "{\"processes\"";
-
-/// Starts `tiercache up --json ARGS` in `dir`; returns it and its processes.
-fn up(dir: &Path, args: &[&str]) -> (Process, Vec<Value>) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tiercache"));
-    command
-        .args(["up", "--dir", "deployment", "--json", "--lease-ms", "600"])
-        .args(args)
-        .current_dir(dir);
-    let up = Launch::new("tiercache up", command)
-        .ready(Ready::Lines {
-            prefix: PREFIX.to_owned(),
-            count: 1,
-        })
-        .timeout(Duration::from_secs(90))
-        .grace(Duration::from_secs(30))
-        .start()
-        .unwrap_or_else(|error| panic!("{error}"));
-    let line = format!("{PREFIX}{}", up.addresses()[0]);
-    let listing: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-    let processes = listing["processes"].as_array().unwrap().clone();
-    (up, processes)
-}
+use common::{address, http, of_role, run, up};
 
 fn alive(pid: u64) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_ok()
-}
-
-fn of_role<'a>(processes: &'a [Value], role: &str) -> Vec<&'a Value> {
-    processes.iter().filter(|p| p["role"] == role).collect()
-}
-
-fn address(process: &Value) -> String {
-    process["url"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("http://")
-        .to_owned()
 }
 
 /// SIGTERM to `up`: it exits 0 and every process it listed is gone.
@@ -73,7 +35,7 @@ fn stop_and_check_nothing_left(mut up: Process, processes: &[Value]) -> String {
 #[test]
 fn up_starts_every_role_healthy_and_stops_them_all_in_reverse() {
     let dir = tempfile::tempdir().unwrap();
-    let (up, processes) = up(dir.path(), &["--nodes", "2"]);
+    let (up, processes) = up(dir.path(), &["--nodes", "2"], &[]);
     let roles: Vec<&str> = processes
         .iter()
         .map(|p| p["role"].as_str().unwrap())
@@ -160,7 +122,7 @@ fn up_starts_every_role_healthy_and_stops_them_all_in_reverse() {
 #[test]
 fn a_killed_child_is_reported_and_restarted_on_its_address() {
     let dir = tempfile::tempdir().unwrap();
-    let (up, processes) = up(dir.path(), &["--nodes", "1", "--restart"]);
+    let (up, processes) = up(dir.path(), &["--nodes", "1", "--restart"], &[]);
     let node = of_role(&processes, "api")[0];
     let pid = node["pid"].as_u64().unwrap();
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
@@ -201,6 +163,7 @@ fn up_with_redis_shares_the_tier_and_the_bus() {
     let (up, processes) = up(
         dir.path(),
         &["--nodes", "2", "--tier", "redis", "--maxmemory", "16MiB"],
+        &[],
     );
     let redis = of_role(&processes, "redis");
     assert_eq!(redis.len(), 1, "{processes:?}");

@@ -111,41 +111,33 @@ fn main() {
     }
     print_conditions(&version, sync_interval, runs, limits);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let plan = Plan {
+        runtime: tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime"),
+        publishers,
+        runs,
+        limits,
+    };
     let mut rows: Vec<Row> = Vec::new();
     let mut reads: Vec<Row> = Vec::new();
     for (fsync, durability) in FSYNC {
         for acks in ACKS {
             let dir = tempfile::tempdir().expect("a temporary directory");
-            let target = runtime
+            let target = plan
+                .runtime
                 .block_on(TierCache::prepare(dir.path(), fsync, acks))
                 .unwrap_or_else(|error| panic!("{error:#}"));
             let durability = format!("{acks}/3 log nodes, {durability}");
             let system = ("tiercache R3", durability.as_str());
-            rows.extend(measure_all(
-                &runtime,
-                &target,
-                system,
-                &publishers,
-                runs,
-                limits,
-            ));
+            rows.extend(plan.rows(&target, system));
             if fsync == FSYNC[1].0 && acks == 2 {
                 // Reads do not depend on the settings; the log now holds every append above.
                 let what = format!("pages of {PAGE}, every copy answering");
                 let system = ("tiercache R3 reads", what.as_str());
                 let readers = Readers(&target);
-                reads.extend(measure_all(
-                    &runtime,
-                    &readers,
-                    system,
-                    &publishers,
-                    runs,
-                    limits,
-                ));
+                reads.extend(plan.rows(&readers, system));
             }
             drop(target);
         }
@@ -158,7 +150,8 @@ fn main() {
         // Blocking: starting and stopping processes happens outside the runtime.
         let cluster = NatsCluster::start(REPLICAS, setting.jetstream)
             .unwrap_or_else(|error| panic!("{error}"));
-        let target = runtime
+        let target = plan
+            .runtime
             .block_on(JetStream::prepare(&cluster))
             .unwrap_or_else(|error| panic!("{error:#}"));
         println!(
@@ -166,14 +159,7 @@ fn main() {
             setting.durability, target.leader
         );
         let system = (system.as_str(), setting.durability);
-        rows.extend(measure_all(
-            &runtime,
-            &target,
-            system,
-            &publishers,
-            runs,
-            limits,
-        ));
+        rows.extend(plan.rows(&target, system));
         drop(target);
         drop(cluster);
     }
@@ -194,23 +180,32 @@ fn main() {
     }
 }
 
-/// One row per publisher count for `target`.
-fn measure_all<T: Target>(
-    runtime: &tokio::runtime::Runtime,
-    target: &T,
-    system: (&str, &str),
-    publishers: &[usize],
+/// What every row measures: the publisher counts, the runs per row and their limits.
+struct Plan {
+    runtime: tokio::runtime::Runtime,
+    publishers: Vec<usize>,
     runs: usize,
     limits: Limits,
-) -> Vec<Row> {
-    publishers
-        .iter()
-        .map(|&count| {
-            runtime
-                .block_on(measure(target, system, count, runs, limits))
-                .unwrap_or_else(|error| panic!("{error:#}"))
-        })
-        .collect()
+}
+
+impl Plan {
+    /// One row per publisher count for `target`.
+    fn rows<T: Target>(&self, target: &T, system: (&str, &str)) -> Vec<Row> {
+        let Plan {
+            runtime,
+            publishers,
+            runs,
+            limits,
+        } = self;
+        publishers
+            .iter()
+            .map(|&count| {
+                runtime
+                    .block_on(measure(target, system, count, *runs, *limits))
+                    .unwrap_or_else(|error| panic!("{error:#}"))
+            })
+            .collect()
+    }
 }
 
 /// What was measured, and what JetStream's acknowledgement guarantees on this server.

@@ -112,3 +112,41 @@ pub fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, Value)
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
+
+/// The first bytes of `up --json`'s line.
+const UP_LISTING: &str = "{\"processes\"";
+
+/// Starts `tiercache up --json --lease-ms 600 ARGS` in `dir` (its data under
+/// `dir/deployment`) with `env`; returns it and the processes it listed.
+pub fn up(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Process, Vec<Value>) {
+    let mut command = tiercache();
+    command
+        .args(["up", "--dir", "deployment", "--json", "--lease-ms", "600"])
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir);
+    let up = Launch::new("tiercache up", command)
+        .ready(Ready::Lines {
+            prefix: UP_LISTING.to_owned(),
+            count: 1,
+        })
+        .timeout(Duration::from_secs(90))
+        .grace(Duration::from_secs(30))
+        .start()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let line = format!("{UP_LISTING}{}", up.addresses()[0]);
+    let listing: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let processes = listing["processes"].as_array().unwrap().clone();
+    (up, processes)
+}
+
+/// The processes of `up`'s listing with `role`, in its order.
+pub fn of_role<'a>(processes: &'a [Value], role: &str) -> Vec<&'a Value> {
+    processes.iter().filter(|p| p["role"] == role).collect()
+}
+
+/// The `HOST:PORT` of a listed process.
+pub fn address(process: &Value) -> String {
+    let url = process["url"].as_str().unwrap();
+    url.trim_start_matches("http://").to_owned()
+}
