@@ -175,9 +175,10 @@ impl Admin {
                 .release_lease(LEASE, &self.options.id, held.epoch)
                 .await
             {
-                eprintln!(
+                tracing::warn!(
                     "admin {}: releasing the lease failed (it lapses within {:?}): {error}",
-                    self.options.id, self.options.lease
+                    self.options.id,
+                    self.options.lease
                 );
             }
             self.publish(&writer);
@@ -219,7 +220,7 @@ impl Admin {
                 Some(writer.live.clone())
             }
             Err(error) => {
-                eprintln!(
+                tracing::warn!(
                     "admin {}: looking up the log nodes failed: {error}",
                     self.options.id
                 );
@@ -246,6 +247,13 @@ impl Admin {
             }
             Err(error) if AdminError::is_fenced(&error) => {
                 bump(&self.counters.fenced, 1);
+                tracing::warn!(
+                    admin = %self.options.id,
+                    epoch,
+                    app,
+                    %error,
+                    "a state write was refused by the store's fence"
+                );
                 self.step_down(writer, &error);
                 Err(self.not_active(writer))
             }
@@ -273,7 +281,7 @@ impl Admin {
             }
             Err(error) if AdminError::is_fenced(&error) => self.step_down(writer, &error),
             Err(error) if Instant::now() >= held.valid_until => self.step_down(writer, &error),
-            Err(error) => eprintln!(
+            Err(error) => tracing::warn!(
                 "admin {}: renewing the lease failed (retrying next tick): {error}",
                 self.options.id
             ),
@@ -298,7 +306,7 @@ impl Admin {
                         valid_until: sent_at + self.options.lease,
                     });
                     bump(&self.counters.takeovers, 1);
-                    eprintln!(
+                    tracing::info!(
                         "admin {}: active at epoch {} ({} applications, revision {})",
                         self.options.id,
                         lease.epoch,
@@ -309,7 +317,7 @@ impl Admin {
                 }
                 Err(error) => {
                     // Never act on a state it could not read: hand the lease back.
-                    eprintln!(
+                    tracing::warn!(
                         "admin {}: took the lease but could not load the state: {error}",
                         self.options.id
                     );
@@ -323,7 +331,7 @@ impl Admin {
                 writer.holder = Some((holder, epoch));
                 self.follow(writer).await;
             }
-            Err(error) => eprintln!(
+            Err(error) => tracing::warn!(
                 "admin {}: the store did not answer about the lease: {error}",
                 self.options.id
             ),
@@ -351,7 +359,7 @@ impl Admin {
                 writer.snapshot = snapshot;
                 bump(&self.counters.reloads, 1);
             }
-            Err(error) => eprintln!(
+            Err(error) => tracing::warn!(
                 "admin {}: reloading the state failed: {error}",
                 self.options.id
             ),
@@ -362,9 +370,10 @@ impl Admin {
     fn step_down(&self, writer: &mut Writer, why: &StoreError) {
         if let Some(held) = writer.held.take() {
             bump(&self.counters.step_downs, 1);
-            eprintln!(
+            tracing::warn!(
                 "admin {}: standby again, the lease at epoch {} is lost: {why}",
-                self.options.id, held.epoch
+                self.options.id,
+                held.epoch
             );
         }
     }

@@ -69,7 +69,7 @@ pub(crate) async fn announce(
     let peers = match registry.lookup(ADMIN_ROLE).await {
         Ok(peers) => peers,
         Err(error) => {
-            eprintln!(
+            tracing::warn!(
                 "admin {}: looking up the other admins failed: {error}",
                 beat.id
             );

@@ -132,16 +132,23 @@ async fn write(
         }
     });
     let timeout = state.options.request_timeout;
-    let version = match tokio::time::timeout(timeout, task).await {
-        Err(_) => return Err(NodeError::Timeout(timeout).into()),
-        Ok(Err(join_error)) => {
-            return Err(ApiError::new(
-                ErrorCode::Internal,
-                format!("the write failed: {join_error}"),
-            ));
-        }
-        Ok(Ok(outcome)) => outcome?,
+    let outcome = match tokio::time::timeout(timeout, task).await {
+        Err(_) => Err(NodeError::Timeout(timeout).into()),
+        Ok(Err(join_error)) => Err(ApiError::new(
+            ErrorCode::Internal,
+            format!("the write failed: {join_error}"),
+        )),
+        Ok(Ok(outcome)) => outcome.map_err(ApiError::from),
     };
+    let version = outcome.inspect_err(|error| {
+        let (code, message) = (error.code, &error.message);
+        // A refusal the client caused (a failed precondition) is news; one of ours is a warning.
+        if error.status().is_server_error() {
+            tracing::warn!(key, ?code, message, "write refused");
+        } else {
+            tracing::info!(key, ?code, message, "write refused");
+        }
+    })?;
     Ok(Json(Written {
         key: &key,
         version: version.0,

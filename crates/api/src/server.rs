@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::Response;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use tiercache_node::Node;
@@ -51,7 +52,28 @@ pub fn router_with_logs(
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One `debug` line per request: method, path, status, time taken. Costs one check of the
+/// filter when `debug` is off.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(request).await;
+    }
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
 }
 
 /// Serves `router` on `listener` (with `TCP_NODELAY` on every connection) until `shutdown`

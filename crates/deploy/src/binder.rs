@@ -174,7 +174,9 @@ async fn renew(
             other => other,
         };
         if let Err(error) = renewed {
-            eprintln!("binder: renewing {role}/{id} failed (retrying in {heartbeat:?}): {error}");
+            tracing::warn!(
+                "binder: renewing {role}/{id} failed (retrying in {heartbeat:?}): {error}"
+            );
         }
     }
 }

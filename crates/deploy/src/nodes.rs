@@ -137,7 +137,7 @@ impl RunningNodes {
         for member in self.memberships.drain(..) {
             let entry = member.registration().clone();
             if let Err(error) = member.leave().await {
-                eprintln!(
+                tracing::warn!(
                     "binder: {}/{} not deregistered (it lapses within one TTL): {}",
                     entry.role,
                     entry.id,

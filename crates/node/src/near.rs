@@ -176,9 +176,11 @@ impl NearCache {
         self.cache.stats()
     }
 
-    /// Drops everything.
-    pub(crate) fn clear(&self) {
+    /// Drops everything; returns how many entries it held.
+    pub(crate) fn clear(&self) -> usize {
+        let held = self.cache.len();
         self.cache.invalidate_all();
+        held
     }
 }
 

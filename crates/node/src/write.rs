@@ -64,7 +64,7 @@ impl Node {
             None => self.store.delete(key, precondition).await?,
         };
         if self.crash_after_commit {
-            eprintln!(
+            tracing::error!(
                 "tiercache: failpoint crash-after-commit: aborting after committing version {version}"
             );
             std::process::abort();

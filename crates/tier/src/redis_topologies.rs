@@ -325,6 +325,12 @@ impl SentinelRedisTier {
         }
         let node = RedisNode::connect(&address, &self.options).await?;
         node.flush().await?;
+        tracing::warn!(
+            master = %self.master,
+            from = %current.address(),
+            to = %address,
+            "shared tier failed over to a new primary; its copies were flushed"
+        );
         *current = node;
         Ok(true)
     }

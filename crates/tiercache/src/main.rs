@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod logging;
 
 use std::process::ExitCode;
 
@@ -15,6 +16,9 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    #[command(flatten)]
+    logging: logging::LoggingArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +54,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = logging::init(&cli.logging) {
+        eprintln!("error: {error:#}");
+        return ExitCode::FAILURE;
+    }
     let outcome = match cli.command {
         Command::Sim(args) => commands::sim::run(args),
         Command::Store(args) => commands::store::run(args),

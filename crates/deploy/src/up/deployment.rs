@@ -184,22 +184,22 @@ impl Deployment {
             for child in &mut self.children {
                 let name = child.spec.name();
                 if let Some((status, tail)) = child.exited() {
-                    eprintln!("up: {name} exited ({status}); its last lines:\n{tail}");
+                    tracing::warn!("up: {name} exited ({status}); its last lines:\n{tail}");
                     if self.options.restart {
                         let wait = child.schedule_restart();
-                        eprintln!("up: restarting {name} in {} ms", wait.as_millis());
+                        tracing::info!("up: restarting {name} in {} ms", wait.as_millis());
                     } else {
-                        eprintln!(
+                        tracing::warn!(
                             "up: {name} stays down (--restart restarts children); the others keep running"
                         );
                     }
                 }
                 match child.restart_if_due(&binary) {
                     Some(Ok(pid)) => {
-                        eprintln!("up: {name} restarted, pid {pid}, on {}", child.spec.url())
+                        tracing::info!("up: {name} restarted, pid {pid}, on {}", child.spec.url())
                     }
                     Some(Err(error)) => {
-                        eprintln!("up: restarting {name} failed, retrying: {error}")
+                        tracing::warn!("up: restarting {name} failed, retrying: {error}")
                     }
                     None => {}
                 }
@@ -207,19 +207,19 @@ impl Deployment {
             if let Some(redis) = &mut self.redis {
                 for (id, server) in redis.servers_mut() {
                     if server.pid().is_some() && server.has_exited() {
-                        eprintln!(
+                        tracing::warn!(
                             "up: redis {id} exited; its last lines:\n{}",
                             server.log_tail(20)
                         );
                         server.kill(); // forget it, so it is reported once
                         if self.options.restart {
                             match server.restart() {
-                                Ok(()) => eprintln!(
+                                Ok(()) => tracing::info!(
                                     "up: redis {id} restarted (empty) on {}",
                                     server.url()
                                 ),
                                 Err(error) => {
-                                    eprintln!("up: restarting redis {id} failed: {error}")
+                                    tracing::warn!("up: restarting redis {id} failed: {error}")
                                 }
                             }
                         }

@@ -34,7 +34,7 @@ pub(super) async fn run(shared: Weak<Shared>) {
         let interval = match shared.upgrade() {
             Some(shared) => {
                 if let Err(error) = subscribe_all(&shared).await {
-                    eprintln!("log node {}: subscribing again: {error}", shared.id);
+                    tracing::warn!("log node {}: subscribing again: {error}", shared.id);
                 }
                 pass(&shared).await;
                 shared.sync_interval
@@ -119,7 +119,7 @@ pub(super) async fn pass(shared: &Shared) {
                 && copy.ready != Some(generation)
             {
                 copy.ready = Some(generation);
-                eprintln!("log node {}: {app} caught up", shared.id);
+                tracing::info!("log node {}: {app} caught up", shared.id);
             }
         }
     }

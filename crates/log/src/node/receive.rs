@@ -41,7 +41,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut events: mpsc::Receiver<SessionE
                         }
                         (_, Err(error)) => {
                             counters.malformed.fetch_add(1, Ordering::Relaxed);
-                            eprintln!(
+                            tracing::warn!(
                                 "log node {node}: a notice on {topic} does not decode: {error}"
                             );
                         }
@@ -52,7 +52,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut events: mpsc::Receiver<SessionE
                 }
                 SessionEvent::Lost { reason, .. } => {
                     counters.sessions_lost.fetch_add(1, Ordering::Relaxed);
-                    eprintln!(
+                    tracing::warn!(
                         "log node {node}: bus session lost ({reason}); not acknowledging until \
                          caught up again"
                     );
@@ -85,7 +85,7 @@ async fn append_and_ack(shared: &Shared, app: &str, appends: Vec<(SessionId, Rec
             counters
                 .refused
                 .fetch_add(replies.len() as u64, Ordering::Relaxed);
-            eprintln!(
+            tracing::error!(
                 "log node {node}: appending {} records to {app} failed: {error}",
                 replies.len()
             );
@@ -128,7 +128,7 @@ async fn append_and_ack(shared: &Shared, app: &str, appends: Vec<(SessionId, Rec
                         Ok(_) => {
                             counters.acks.fetch_add(count, Ordering::Relaxed);
                         }
-                        Err(error) => eprintln!(
+                        Err(error) => tracing::warn!(
                             "log node {node}: acknowledging to {reply_to} failed: {error}"
                         ),
                     }

@@ -57,9 +57,10 @@ impl Node {
                             coherence.acknowledge(ack);
                         }
                     }
-                    Err(_) => {
+                    Err(error) => {
                         // A notice we cannot read may have been an invalidation.
                         coherence.note_malformed();
+                        tracing::warn!(%error, "a notice does not decode; flushing the near cache");
                         self.flush_near(None);
                     }
                 }
@@ -69,9 +70,27 @@ impl Node {
                 // A stray direct message cannot have been an invalidation: ignored.
                 _ => coherence.note_malformed(),
             },
-            SessionEvent::Lost { current, .. } => self.flush_near(Some(current)),
+            SessionEvent::Lost {
+                generation,
+                current,
+                reason,
+            } => {
+                tracing::warn!(
+                    generation,
+                    %reason,
+                    "bus session lost; flushing the near cache (notices may have been missed)"
+                );
+                let cleared = self.flush_near(Some(current));
+                tracing::info!(
+                    cleared,
+                    generation = current,
+                    "near cache flushed after the lost bus session; its subscriptions are gone"
+                );
+            }
             // A new incarnation needs nothing: topics are subscribed again on the next fill.
-            SessionEvent::Restored { .. } => {}
+            SessionEvent::Restored { id, generation } => {
+                tracing::info!(session = %id, generation, "bus session restored");
+            }
         }
     }
 
@@ -98,9 +117,10 @@ impl Node {
     /// `lost_until`: the session was lost, and this flush covers every loss up to that
     /// generation (from the `Lost` event, not read now: a later loss has its own event and
     /// must be flushed for again); the subscriptions are gone too.
-    fn flush_near(&self, lost_until: Option<u64>) {
+    /// Returns how many entries the near cache held.
+    fn flush_near(&self, lost_until: Option<u64>) -> usize {
         let Some(coherence) = &self.coherence else {
-            return;
+            return 0;
         };
         // Forgotten before the epoch moves: a fill admitted under the new epoch must not
         // find a subscription of the lost session and skip subscribing.
@@ -119,13 +139,15 @@ impl Node {
             }
             flights.clear();
         }
+        let mut cleared = 0;
         if let Some(near) = &self.near {
             // Fills that passed their checks before the loss finish installing first, so
             // the clear below removes what they installed.
             near.barrier();
-            near.clear();
+            cleared = near.clear();
         }
         coherence.end_flush(lost_until);
+        cleared
     }
 
     /// Drops `key`'s subscription unless the near cache holds it or a fill needs it.

@@ -131,18 +131,18 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .into_future(),
         );
         println!("listening on {address}");
-        eprintln!(
+        tracing::info!(
             "tiercache admin: {id} on {url}, store {}, lease {} ms, registered as {ADMIN_ROLE}/{id} (Ctrl-C to stop)",
             config.store, config.lease_ms
         );
         // Ticks until the signal, then hands the lease over.
         admin.clone().run(shutdown).await;
         if let Err(error) = membership.leave().await {
-            eprintln!("tiercache admin: {error:#}");
+            tracing::error!("tiercache admin: {error:#}");
         }
         let _ = stop_serving.send(());
         server.await.context("the HTTP server panicked")?.context("serving HTTP")?;
-        eprintln!("tiercache admin: stopped");
+        tracing::info!("tiercache admin: stopped");
         Ok(())
     })
 }

@@ -171,11 +171,11 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
         }
         let entry = nodes.memberships()[0].registration();
         println!("listening on {}", nodes.addresses[0]);
-        eprintln!(
+        tracing::info!(
             "tiercache api: registered as {}/{} at {} (heartbeat {heartbeat:?})",
             entry.role, entry.id, entry.address
         );
-        eprintln!(
+        tracing::info!(
             "tiercache api: store {}, {tier_text}, {}, near cache {} ({}), on http://{} (Ctrl-C to stop)",
             config.store,
             setup.describe(),
@@ -188,7 +188,7 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
             failed = nodes.failed() => failed?,
         }
         nodes.stop().await?;
-        eprintln!("tiercache api: stopped");
+        tracing::info!("tiercache api: stopped");
         Ok(())
     })
 }

@@ -149,7 +149,7 @@ pub fn run(args: LogNodeArgs) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| format!("opening the log data in {}", args.data.display()))?;
         for torn in &recovery.torn_tails {
-            eprintln!(
+            tracing::warn!(
                 "tiercache lognode: {}: torn tail truncated in {} at byte {} ({} bytes cut)",
                 torn.app,
                 torn.file.display(),
@@ -160,9 +160,9 @@ pub fn run(args: LogNodeArgs) -> anyhow::Result<()> {
         for (app, error) in &recovery.corrupt {
             if args.repair {
                 let repaired = storage.repair(app).await?;
-                eprintln!("tiercache lognode: {app}: {error}; repaired: {repaired:?}");
+                tracing::warn!("tiercache lognode: {app}: {error}; repaired: {repaired:?}");
             } else {
-                eprintln!(
+                tracing::error!(
                     "tiercache lognode: {app}: {error}; it refuses appends until the node runs \
                      with --repair"
                 );
@@ -204,7 +204,7 @@ pub fn run(args: LogNodeArgs) -> anyhow::Result<()> {
         let heartbeat = Duration::from_millis(args.heartbeat_ms);
         let membership = Membership::join(registry, LOG_ROLE, &id, &url, heartbeat).await?;
         println!("listening on {address}");
-        eprintln!(
+        tracing::info!(
             "tiercache lognode: {id} on {url}, data {} ({} applications, {} records verified), \
              fsync {}, bus {}, registered as {LOG_ROLE}/{id} (Ctrl-C to stop)",
             args.data.display(),
@@ -215,7 +215,7 @@ pub fn run(args: LogNodeArgs) -> anyhow::Result<()> {
         );
         shutdown.await;
         if let Err(error) = membership.leave().await {
-            eprintln!("tiercache lognode: {error:#}");
+            tracing::error!("tiercache lognode: {error:#}");
         }
         node.close().await;
         let _ = stop_serving.send(());
@@ -223,7 +223,7 @@ pub fn run(args: LogNodeArgs) -> anyhow::Result<()> {
             .await
             .context("the HTTP server panicked")?
             .context("serving HTTP")?;
-        eprintln!("tiercache lognode: stopped");
+        tracing::info!("tiercache lognode: stopped");
         Ok(())
     })
 }

@@ -98,7 +98,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let store = deployment::open_store(&db).await?;
         let loaded = super::load_dataset_if_empty(store.as_ref(), args.no_progress).await?;
         if loaded > 0 {
-            eprintln!("tiercache serve: loaded {loaded} rows of the Kepler-like dataset into {db}");
+            tracing::info!("tiercache serve: loaded {loaded} rows of the Kepler-like dataset into {db}");
         }
         let tier = config.node.open_tier().await?;
         let tier_text = tier
@@ -116,14 +116,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         for address in &nodes.addresses {
             println!("listening on {address}");
         }
-        eprintln!(
+        tracing::info!(
             "tiercache serve: {} API node(s) from http://{}, store {db}, {tier_text}, {}, near cache {} each (Ctrl-C to stop)",
             config.nodes,
             nodes.addresses[0],
             setup.describe(),
             config.node.near_capacity
         );
-        eprintln!(
+        tracing::info!(
             "  try: curl 'http://{}/search?id=42'",
             nodes.addresses[0]
         );
@@ -132,7 +132,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             failed = nodes.failed() => failed?,
         }
         nodes.stop().await?;
-        eprintln!("tiercache serve: stopped");
+        tracing::info!("tiercache serve: stopped");
         Ok(())
     })
 }

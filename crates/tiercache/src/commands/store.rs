@@ -125,7 +125,7 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", listen))?;
         let address = listener.local_addr()?;
         println!("listening on {address}");
-        eprintln!(
+        tracing::info!(
             "tiercache store: {} database {} served on {address} (Ctrl-C to stop)",
             store.backend_name(),
             db
@@ -139,7 +139,7 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         .await;
         store.close().await;
         served.context("serving gRPC")?;
-        eprintln!("tiercache store: stopped");
+        tracing::info!("tiercache store: stopped");
         Ok(())
     })
 }
