@@ -217,24 +217,50 @@ fn api_over_a_store_service_with_an_in_process_tier() {
 }
 
 #[test]
-fn demo_prints_a_row_per_topology() {
+fn demo_prints_a_row_per_topology_and_policy_and_the_topologies_differ() {
     let dir = tempfile::tempdir().unwrap();
+    // No near caches: every read reaches the shared tier, whose size then decides.
     let (ok, stdout, stderr) = run(
-        &["demo", "--requests", "600", "--no-progress", "--json"],
+        &[
+            "demo",
+            "--requests",
+            "3000",
+            "--near-capacity",
+            "0",
+            // Well under what 3 000 requests touch, so eviction decides from the start.
+            "--tier-capacity",
+            "128KiB",
+            "--no-progress",
+            "--json",
+        ],
         dir.path(),
     );
     assert!(ok, "{stderr}");
     let runs: Value = serde_json::from_str(&stdout).unwrap();
-    let names: Vec<&str> = runs
-        .as_array()
-        .unwrap()
+    let runs = runs.as_array().unwrap();
+    let names: Vec<(&str, &str)> = runs
         .iter()
-        .map(|r| r["topology"].as_str().unwrap())
+        .map(|r| {
+            (
+                r["topology"].as_str().unwrap(),
+                r["tier_policy"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(names, ["centralized", "partitioned", "replicated"]);
-    for run in runs.as_array().unwrap() {
+    assert_eq!(
+        names,
+        [
+            ("centralized", "allkeys-lru"),
+            ("partitioned", "allkeys-lru"),
+            ("replicated", "allkeys-lru"),
+            ("centralized", "allkeys-lfu"),
+            ("partitioned", "allkeys-lfu"),
+            ("replicated", "allkeys-lfu"),
+        ]
+    );
+    for run in runs {
         let report = &run["report"];
-        assert_eq!(report["requests"], 600, "{run}");
+        assert_eq!(report["requests"], 3000, "{run}");
         assert_eq!(report["errors"], serde_json::json!({}), "{run}");
         let ratios: f64 = ["near_ratio", "shared_ratio", "store_ratio"]
             .iter()
@@ -242,7 +268,19 @@ fn demo_prints_a_row_per_topology() {
             .sum();
         assert!((ratios - 1.0).abs() < 1e-9, "{run}");
     }
-    // The table form names the seed so the run can be reproduced.
+    // Regression: the tier once held the whole table, so every topology answered the same
+    // shares. With equal memory per node (smaller than the table), three partitions hold
+    // more than one node, for each policy.
+    let shared = |i: usize| runs[i]["report"]["hits"]["shared_ratio"].as_f64().unwrap();
+    for (centralized, partitioned) in [(0, 1), (3, 4)] {
+        assert!(
+            shared(partitioned) > shared(centralized) + 0.02,
+            "partitioned {} vs centralized {}",
+            shared(partitioned),
+            shared(centralized)
+        );
+    }
+    // The table form names the seed so the run can be reproduced, and a winner.
     let (ok, stdout, stderr) = run(
         &["demo", "--requests", "300", "--no-progress", "--seed", "9"],
         dir.path(),
@@ -252,6 +290,7 @@ fn demo_prints_a_row_per_topology() {
         stdout.contains("seed 9") && stdout.contains("partitioned"),
         "{stdout}"
     );
+    assert!(stdout.contains("\nwinner: "), "{stdout}");
 }
 
 #[test]
