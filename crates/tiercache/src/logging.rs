@@ -48,6 +48,21 @@ pub struct LoggingArgs {
     log_format: LogFormat,
 }
 
+impl LoggingArgs {
+    /// The same settings as flags for a child process (what `up` passes on), empty when
+    /// they are the defaults.
+    pub fn to_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if let Some(level) = &self.log_level {
+            flags.extend(["--log-level".to_owned(), level.clone()]);
+        }
+        if self.log_format == LogFormat::Json {
+            flags.extend(["--log-format".to_owned(), "json".to_owned()]);
+        }
+        flags
+    }
+}
+
 /// Installs the process's subscriber. A filter that does not parse is an error naming
 /// where it came from.
 pub fn init(args: &LoggingArgs) -> anyhow::Result<()> {

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         Command::Lognode(args) => commands::lognode::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Demo(args) => commands::demo::run(args),
-        Command::Up(args) => commands::up::run(args),
+        Command::Up(args) => commands::up::run(args, &cli.logging),
         Command::Nodes(args) => commands::nodes::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

@@ -1,7 +1,8 @@
 //! What an operator reads: an API node whose pub/sub connection is killed logs the lost bus
 //! session and the near-cache flush (`RUST_LOG=info`, text), `--log-format json` writes one
 //! JSON object per line with the event's fields, `--log-level debug` adds a line per request,
-//! and a filter that does not parse is refused before anything starts.
+//! `up --log-format json` passes the format on to its children, and a filter that does not
+//! parse is refused before anything starts.
 
 mod common;
 
@@ -12,7 +13,7 @@ use serde_json::Value;
 use tiercache_launch::Process;
 use tiercache_testkit::RedisServer;
 
-use common::{http, run, start_with_env, store_service};
+use common::{http, run, start_with_env, store_service, up};
 
 /// An API node over `store` with `redis` as its tier and bus, started with `args` and `env`.
 fn api(
@@ -169,4 +170,31 @@ fn a_filter_that_does_not_parse_is_refused_with_where_it_came_from() {
     );
     assert!(!ok);
     assert!(stderr.contains("yaml"), "{stderr}");
+}
+
+#[test]
+fn up_passes_its_log_format_on_to_its_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, _) = up(
+        dir.path(),
+        &["--nodes", "1", "--log-nodes", "0", "--log-format", "json"],
+        &[],
+    );
+    let logs = dir.path().join("deployment/logs");
+    for child in ["store", "admin-1", "api-1"] {
+        let text = std::fs::read_to_string(logs.join(format!("{child}.log"))).unwrap();
+        let events: Vec<Value> = text
+            .lines()
+            .filter(|line| !line.starts_with("listening on"))
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("{child}: not one JSON object: {e}: {line}"))
+            })
+            .collect();
+        assert!(
+            events.iter().any(|e| e["level"] == "INFO"),
+            "{child} logged no event: {text}"
+        );
+    }
+    drop(up);
 }

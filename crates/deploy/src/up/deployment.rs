@@ -110,9 +110,11 @@ impl Deployment {
         &mut self,
         binary: &std::path::Path,
         logs: &std::path::Path,
-        spec: super::plan::ChildSpec,
+        mut spec: super::plan::ChildSpec,
         progress: &mut impl FnMut(&str),
     ) -> Result<()> {
+        let shared = self.options.child_args.iter().cloned();
+        spec.args.splice(0..0, shared);
         let started = Instant::now();
         let name = spec.name();
         progress(&format!("starting {name} on {}…", spec.url()));

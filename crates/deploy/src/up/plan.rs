@@ -95,6 +95,8 @@ pub struct UpOptions {
     pub lease_ms: u64,
     /// Restart a child that exits, with backoff.
     pub restart: bool,
+    /// Arguments every child gets before its subcommand (the logging flags given to `up`).
+    pub child_args: Vec<String>,
 }
 
 /// One tiercache child: its role, id, port and arguments (without `--listen`, which is
@@ -284,6 +286,7 @@ mod tests {
             maxmemory_policy: "allkeys-lru".into(),
             lease_ms: 3000,
             restart: false,
+            child_args: Vec::new(),
         }
     }
 

@@ -88,7 +88,7 @@ pub struct UpArgs {
 }
 
 /// Runs the deployment until a shutdown signal.
-pub fn run(args: UpArgs) -> anyhow::Result<()> {
+pub fn run(args: UpArgs, logging: &crate::logging::LoggingArgs) -> anyhow::Result<()> {
     let tier: UpTier = args.tier.parse().map_err(anyhow::Error::msg)?;
     let options = UpOptions {
         binary: std::env::current_exe().context("finding the tiercache binary")?,
@@ -102,6 +102,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         maxmemory_policy: args.maxmemory_policy.clone(),
         lease_ms: args.lease_ms,
         restart: args.restart,
+        child_args: logging.to_flags(),
     };
     options.validate().map_err(anyhow::Error::msg)?;
     // Before the first child starts: Ctrl-C at the terminal must reach only `up`.
