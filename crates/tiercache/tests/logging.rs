@@ -61,6 +61,18 @@ fn kill_pubsub_and_wait(redis: &RedisServer, node: &Process, wanted: &[&str]) ->
     }
 }
 
+/// Every line of `log` but the `listening on` lines (stdout, in the same log), each parsed
+/// as one JSON object; panics naming `who` and the line that is not one.
+fn json_events(who: &str, log: &str) -> Vec<Value> {
+    log.lines()
+        .filter(|line| !line.starts_with("listening on"))
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{who}: not one JSON object: {e}: {line}"))
+        })
+        .collect()
+}
+
 #[test]
 fn rust_log_info_shows_a_lost_bus_session_and_its_flush() {
     let redis = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
@@ -118,14 +130,7 @@ fn log_format_json_writes_one_object_per_line_and_debug_adds_requests() {
     let address = &node.addresses()[0];
     assert_eq!(http(address, "GET", "/v1/objects/nothing-here", "").0, 404);
     let log = kill_pubsub_and_wait(&redis, &node, &["bus session lost", "near cache flushed"]);
-    let events: Vec<Value> = log
-        .lines()
-        .filter(|line| !line.starts_with("listening on"))
-        .map(|line| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("not one JSON object: {e}: {line}"))
-        })
-        .collect();
+    let events = json_events("the API node", &log);
     assert!(
         events
             .iter()
@@ -183,14 +188,7 @@ fn up_passes_its_log_format_on_to_its_children() {
     let logs = dir.path().join("deployment/logs");
     for child in ["store", "admin-1", "api-1"] {
         let text = std::fs::read_to_string(logs.join(format!("{child}.log"))).unwrap();
-        let events: Vec<Value> = text
-            .lines()
-            .filter(|line| !line.starts_with("listening on"))
-            .map(|line| {
-                serde_json::from_str(line)
-                    .unwrap_or_else(|e| panic!("{child}: not one JSON object: {e}: {line}"))
-            })
-            .collect();
+        let events = json_events(child, &text);
         assert!(
             events.iter().any(|e| e["level"] == "INFO"),
             "{child} logged no event: {text}"
