@@ -370,17 +370,22 @@ fn take_batch<T>(
     topic: impl Fn(&T) -> &str,
     size: impl Fn(&T) -> usize,
 ) -> Vec<T> {
-    let first = queue.remove(0);
+    // One pass: each entry goes to the batch or stays, in order (no shifting per removal).
+    let mut entries = std::mem::take(queue).into_iter();
+    let Some(first) = entries.next() else {
+        return Vec::new();
+    };
     let mut bytes = size(&first);
     let mut batch = vec![first];
-    let mut index = 0;
-    while index < queue.len() && batch.len() < BATCH_RECORDS {
-        let entry = &queue[index];
-        if topic(entry) == topic(&batch[0]) && bytes + size(entry) <= BATCH_BYTES {
-            bytes += size(entry);
-            batch.push(queue.remove(index));
+    for entry in entries {
+        let fits = batch.len() < BATCH_RECORDS
+            && topic(&entry) == topic(&batch[0])
+            && bytes + size(&entry) <= BATCH_BYTES;
+        if fits {
+            bytes += size(&entry);
+            batch.push(entry);
         } else {
-            index += 1;
+            queue.push(entry);
         }
     }
     batch
