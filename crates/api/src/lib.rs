@@ -11,6 +11,7 @@
 //! | `GET /v1/stats` | the node's counters: hit ratio per tier, latency percentiles, evictions, writes |
 //! | `GET /metrics` | the same in the Prometheus text format |
 //! | `GET /healthz` | `200 {"status":"ok"}` while the node serves |
+//! | `GET /` | the live dashboard: a page (embedded, no network) polling `/v1/stats` every second |
 //!
 //! `value` is the stored bytes as JSON when they are JSON, as a string when they are other
 //! UTF-8 text, and otherwise `null` with the bytes in `value_base64`. `source` is the tier
@@ -28,6 +29,8 @@
 //!   stale copy behind. A client that saw the timeout can read the key to learn the outcome.
 //! * [`serve`] stops accepting on shutdown and lets requests in flight finish.
 
+/// The live dashboard page.
+mod dashboard;
 /// The JSON error answer and its status.
 mod error;
 /// The route handlers: objects, `/search`, stats, health, fallbacks.
@@ -45,6 +48,7 @@ mod server;
 /// The API's options and the state every handler shares.
 mod state;
 
+pub use dashboard::PAGE as DASHBOARD_PAGE;
 pub use error::ApiError;
 pub use log_service::{LogService, MergedRead};
 pub use server::{router, router_with_logs, serve};

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::log_service::LogService;
 use crate::state::{ApiOptions, AppState};
-use crate::{handlers, log_routes, metrics};
+use crate::{dashboard, handlers, log_routes, metrics};
 
 /// The API's routes over `node`, without logs (their routes answer 503).
 pub fn router(node: Arc<Node>, options: ApiOptions) -> Router {
@@ -49,6 +49,7 @@ pub fn router_with_logs(
         .route("/v1/stats", get(handlers::stats))
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(handlers::healthz))
+        .route("/", get(dashboard::page))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -1,7 +1,8 @@
 //! Real servers for tests, started on free loopback ports and stopped on drop (also when the
 //! test panics): PostgreSQL ([`Postgres`]), single redis-server nodes and replicas
 //! ([`RedisServer`]), Redis Cluster ([`RedisCluster`]) and Sentinel-managed primaries
-//! ([`RedisSentinel`]).
+//! ([`RedisSentinel`]); and a real browser for page tests ([`browser::Browser`], headless
+//! Chromium).
 //!
 //! Nothing is mocked and nothing is skipped: when a server binary is missing, `start` fails
 //! with an error that names the package to install, and the test fails with it. Readiness is
@@ -16,6 +17,7 @@
 //! data directory is handed to the `postgres` user and the server runs under its uid.
 
 pub mod bench;
+pub mod browser;
 mod postgres;
 
 pub use postgres::Postgres;

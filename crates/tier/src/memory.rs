@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use tiercache_cache::{Cache, CacheBuilder};
+use tiercache_cache::{Cache, CacheBuilder, RemovalCause};
 use tiercache_core::Version;
 use tokio::sync::mpsc;
 
@@ -105,6 +105,11 @@ impl MemoryNode {
         SetOutcome::Stored
     }
 
+    /// Entries evicted to make room since the node was made.
+    pub fn evictions(&self) -> u64 {
+        self.cache.stats().removed(RemovalCause::Evicted)
+    }
+
     /// Drops everything.
     pub fn flush(&self) {
         self.cache.invalidate_all();
@@ -144,6 +149,10 @@ impl Topology for MemoryTier {
     async fn flush(&self) -> TierResult<()> {
         self.node.flush();
         Ok(())
+    }
+
+    fn evictions(&self) -> Option<u64> {
+        Some(self.node.evictions())
     }
 
     fn describe(&self) -> String {
@@ -196,6 +205,10 @@ impl Topology for PartitionedTier {
     async fn flush(&self) -> TierResult<()> {
         self.nodes.iter().for_each(MemoryNode::flush);
         Ok(())
+    }
+
+    fn evictions(&self) -> Option<u64> {
+        Some(self.nodes.iter().map(MemoryNode::evictions).sum())
     }
 
     fn describe(&self) -> String {
@@ -308,6 +321,11 @@ impl Topology for ReplicatedTier {
         self.primary.flush();
         self.replicas.iter().for_each(|replica| replica.flush());
         Ok(())
+    }
+
+    fn evictions(&self) -> Option<u64> {
+        // Every replica holds what the primary holds: count the copies a reader can miss.
+        Some(self.primary.evictions() + self.replicas.iter().map(|r| r.evictions()).sum::<u64>())
     }
 
     fn describe(&self) -> String {

@@ -65,6 +65,10 @@ pub struct TierStats {
     pub deletes: u64,
     /// Operations that failed (server unreachable, ...).
     pub errors: u64,
+    /// Entries the tier's nodes evicted to make room, when the topology can count them (the
+    /// in-process ones); `None` otherwise.
+    #[serde(default)]
+    pub evictions: Option<u64>,
 }
 
 /// Lock-free counters behind [`TierStats`].
@@ -106,6 +110,7 @@ impl Counters {
             kept: self.kept.load(Ordering::Relaxed),
             deletes: self.deletes.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
+            evictions: None,
         }
     }
 }
@@ -184,6 +189,10 @@ pub(crate) trait Topology: Send + Sync + 'static {
     ) -> TierResult<SetOutcome>;
     async fn flush(&self) -> TierResult<()>;
     fn describe(&self) -> String;
+    /// Entries evicted to make room, summed over the nodes, if the topology can count them.
+    fn evictions(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A topology with its counters.
@@ -226,7 +235,10 @@ impl<T: Topology> Tier for Counted<T> {
     }
 
     fn stats(&self) -> TierStats {
-        self.counters.snapshot()
+        TierStats {
+            evictions: self.topology.evictions(),
+            ..self.counters.snapshot()
+        }
     }
 
     fn describe(&self) -> String {

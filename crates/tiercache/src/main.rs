@@ -42,6 +42,9 @@ enum Command {
     /// Compare the centralized, partitioned and replicated tiers on one seeded workload,
     /// embedded, and print a table.
     Demo(commands::demo::DemoArgs),
+    /// Run the lab's matrix (topology × policy × memory × workload) against real API nodes
+    /// and write an HTML report with charts, results.json and results.csv.
+    Lab(commands::lab::LabArgs),
     /// Start a local multi-process deployment: the store, three admins, API nodes and, with
     /// --tier, Redis; stop it all with Ctrl-C.
     Up(commands::up::UpArgs),
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Lognode(args) => commands::lognode::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Lab(args) => commands::lab::run(args),
         Command::Up(args) => commands::up::run(args, &cli.logging),
         Command::Nodes(args) => commands::nodes::run(args),
         Command::Bench(args) => commands::bench::run(args),

@@ -259,19 +259,20 @@ fn demo_prints_a_row_per_topology_and_policy_and_the_topologies_differ() {
         ]
     );
     for run in runs {
-        let report = &run["report"];
-        assert_eq!(report["requests"], 3000, "{run}");
-        assert_eq!(report["errors"], serde_json::json!({}), "{run}");
-        let ratios: f64 = ["near_ratio", "shared_ratio", "store_ratio"]
+        let outcome = &run["outcome"];
+        let sent = outcome["reads"].as_u64().unwrap() + outcome["writes"].as_u64().unwrap();
+        assert_eq!(sent, 3000, "{run}");
+        assert_eq!(outcome["errors"], 0, "{run}");
+        let ratios: f64 = ["near", "shared", "store"]
             .iter()
-            .map(|r| report["hits"][r].as_f64().unwrap())
+            .map(|r| outcome["shares"][r].as_f64().unwrap())
             .sum();
         assert!((ratios - 1.0).abs() < 1e-9, "{run}");
     }
     // Regression: the tier once held the whole table, so every topology answered the same
     // shares. With equal memory per node (smaller than the table), three partitions hold
     // more than one node, for each policy.
-    let shared = |i: usize| runs[i]["report"]["hits"]["shared_ratio"].as_f64().unwrap();
+    let shared = |i: usize| runs[i]["outcome"]["shares"]["shared"].as_f64().unwrap();
     for (centralized, partitioned) in [(0, 1), (3, 4)] {
         assert!(
             shared(partitioned) > shared(centralized) + 0.02,
@@ -280,9 +281,23 @@ fn demo_prints_a_row_per_topology_and_policy_and_the_topologies_differ() {
             shared(centralized)
         );
     }
-    // The table form names the seed so the run can be reproduced, and a winner.
+    // The table form names the seed so the run can be reproduced, and a winner; the
+    // report of what ran is written and its path printed last.
     let (ok, stdout, stderr) = run(
-        &["demo", "--requests", "300", "--no-progress", "--seed", "9"],
+        &[
+            "demo",
+            "--requests",
+            "3000",
+            "--near-capacity",
+            "0",
+            "--tier-capacity",
+            "128KiB",
+            "--no-progress",
+            "--seed",
+            "9",
+            "--out",
+            "shown",
+        ],
         dir.path(),
     );
     assert!(ok, "{stderr}");
@@ -290,7 +305,40 @@ fn demo_prints_a_row_per_topology_and_policy_and_the_topologies_differ() {
         stdout.contains("seed 9") && stdout.contains("partitioned"),
         "{stdout}"
     );
-    assert!(stdout.contains("\nwinner: "), "{stdout}");
+    assert!(stdout.contains("\nwinner: partitioned"), "{stdout}");
+    let last = stdout.trim_end().lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!(
+            "report: {}",
+            Path::new("shown").join("index.html").display()
+        )
+    );
+    let page = std::fs::read_to_string(dir.path().join("shown/index.html")).unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("partitioned"),
+        "no chart in the report"
+    );
+    for file in ["results.json", "results.csv"] {
+        assert!(
+            dir.path().join("shown").join(file).is_file(),
+            "{file} missing"
+        );
+    }
+    // A run too short to fill the tier names no winner rather than a false one.
+    let (ok, stdout, stderr) = run(
+        &[
+            "demo",
+            "--requests",
+            "200",
+            "--no-progress",
+            "--out",
+            "short",
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("\nno clear winner: "), "{stdout}");
 }
 
 #[test]
@@ -323,9 +371,12 @@ fn demo_launches_local_redis_topologies_with_the_tier_policy() {
         ["redis centralized", "redis cluster", "redis replicated"]
     );
     for run in runs {
-        assert_eq!(run["report"]["errors"], serde_json::json!({}), "{run}");
-        assert_eq!(run["report"]["requests"], 300, "{run}");
+        let outcome = &run["outcome"];
+        assert_eq!(outcome["errors"], 0, "{run}");
+        let sent = outcome["reads"].as_u64().unwrap() + outcome["writes"].as_u64().unwrap();
+        assert_eq!(sent, 300, "{run}");
     }
+    assert!(dir.path().join("demo-report/redis/index.html").is_file());
     // A policy Redis does not have is refused before anything starts.
     let (ok, _, stderr) = run(&["demo", "--redis", "--tier-policy", "s3fifo"], dir.path());
     assert!(!ok);

@@ -8,7 +8,7 @@ use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, Zipf};
 
-use super::spec::KeyDistribution;
+use super::spec::{BURST_HOT_KEYS, BURST_HOT_SHARE, BURST_SHARE, KeyDistribution, SHIFT_PHASES};
 
 /// Popularity rank → key in `1..=keys`, a bijection that scatters ranks over the ids.
 pub(super) struct Scatter {
@@ -46,7 +46,8 @@ impl Scatter {
 
 /// One worker's key chooser: the distribution over ranks, and the run's shared scatter.
 pub(super) struct KeyPicker {
-    /// `None`: uniform over the ranks.
+    distribution: KeyDistribution,
+    /// The Zipf distribution over ranks (`None` for uniform).
     zipf: Option<Zipf<f64>>,
     keys: u64,
     scatter: Arc<Scatter>,
@@ -55,25 +56,41 @@ pub(super) struct KeyPicker {
 impl KeyPicker {
     /// Keys `1..=keys` (at least 1) drawn from `distribution`, scattered by `scatter`.
     pub(super) fn new(distribution: KeyDistribution, keys: u64, scatter: Arc<Scatter>) -> Self {
-        let zipf = match distribution {
-            KeyDistribution::Zipf(alpha) => {
-                Some(Zipf::new(keys as f64, alpha).expect("keys ≥ 1 and alpha > 0"))
-            }
+        let alpha = match distribution {
+            KeyDistribution::Zipf(alpha) => Some(alpha),
             KeyDistribution::Uniform => None,
+            KeyDistribution::Burst => Some(0.8),
+            KeyDistribution::Shifting => Some(0.99),
         };
         KeyPicker {
-            zipf,
+            distribution,
+            zipf: alpha.map(|alpha| Zipf::new(keys as f64, alpha).expect("keys ≥ 1 and alpha > 0")),
             keys,
             scatter,
         }
     }
 
-    /// The next key (one draw from `rng`).
-    pub(super) fn pick(&self, rng: &mut Xoshiro256PlusPlus) -> u64 {
-        let rank = match &self.zipf {
+    /// The next key (draws from `rng`), `progress` (0..1) into the worker's share: the
+    /// burst and shifting workloads change with it.
+    pub(super) fn pick(&self, rng: &mut Xoshiro256PlusPlus, progress: f64) -> u64 {
+        let mut rank = match &self.zipf {
             Some(zipf) => zipf.sample(rng) as u64 - 1,
             None => rng.random_range(0..self.keys),
         };
+        match self.distribution {
+            KeyDistribution::Burst => {
+                let hot = BURST_HOT_KEYS.min(self.keys);
+                if progress < BURST_SHARE && rng.random::<f64>() < BURST_HOT_SHARE {
+                    // The hot keys are the last ranks: cold in the rest of the run.
+                    rank = self.keys - 1 - rng.random_range(0..hot);
+                }
+            }
+            KeyDistribution::Shifting => {
+                let phase = ((progress * SHIFT_PHASES as f64) as u64).min(SHIFT_PHASES - 1);
+                rank = (rank + phase * (self.keys / SHIFT_PHASES)) % self.keys;
+            }
+            KeyDistribution::Zipf(_) | KeyDistribution::Uniform => {}
+        }
         self.scatter.key(rank)
     }
 }
@@ -84,26 +101,44 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn scatter_is_a_permutation_of_the_keys() {
-        for keys in [1u64, 2, 10, 9564, 10_000] {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(keys);
-            let scatter = Scatter::new(keys, &mut rng);
-            let mut seen: Vec<u64> = (0..keys).map(|rank| scatter.key(rank)).collect();
-            seen.sort_unstable();
-            assert_eq!(seen, (1..=keys).collect::<Vec<_>>(), "keys = {keys}");
+    fn picker(distribution: KeyDistribution) -> (KeyPicker, Xoshiro256PlusPlus) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let scatter = Arc::new(Scatter::new(1000, &mut rng));
+        (KeyPicker::new(distribution, 1000, scatter), rng)
+    }
+
+    /// The share of `draws` picks at `progress` that fall on the `top` most picked keys of
+    /// `reference` picks at `reference_progress`.
+    fn overlap(distribution: KeyDistribution, reference_progress: f64, progress: f64) -> f64 {
+        let (keys, mut rng) = picker(distribution);
+        let mut counts = std::collections::HashMap::<u64, u64>::new();
+        for _ in 0..5000 {
+            *counts
+                .entry(keys.pick(&mut rng, reference_progress))
+                .or_default() += 1;
         }
+        let mut ranked: Vec<_> = counts.into_iter().collect();
+        ranked.sort_by_key(|(key, count)| (std::cmp::Reverse(*count), *key));
+        let top: std::collections::HashSet<u64> = ranked.iter().take(16).map(|(k, _)| *k).collect();
+        let hits = (0..5000)
+            .filter(|_| top.contains(&keys.pick(&mut rng, progress)))
+            .count();
+        hits as f64 / 5000.0
     }
 
     #[test]
-    fn picked_keys_stay_in_the_key_space() {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
-        let scatter = Arc::new(Scatter::new(50, &mut rng));
-        for distribution in [KeyDistribution::Zipf(0.99), KeyDistribution::Uniform] {
-            let picker = KeyPicker::new(distribution, 50, Arc::clone(&scatter));
-            for _ in 0..1000 {
-                assert!((1..=50).contains(&picker.pick(&mut rng)), "{distribution}");
-            }
-        }
+    fn a_burst_is_hot_at_the_start_and_gone_after() {
+        // The 16 keys of the burst take most requests at its start, few afterwards.
+        assert!(overlap(KeyDistribution::Burst, 0.0, 0.1) > 0.7);
+        assert!(overlap(KeyDistribution::Burst, 0.0, 0.9) < 0.05);
+    }
+
+    #[test]
+    fn shifting_popularity_moves_the_hot_keys_between_phases() {
+        // The same phase keeps its hot keys; the next phase has others.
+        assert!(overlap(KeyDistribution::Shifting, 0.0, 0.1) > 0.2);
+        assert!(overlap(KeyDistribution::Shifting, 0.0, 0.6) < 0.05);
+        // Zipf does not move.
+        assert!(overlap(KeyDistribution::Zipf(0.99), 0.0, 0.9) > 0.2);
     }
 }

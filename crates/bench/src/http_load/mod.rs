@@ -21,9 +21,11 @@
 //! # Layout
 //! - `spec`: what to send ([`LoadSpec`], [`KeyDistribution`]) and why a run cannot start
 //!   ([`LoadError`]).
-//! - `run`: [`run`]: connects the workers, starts them, adds up what they counted.
-//! - `worker`: one worker's loop over its connection, and what it counts.
-//! - `keys`: which key each request asks for (popularity rank → key id).
+//! - `run`: [`run`]: connects the workers, starts them, adds up what they counted;
+//!   [`planned`]: the same requests, listed without sending them.
+//! - `worker`: one worker's choices, its loop over its connection, and what it counts.
+//! - `keys`: which key each request asks for (popularity rank → key id; the burst and
+//!   shifting workloads move the ranks as the run goes).
 //! - `client`: the HTTP/1.1 connection ([`Connection`]) and one request-answer exchange.
 //! - `answer`: the tier and version found in an object answer without parsing it.
 //! - `node_stats`: the nodes' `/v1/stats`, read before and after, summed over the run.
@@ -41,6 +43,10 @@ mod worker;
 
 pub use client::Connection;
 pub use node_stats::{CoherenceSummary, WriteBehindSummary};
-pub use report::{CoherenceViolation, HitRatios, LoadReport, summary_of};
-pub use run::run;
-pub use spec::{KeyDistribution, LoadError, LoadSpec};
+pub use report::{CoherenceViolation, HitRatios, LoadReport, cdf_of, summary_of};
+pub use run::{PlannedRequest, planned, run};
+pub use spec::{
+    BURST_HOT_KEYS, BURST_HOT_SHARE, BURST_SHARE, KeyDistribution, LoadError, LoadSpec,
+    SHIFT_PHASES,
+};
+pub use worker::TimedRequest;

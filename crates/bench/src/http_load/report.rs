@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use tiercache_node::LatencySummary;
 
 use super::node_stats::{CoherenceSummary, WriteBehindSummary};
+use super::worker::TimedRequest;
 use crate::staleness::StalenessReport;
 
 /// The summary of a histogram of microseconds (all 0 when it is empty), in the one shape
@@ -26,6 +27,20 @@ pub fn summary_of(histogram: &Histogram<u64>) -> LatencySummary {
         p999_us: micros(0.999),
         max_us: histogram.max() as f64,
     }
+}
+
+/// The latency distribution of a histogram of microseconds as `(quantile, µs)` points: every
+/// percent, then the tail (99.5, 99.9, 99.99 %) and the maximum. Empty for an empty histogram.
+pub fn cdf_of(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    let mut quantiles: Vec<f64> = (0..100).map(|percent| f64::from(percent) / 100.0).collect();
+    quantiles.extend([0.995, 0.999, 0.9999, 1.0]);
+    quantiles
+        .into_iter()
+        .map(|q| (q, histogram.value_at_quantile(q) as f64))
+        .collect()
 }
 
 /// Reads answered by each tier, and their shares of the successful reads.
@@ -93,6 +108,13 @@ pub struct LoadReport {
     pub write_latency: LatencySummary,
     /// Which tier answered the reads.
     pub hits: HitRatios,
+    /// The latency distribution, `(quantile, µs)` (see [`cdf_of`]); not in the JSON
+    /// report (the lab writes its own).
+    #[serde(skip)]
+    pub latency_cdf: Vec<(f64, f64)>,
+    /// Every request's send time and latency, by send time; not in the JSON report.
+    #[serde(skip)]
+    pub timeline: Vec<TimedRequest>,
     /// Whether the run stopped at `max_duration` before sending every request.
     pub truncated: bool,
     /// Stale reads found in the history (with `check_staleness`).

@@ -11,9 +11,9 @@ use rand::rngs::Xoshiro256PlusPlus;
 use super::client::Connection;
 use super::keys::Scatter;
 use super::node_stats;
-use super::report::{HitRatios, LoadReport, summary_of};
+use super::report::{HitRatios, LoadReport, cdf_of, summary_of};
 use super::spec::{LoadError, LoadSpec};
-use super::worker::{Tally, Worker};
+use super::worker::{Choices, Tally, Worker};
 use crate::staleness;
 
 /// Sends `spec`'s requests and measures them. `done` counts finished requests as the run
@@ -74,6 +74,38 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     Ok(report)
 }
 
+/// The requests a run of `spec` sends, without sending them: every worker's choices,
+/// interleaved one request per worker in turn (the order in which a run of workers at equal
+/// speed would send them). What the lab replays offline (Belady's bound, the engine's
+/// policies) to compare with what the nodes achieved on the same requests.
+pub fn planned(spec: &LoadSpec) -> Vec<PlannedRequest> {
+    let mut scatter_rng = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
+    let scatter = Arc::new(Scatter::new(spec.keys.max(1), &mut scatter_rng));
+    let mut workers: Vec<Choices> = (0..spec.concurrency)
+        .map(|index| Choices::new(spec, index, Arc::clone(&scatter)))
+        .collect();
+    let longest = workers.iter().map(Choices::share).max().unwrap_or(0);
+    let mut requests = Vec::with_capacity(spec.requests as usize);
+    for sequence in 0..longest {
+        for choices in &mut workers {
+            if sequence < choices.share() {
+                let (key, write) = choices.next(sequence);
+                requests.push(PlannedRequest { key, write });
+            }
+        }
+    }
+    requests
+}
+
+/// One request of [`planned`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedRequest {
+    /// The key (`1..=keys`).
+    pub key: u64,
+    /// Whether it is a write.
+    pub write: bool,
+}
+
 /// The client's side of the report: what the workers counted over `elapsed`.
 fn measured(spec: &LoadSpec, total: &Tally, elapsed: Duration) -> LoadReport {
     let requests = total.reads + total.writes;
@@ -93,6 +125,12 @@ fn measured(spec: &LoadSpec, total: &Tally, elapsed: Duration) -> LoadReport {
         read_latency: summary_of(&total.reads_histogram),
         write_latency: summary_of(&total.writes_histogram),
         hits: HitRatios::of(total.near, total.shared, total.store),
+        latency_cdf: cdf_of(&total.histogram),
+        timeline: {
+            let mut timeline = total.timeline.clone();
+            timeline.sort_by_key(|request| request.sent_us);
+            timeline
+        },
         truncated: requests < spec.requests,
         staleness: None,
         coherence: None,

@@ -10,7 +10,24 @@ pub enum KeyDistribution {
     Zipf(f64),
     /// Every key equally likely.
     Uniform,
+    /// "Start of the month": for the first [`BURST_SHARE`] of each worker's requests,
+    /// [`BURST_HOT_SHARE`] of them go to [`BURST_HOT_KEYS`] keys; then Zipf 0.8 over all
+    /// keys, with the hot keys no more popular than any other. Recency (LRU) keeps the
+    /// burst's keys too long; frequency with ageing (LFU) lets them go.
+    Burst,
+    /// Zipf 0.99 whose popular keys change: the run is cut into [`SHIFT_PHASES`] phases and
+    /// each phase ranks the keys from a different offset, so yesterday's hot keys are cold.
+    Shifting,
 }
+
+/// The share of a burst run during which a few keys are very hot.
+pub const BURST_SHARE: f64 = 0.3;
+/// Keys hot during a burst.
+pub const BURST_HOT_KEYS: u64 = 16;
+/// The share of the burst's requests that go to the hot keys.
+pub const BURST_HOT_SHARE: f64 = 0.8;
+/// Phases of a shifting-popularity run.
+pub const SHIFT_PHASES: u64 = 4;
 
 impl std::str::FromStr for KeyDistribution {
     type Err = String;
@@ -18,6 +35,8 @@ impl std::str::FromStr for KeyDistribution {
     fn from_str(text: &str) -> Result<KeyDistribution, String> {
         match text.trim().to_ascii_lowercase().as_str() {
             "uniform" => Ok(KeyDistribution::Uniform),
+            "burst" => Ok(KeyDistribution::Burst),
+            "shifting" => Ok(KeyDistribution::Shifting),
             "zipf" => Ok(KeyDistribution::Zipf(1.0)),
             other => other
                 .strip_prefix("zipf:")
@@ -25,7 +44,9 @@ impl std::str::FromStr for KeyDistribution {
                 .filter(|alpha| alpha.is_finite() && *alpha > 0.0)
                 .map(KeyDistribution::Zipf)
                 .ok_or_else(|| {
-                    format!("unknown workload {text:?}: use zipf:ALPHA (e.g. zipf:0.99) or uniform")
+                    format!(
+                        "unknown workload {text:?}: use zipf:ALPHA (e.g. zipf:0.99), uniform, burst or shifting"
+                    )
                 }),
         }
     }
@@ -36,6 +57,8 @@ impl std::fmt::Display for KeyDistribution {
         match self {
             KeyDistribution::Zipf(alpha) => write!(f, "zipf:{alpha}"),
             KeyDistribution::Uniform => f.write_str("uniform"),
+            KeyDistribution::Burst => f.write_str("burst"),
+            KeyDistribution::Shifting => f.write_str("shifting"),
         }
     }
 }
@@ -146,6 +169,12 @@ mod tests {
     fn workloads_parse() {
         assert_eq!("zipf:0.99".parse(), Ok(KeyDistribution::Zipf(0.99)));
         assert_eq!("uniform".parse(), Ok(KeyDistribution::Uniform));
+        assert_eq!("burst".parse(), Ok(KeyDistribution::Burst));
+        assert_eq!("Shifting".parse(), Ok(KeyDistribution::Shifting));
+        for name in ["zipf:0.99", "uniform", "burst", "shifting"] {
+            let parsed: KeyDistribution = name.parse().unwrap();
+            assert_eq!(parsed.to_string(), name);
+        }
         assert!("zipf:-1".parse::<KeyDistribution>().is_err());
         assert!("pareto".parse::<KeyDistribution>().is_err());
     }

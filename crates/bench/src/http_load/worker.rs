@@ -40,6 +40,19 @@ pub(super) struct Tally {
     pub(super) errors: BTreeMap<u16, u64>,
     /// Every checkable operation, with `check_staleness`.
     pub(super) history: Vec<Operation>,
+    /// Every request's send time and latency, in order of sending (per worker).
+    pub(super) timeline: Vec<TimedRequest>,
+}
+
+/// One request on the run's timeline.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct TimedRequest {
+    /// When it was sent, in µs from the start of the run.
+    pub sent_us: u64,
+    /// How long its answer took, in µs.
+    pub latency_us: u64,
+    /// Whether it was a write.
+    pub write: bool,
 }
 
 impl Default for Tally {
@@ -59,6 +72,7 @@ impl Default for Tally {
             store: 0,
             errors: BTreeMap::new(),
             history: Vec::new(),
+            timeline: Vec::new(),
         }
     }
 }
@@ -83,6 +97,7 @@ impl Tally {
             *self.errors.entry(status).or_default() += count;
         }
         self.history.extend(other.history);
+        self.timeline.extend(other.timeline);
     }
 
     fn latency(&mut self, write: bool, took: Duration) {
@@ -108,18 +123,51 @@ impl Tally {
     }
 }
 
+/// A worker's choices, request after request: which key, and whether to write. Seeded from
+/// the run's seed and the worker's index, so the same spec makes the same choices (what
+/// [`planned`](super::planned) replays without sending anything).
+pub(super) struct Choices {
+    keys: KeyPicker,
+    rng: Xoshiro256PlusPlus,
+    write_ratio: f64,
+    /// Requests in the worker's share (the workloads that change over a run follow it).
+    share: u64,
+}
+
+impl Choices {
+    /// Worker `index`'s choices in a run of `spec`.
+    pub(super) fn new(spec: &LoadSpec, index: usize, scatter: Arc<Scatter>) -> Choices {
+        Choices {
+            keys: KeyPicker::new(spec.distribution, spec.keys, scatter),
+            rng: Xoshiro256PlusPlus::seed_from_u64(
+                spec.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ),
+            write_ratio: spec.write_ratio,
+            share: spec.share_of(index),
+        }
+    }
+
+    /// Requests in the share.
+    pub(super) fn share(&self) -> u64 {
+        self.share
+    }
+
+    /// The key of request `sequence` of the share, and whether it is a write.
+    pub(super) fn next(&mut self, sequence: u64) -> (u64, bool) {
+        let progress = sequence as f64 / self.share.max(1) as f64;
+        let key = self.keys.pick(&mut self.rng, progress);
+        let write = self.write_ratio > 0.0 && self.rng.random::<f64>() < self.write_ratio;
+        (key, write)
+    }
+}
+
 /// One worker: a connection and the requests it still has to send over it.
 pub(super) struct Worker {
     /// The worker's number: it seeds the worker's choices and tags its writes' bodies.
     index: usize,
-    /// Requests to send.
-    share: u64,
     connection: Connection,
-    keys: KeyPicker,
-    /// Picks keys and reads or writes: seeded from the run's seed and `index`, so the same
-    /// seed sends the same requests per worker.
-    rng: Xoshiro256PlusPlus,
-    write_ratio: f64,
+    /// Which requests to send.
+    choices: Choices,
     check_staleness: bool,
     /// Finished requests of the whole run, for a progress bar.
     done: Arc<AtomicU64>,
@@ -142,13 +190,8 @@ impl Worker {
     ) -> Worker {
         Worker {
             index,
-            share: spec.share_of(index),
             connection,
-            keys: KeyPicker::new(spec.distribution, spec.keys, scatter),
-            rng: Xoshiro256PlusPlus::seed_from_u64(
-                spec.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            ),
-            write_ratio: spec.write_ratio,
+            choices: Choices::new(spec, index, scatter),
             check_staleness: spec.check_staleness,
             done,
             started,
@@ -159,12 +202,11 @@ impl Worker {
 
     /// Sends the worker's share (or what the deadline leaves of it) and returns the counts.
     pub(super) async fn run(mut self) -> Tally {
-        for sequence in 0..self.share {
+        for sequence in 0..self.choices.share() {
             if Instant::now() >= self.deadline {
                 break;
             }
-            let key = self.keys.pick(&mut self.rng);
-            let write = self.write_ratio > 0.0 && self.rng.random::<f64>() < self.write_ratio;
+            let (key, write) = self.choices.next(sequence);
             self.send(key, write, sequence).await;
         }
         self.tally
@@ -192,6 +234,11 @@ impl Worker {
         let answer = self.connection.exchange(request).await;
         let answered = Instant::now();
         self.tally.latency(write, answered - sent);
+        self.tally.timeline.push(TimedRequest {
+            sent_us: (sent - self.started).as_micros() as u64,
+            latency_us: (answered - sent).as_micros() as u64,
+            write,
+        });
         self.done.fetch_add(1, Ordering::Relaxed);
         let operation = Operation {
             key,

@@ -1,23 +1,20 @@
 //! `tiercache demo`: the three topologies side by side, embedded, in a few seconds.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
-use tiercache_api::ApiOptions;
-use tiercache_bench::http_load::{KeyDistribution, LoadReport, LoadSpec};
+use tiercache_bench::http_load::KeyDistribution;
 use tiercache_core::ByteSize;
-use tiercache_store::ObjectStore;
-use tiercache_tier::TierOptions;
-
-use tiercache_deploy::{self as deployment, LocalRedis, NodeConfig, setting};
+use tiercache_deploy::{LocalRedis, setting};
+use tiercache_lab::matrix::FULL_TABLE;
+use tiercache_lab::{Config, MemoryRule, Outcome, Plan, Results, Target, Topology};
 
 /// Runs the same seeded workload through the HTTP API of an embedded deployment once per
 /// shared-tier topology (centralized, partitioned, replicated) and eviction policy, then
 /// prints a table of throughput, response-time percentiles and the share of reads each
-/// tier answered, and names the configuration that kept the most reads off the store.
+/// tier answered, and names the configuration that kept the most reads off the store. It
+/// writes the lab's HTML report of what it ran (charts, results.json, results.csv) and
+/// prints its path last.
 ///
 /// The shared tier is smaller than the dataset (512KiB per node by default, the dataset is
 /// about 4 MB), as in the original lab: with equal memory per node a partitioned tier holds
@@ -93,161 +90,158 @@ pub struct DemoArgs {
     #[arg(long)]
     redis: bool,
 
-    /// Print the reports as JSON instead of a table.
+    /// Print the runs as JSON instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// Where the HTML report is written (with --redis, the Redis runs' report goes in
+    /// DIR/redis).
+    #[arg(long, value_name = "DIR", default_value = "demo-report")]
+    out: PathBuf,
 
     /// Do not draw progress bars.
     #[arg(long)]
     no_progress: bool,
 }
 
-/// One row of the table.
+/// One row of the table: a run, with its topology named for its target.
 #[derive(Debug, serde::Serialize)]
-struct TopologyRun {
+struct TopologyRun<'a> {
     topology: String,
-    tier_policy: String,
-    tier_url: String,
-    report: LoadReport,
+    tier_policy: &'a str,
+    tier_url: &'a str,
+    outcome: &'a Outcome,
 }
 
-impl TopologyRun {
-    /// The share of the reads that reached the shared tier which it answered.
-    fn tier_hit_ratio(&self) -> f64 {
-        let hits = &self.report.hits;
-        let reached = hits.shared + hits.store;
-        if reached == 0 {
-            0.0
-        } else {
-            hits.shared as f64 / reached as f64
-        }
+/// The rows of `results`, the topologies named with their target (`redis cluster`).
+fn rows(results: &Results) -> Vec<TopologyRun<'_>> {
+    results
+        .outcomes
+        .iter()
+        .map(|outcome| TopologyRun {
+            topology: match (results.target.as_str(), outcome.config.topology) {
+                ("redis", Topology::Centralized) => "redis centralized".to_owned(),
+                ("redis", Topology::Partitioned) => "redis cluster".to_owned(),
+                ("redis", Topology::Replicated) => "redis replicated".to_owned(),
+                (_, topology) => topology.to_string(),
+            },
+            tier_policy: &outcome.config.policy,
+            tier_url: &outcome.tier_url,
+            outcome,
+        })
+        .collect()
+}
+
+/// The demo's plan: every topology once per tier policy, equal memory per node.
+fn plan(args: &DemoArgs) -> Plan {
+    let configs = args
+        .tier_policy
+        .iter()
+        .flat_map(|policy| {
+            Topology::ALL.into_iter().map(move |topology| Config {
+                topology,
+                near: args.near_capacity.bytes() > 0,
+                policy: policy.clone(),
+                memory: MemoryRule::PerNode,
+                workload: args.workload,
+                write_ratio: args.write_ratio,
+                requests: args.requests,
+                rows: FULL_TABLE,
+                clients: args.concurrency,
+            })
+        })
+        .collect();
+    Plan {
+        name: "demo".to_owned(),
+        budget: args.tier_capacity.bytes(),
+        tier_nodes: args.tier_nodes,
+        api_nodes: args.nodes,
+        near_bytes: args.near_capacity.bytes(),
+        near_policy: args.policy.clone(),
+        seed: args.seed,
+        curve_fractions: vec![0.02, 0.05, 0.1, 0.2, 0.4, 0.8],
+        configs,
     }
 }
 
-/// Runs the demo and prints the table.
+/// Runs the demo, prints the table and writes the report.
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!((1..=16).contains(&args.nodes), "--nodes must be 1 to 16");
     anyhow::ensure!(
         (1..=64).contains(&args.tier_nodes),
         "--tier-nodes must be 1 to 64"
     );
-    // The nodes of every topology keep their near caches coherent in process; cached
-    // copies live until evicted or invalidated.
-    let node = NodeConfig {
-        near_capacity: args.near_capacity,
-        policy: setting::policy(&args.policy)?,
-        max_age: None,
-        ..NodeConfig::embedded()
-    };
+    anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
+    anyhow::ensure!(args.requests >= 1, "--requests must be at least 1");
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.write_ratio),
+        "--write-ratio must be between 0 and 1"
+    );
+    setting::policy(&args.policy)?;
     anyhow::ensure!(
         !args.tier_policy.is_empty(),
         "--tier-policy names no policy"
     );
-    let mut tier_policies = Vec::new();
     for name in &args.tier_policy {
         let policy = setting::policy(name)?;
         if args.redis {
             // Refused here, before anything runs, rather than at the first Redis launch.
             LocalRedis::server_args(&policy, args.tier_capacity.bytes())?;
         }
-        tier_policies.push((name.clone(), policy));
     }
-    let in_process = [
-        ("centralized", "memory://".to_owned()),
-        (
-            "partitioned",
-            format!("memory-partitioned://{}", args.tier_nodes),
-        ),
-        (
-            "replicated",
-            format!("memory-replicated://{}", args.tier_nodes),
-        ),
-    ];
-    let dir = tempfile::Builder::new()
-        .prefix("tiercache-demo-")
-        .tempdir()
-        .context("creating a temporary directory for the store")?;
-    let db = format!("sqlite://{}", dir.path().join("tiercache.db").display());
-
-    let runs = super::runtime()?.block_on(async {
-        let setup = node.setup(ApiOptions::default()).await?;
-        let store: Arc<dyn ObjectStore> = deployment::open_store(&db).await?;
-        let rows = super::load_dataset_if_empty(store.as_ref(), args.no_progress).await?;
-        if !args.json {
-            eprintln!(
-                "store: SQLite in a temporary directory, {rows} rows of the Kepler-like dataset"
-            );
-        }
-        let mut runs = Vec::new();
-        for (policy_name, policy) in &tier_policies {
-            let tier_options = TierOptions {
-                policy: *policy,
-                node_capacity_bytes: args.tier_capacity.bytes(),
-                ..TierOptions::default()
-            };
-            let mut topologies = in_process.to_vec();
-            // Kept alive for this policy's runs: dropping them stops the servers.
-            let redis = if args.redis {
-                let server_args = LocalRedis::server_args(policy, args.tier_capacity.bytes())?;
-                if !args.json {
-                    eprintln!(
-                        "launching local Redis topologies ({})",
-                        server_args.join(" ")
-                    );
-                }
-                let servers = tokio::task::block_in_place(|| LocalRedis::launch(&server_args))?;
-                topologies.extend(servers.topologies());
-                Some(servers)
+    let plan = plan(&args);
+    if !args.json {
+        eprintln!(
+            "store: SQLite in a temporary directory, {FULL_TABLE} rows of the Kepler-like dataset; {} runs in process{}",
+            plan.configs.len(),
+            if args.redis {
+                ", then on local Redis servers"
             } else {
-                None
-            };
-            for (name, url) in &topologies {
-                let tier = deployment::open_tier(url, &tier_options).await?;
-                let nodes = deployment::start_nodes(
-                    Arc::clone(&store),
-                    tier,
-                    args.nodes,
-                    SocketAddr::from(([127, 0, 0, 1], 0)),
-                    &setup,
-                )
-                .await?;
-                let spec = LoadSpec {
-                    targets: nodes.addresses.clone(),
-                    distribution: args.workload,
-                    keys: rows.max(1),
-                    requests: args.requests,
-                    concurrency: args.concurrency,
-                    write_ratio: args.write_ratio,
-                    seed: args.seed,
-                    max_duration: Duration::from_secs(600),
-                    check_staleness: false,
-                };
-                if !args.json {
-                    eprintln!("{name} + {policy_name}: {url}, {} API node(s)", args.nodes);
-                }
-                let report = super::bench::run_with_progress(&spec, args.no_progress).await;
-                nodes.stop().await?;
-                runs.push(TopologyRun {
-                    topology: (*name).to_owned(),
-                    tier_policy: policy_name.clone(),
-                    tier_url: url.clone(),
-                    report: report?,
-                });
+                ""
             }
-            tokio::task::block_in_place(|| drop(redis));
-        }
-        anyhow::Ok(runs)
-    })?;
+        );
+    }
+    let embedded = super::lab::run_plan(&plan, Target::Embedded, args.no_progress)?;
+    let redis = if args.redis {
+        Some(super::lab::run_plan(
+            &plan,
+            Target::Redis,
+            args.no_progress,
+        )?)
+    } else {
+        None
+    };
+    let mut runs = rows(&embedded);
+    if let Some(redis) = &redis {
+        runs.extend(rows(redis));
+    }
+    let redis_report = match &redis {
+        Some(redis) => Some(tiercache_lab::report::write(
+            &args.out.join("redis"),
+            redis,
+        )?),
+        None => None,
+    };
+    let report = tiercache_lab::report::write(&args.out, &embedded)?;
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(());
     }
+    print_table(&runs, &args);
+    if let Some(path) = redis_report {
+        println!("report of the Redis runs: {}", path.display());
+    }
+    println!("report: {}", report.display());
+    Ok(())
+}
+
+fn print_table(runs: &[TopologyRun<'_>], args: &DemoArgs) {
     println!();
     println!(
         "workload {} over {} keys, {} requests per run, {} clients, {:.0}% writes, seed {}, {} API node(s) with {} near caches ({}); shared tier {} per node",
         args.workload,
-        runs.first().map_or(0, |r| r.report.keys),
+        FULL_TABLE,
         args.requests,
         args.concurrency,
         args.write_ratio * 100.0,
@@ -272,52 +266,56 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "tier hit",
         "errors"
     );
-    for run in &runs {
-        let r = &run.report;
+    for run in runs {
+        let o = run.outcome;
         println!(
             "{:<18} {:<13} {:>9.0} {:>8.0} {:>8.0} {:>9.0}   {:>5.1}% {:>6.1}% {:>5.1}%   {:>7.1}%   {:>6}",
             run.topology,
             run.tier_policy,
-            r.throughput,
-            r.latency.p50_us,
-            r.latency.p99_us,
-            r.latency.p999_us,
-            r.hits.near_ratio * 100.0,
-            r.hits.shared_ratio * 100.0,
-            r.hits.store_ratio * 100.0,
-            run.tier_hit_ratio() * 100.0,
-            r.error_count(),
+            o.throughput,
+            o.latency.p50_us,
+            o.latency.p99_us,
+            o.latency.p999_us,
+            o.shares.near * 100.0,
+            o.shares.shared * 100.0,
+            o.shares.store * 100.0,
+            o.tier_hit_ratio * 100.0,
+            o.errors,
         );
     }
     println!();
     println!(
         "near/shared/store: the share of successful reads each tier answered (the `source` of each answer); tier hit: shared / (shared + store), the reads that reached the shared tier."
     );
-    if let Some(line) = verdict(&runs, &args) {
+    if let Some(line) = verdict(runs, args) {
         println!("{line}");
     }
-    Ok(())
 }
+
+/// Store shares closer than this (1 point) do not name a winner.
+const TIE: f64 = 0.01;
 
 /// One line naming the run that sent the fewest reads to the store (the most throughput
 /// among equals) and why, or `None` when nothing ran.
-fn verdict(runs: &[TopologyRun], args: &DemoArgs) -> Option<String> {
+fn verdict(runs: &[TopologyRun<'_>], args: &DemoArgs) -> Option<String> {
     let best = runs.iter().min_by(|a, b| {
-        let store = a
-            .report
-            .hits
-            .store_ratio
-            .total_cmp(&b.report.hits.store_ratio);
-        store.then(b.report.throughput.total_cmp(&a.report.throughput))
+        let store = a.outcome.shares.store.total_cmp(&b.outcome.shares.store);
+        store.then(b.outcome.throughput.total_cmp(&a.outcome.throughput))
     })?;
-    let worst = runs.iter().max_by(|a, b| {
-        a.report
-            .hits
-            .store_ratio
-            .total_cmp(&b.report.hits.store_ratio)
-    })?;
+    let worst = runs
+        .iter()
+        .max_by(|a, b| a.outcome.shares.store.total_cmp(&b.outcome.shares.store))?;
     let tier = args.tier_capacity;
     let n = args.tier_nodes;
+    if worst.outcome.shares.store - best.outcome.shares.store < TIE {
+        return Some(format!(
+            "no clear winner: every run sent {:.1}% of reads to the store (±{:.1} point) — the \
+             shared tier ({tier} per node) is not what limits the hit ratio here (a run too short \
+             to fill it, or a tier as large as the working set, makes the topologies tie).",
+            best.outcome.shares.store * 100.0,
+            TIE * 100.0
+        ));
+    }
     let why = match best.topology.as_str() {
         "partitioned" | "redis cluster" => format!(
             "with {tier} per node, its {n} nodes hold {n} × {tier} of distinct objects, where a \
@@ -332,9 +330,9 @@ fn verdict(runs: &[TopologyRun], args: &DemoArgs) -> Option<String> {
         "winner: {} + {}: {:.1}% of reads reached the store (worst: {} + {}, {:.1}%) — {why}.",
         best.topology,
         best.tier_policy,
-        best.report.hits.store_ratio * 100.0,
+        best.outcome.shares.store * 100.0,
         worst.topology,
         worst.tier_policy,
-        worst.report.hits.store_ratio * 100.0,
+        worst.outcome.shares.store * 100.0,
     ))
 }

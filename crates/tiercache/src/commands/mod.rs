@@ -4,6 +4,7 @@ pub mod admin;
 pub mod api;
 pub mod bench;
 pub mod demo;
+pub mod lab;
 pub mod load;
 pub mod lognode;
 pub mod node_args;

@@ -1,0 +1,35 @@
+//! The lab's report: `index.html` (self-contained: inline SVG charts, no script, nothing
+//! fetched), `results.json` and `results.csv`, written into one directory.
+//!
+//! - `charts`: each chart, drawn with plotters into SVG text;
+//! - `summary`: the generated conclusions (winners, "partitioned + LFU", equal total memory);
+//! - `html`: the page.
+
+pub mod charts;
+pub mod html;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+
+use crate::LabError;
+use crate::results::Results;
+
+/// Writes `index.html`, `results.json` and `results.csv` into `dir` (created if missing)
+/// and returns the page's path.
+pub fn write(dir: &Path, results: &Results) -> Result<PathBuf, LabError> {
+    let io = |doing: String| move |error| LabError::Io { doing, error };
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let files = [
+        ("results.json", results.to_json()),
+        ("results.csv", results.to_csv()),
+        ("index.html", html::page(results)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        // Written beside and renamed: a reader never sees half a report.
+        let partial = dir.join(format!(".{name}.partial"));
+        std::fs::write(&partial, text).map_err(io(format!("writing {}", partial.display())))?;
+        std::fs::rename(&partial, &path).map_err(io(format!("writing {}", path.display())))?;
+    }
+    Ok(dir.join("index.html"))
+}
