@@ -7,12 +7,11 @@
 //! | `GET /v1/admin/apps/{app}`    | [`Assignment`] as this instance knows it, or 404         |
 //! | `POST /v1/admin/peer`         | 204: a [`Heartbeat`] from the active                     |
 //! | `GET /healthz`                | 200 `{"ok":true,"role":…}`                               |
-//! | `GET /metrics`                | counters and gauges, Prometheus text 0.0.4               |
+//! | `GET /metrics`                | counters and gauges, Prometheus text 0.0.4 (`prometheus-client`) |
 //!
 //! Errors are `{"error": code, "message": text, "detail": AdminError}` with the status of
 //! the error's [`ErrorCode`](tiercache_core::ErrorCode).
 
-use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -23,6 +22,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
+use tiercache_core::metrics::{self, Family, Labels, labels};
 
 use crate::admin::Admin;
 use crate::error::AdminError;
@@ -93,83 +93,92 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let counters = admin.counters();
-    let id = &status.id;
-    let mut out = String::with_capacity(2048);
-    let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{{admin=\"{id}\"{labels}}} {value}");
-        }
-    };
+    let id = status.id.as_str();
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
-    family(
-        "tiercache_admin_active",
-        "gauge",
-        "1 while this instance holds the admin lease.",
-        &[("", u64::from(status.role == Role::Active))],
-    );
-    family(
-        "tiercache_admin_epoch",
-        "gauge",
-        "The lease epoch this instance holds or last heard.",
-        &[("", status.epoch)],
-    );
-    family(
-        "tiercache_admin_revision",
-        "gauge",
-        "The version of this instance's state.",
-        &[("", status.revision)],
-    );
-    family(
-        "tiercache_admin_apps",
-        "gauge",
-        "Applications with log nodes.",
-        &[("", status.apps.len() as u64)],
-    );
-    family(
-        "tiercache_admin_live_log_nodes",
-        "gauge",
-        "Live log nodes as last looked up.",
-        &[("", status.nodes.len() as u64)],
-    );
-    family(
-        "tiercache_admin_state_writes_total",
-        "counter",
-        "State writes by outcome: committed, refused by the epoch fence, failed otherwise.",
-        &[
-            (",result=\"accepted\"", load(&counters.accepted)),
-            (",result=\"fenced\"", load(&counters.fenced)),
-            (",result=\"failed\"", load(&counters.failed)),
-        ],
-    );
-    family(
-        "tiercache_admin_takeovers_total",
-        "counter",
-        "Times this instance took the lease.",
-        &[("", load(&counters.takeovers))],
-    );
-    family(
-        "tiercache_admin_step_downs_total",
-        "counter",
-        "Times this instance lost the lease.",
-        &[("", load(&counters.step_downs))],
-    );
-    family(
-        "tiercache_admin_heartbeats_total",
-        "counter",
-        "Heartbeats to and from the other admins.",
-        &[
-            (",direction=\"sent\"", load(&counters.heartbeats_sent)),
-            (",direction=\"failed\"", load(&counters.heartbeats_failed)),
-            (",direction=\"heard\"", load(&counters.heartbeats_heard)),
-        ],
-    );
-    family(
-        "tiercache_admin_reloads_total",
-        "counter",
-        "Times a standby reloaded its warm copy.",
-        &[("", load(&counters.reloads))],
-    );
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    let one = || labels(&[("admin", id)]);
+    let by = |label: &str, values: &[(&str, u64)]| -> Vec<(Labels, u64)> {
+        values
+            .iter()
+            .map(|(value, count)| (labels(&[("admin", id), (label, value)]), *count))
+            .collect()
+    };
+    let families = vec![
+        Family::gauge(
+            "tiercache_admin_active",
+            "1 while this instance holds the admin lease.",
+            one(),
+            i64::from(status.role == Role::Active),
+        ),
+        Family::gauge(
+            "tiercache_admin_epoch",
+            "The lease epoch this instance holds or last heard.",
+            one(),
+            status.epoch as i64,
+        ),
+        Family::gauge(
+            "tiercache_admin_revision",
+            "The version of this instance's state.",
+            one(),
+            status.revision as i64,
+        ),
+        Family::gauge(
+            "tiercache_admin_apps",
+            "Applications with log nodes.",
+            one(),
+            status.apps.len() as i64,
+        ),
+        Family::gauge(
+            "tiercache_admin_live_log_nodes",
+            "Live log nodes as last looked up.",
+            one(),
+            status.nodes.len() as i64,
+        ),
+        Family::Counter {
+            name: "tiercache_admin_state_writes",
+            help: "State writes by outcome: committed, refused by the epoch fence, failed otherwise.",
+            samples: by(
+                "result",
+                &[
+                    ("accepted", load(&counters.accepted)),
+                    ("fenced", load(&counters.fenced)),
+                    ("failed", load(&counters.failed)),
+                ],
+            ),
+        },
+        Family::counter(
+            "tiercache_admin_takeovers",
+            "Times this instance took the lease.",
+            one(),
+            load(&counters.takeovers),
+        ),
+        Family::counter(
+            "tiercache_admin_step_downs",
+            "Times this instance lost the lease.",
+            one(),
+            load(&counters.step_downs),
+        ),
+        Family::Counter {
+            name: "tiercache_admin_heartbeats",
+            help: "Heartbeats to and from the other admins.",
+            samples: by(
+                "direction",
+                &[
+                    ("sent", load(&counters.heartbeats_sent)),
+                    ("failed", load(&counters.heartbeats_failed)),
+                    ("heard", load(&counters.heartbeats_heard)),
+                ],
+            ),
+        },
+        Family::counter(
+            "tiercache_admin_reloads",
+            "Times a standby reloaded its warm copy.",
+            one(),
+            load(&counters.reloads),
+        ),
+    ];
+    (
+        [(CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(families),
+    )
+        .into_response()
 }

@@ -8,11 +8,14 @@
 //! - [`ErrorCode`]: the one classification of errors; each code knows its HTTP status and
 //!   its gRPC status code, so the REST and gRPC edges agree by construction.
 //! - [`Version`]: the per-object version the store assigns; strictly increasing per key.
+//! - [`metrics`]: `/metrics` of every long-running role, in the Prometheus text format.
 
 /// Sizes as people write them: [`ByteSize`].
 mod byte_size;
 /// The one classification of errors: [`ErrorCode`].
 mod error_code;
+/// `/metrics` of every role: families read at scrape time, encoded by `prometheus-client`.
+pub mod metrics;
 /// The store-assigned version of an object: [`Version`].
 mod version;
 

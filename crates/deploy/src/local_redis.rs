@@ -55,6 +55,52 @@ impl LocalRedis {
     }
 }
 
+impl LocalRedis {
+    /// Every server of the three topologies.
+    fn servers(&self) -> impl Iterator<Item = &RedisServer> {
+        [&self.single, &self.primary]
+            .into_iter()
+            .chain(self.cluster.nodes())
+            .chain(&self.replicas)
+    }
+
+    /// Gives every server `policy` and `data_bytes` of memory for data, at once (no
+    /// restart): Redis counts its own overhead (the cluster bus, replication buffers, the
+    /// scripts' cache) in `maxmemory`, several hundred KiB that would leave a small budget
+    /// no room at all, so each server's `maxmemory` becomes what it uses now plus
+    /// `data_bytes`. Call it on empty servers (flush first) so "now" is the overhead.
+    pub fn set_budget(&self, policy: &PolicySpec, data_bytes: u64) -> Result<()> {
+        let args = LocalRedis::server_args(policy, data_bytes)?;
+        for server in self.servers() {
+            let failed =
+                |error: String| Error::Settings(format!("Redis at {}: {error}", server.address()));
+            let info = server
+                .command(&["INFO", "memory"])
+                .map_err(|e| failed(e.to_string()))?;
+            let used: u64 = info
+                .lines()
+                .find_map(|line| line.strip_prefix("used_memory:"))
+                .and_then(|value| value.trim().parse().ok())
+                .ok_or_else(|| failed(format!("no used_memory in INFO: {info}")))?;
+            for pair in args.chunks(2) {
+                let name = pair[0].trim_start_matches("--");
+                let value = if name == "maxmemory" {
+                    (used + data_bytes).to_string()
+                } else {
+                    pair[1].clone()
+                };
+                let answer = server
+                    .command(&["CONFIG", "SET", name, &value])
+                    .map_err(|e| failed(e.to_string()))?;
+                if !answer.contains("OK") {
+                    return Err(failed(format!("CONFIG SET {name} {value}: {answer}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn launched(doing: &'static str) -> impl FnOnce(tiercache_launch::Error) -> Error {
     move |source| Error::Launch { doing, source }
 }

@@ -128,9 +128,16 @@ pub async fn run(
     let near_setup = node_setup(plan, true).await?;
     let bare_setup = node_setup(plan, false).await?;
 
-    // Real Redis servers are launched once per (policy, memory) and kept for the
-    // configurations that share them.
-    let mut redis: BTreeMap<(String, u64), LocalRedis> = BTreeMap::new();
+    // Real Redis servers are launched once; each configuration sets their policy and
+    // memory (see `LocalRedis::set_budget`).
+    let redis = match target {
+        Target::Embedded => None,
+        Target::Redis => {
+            let first = &plan.configs[0];
+            let args = LocalRedis::server_args(&policy_of(&first.policy)?, plan.budget)?;
+            Some(tokio::task::block_in_place(|| LocalRedis::launch(&args))?)
+        }
+    };
     let mut outcomes = Vec::with_capacity(plan.configs.len());
     for (index, config) in plan.configs.iter().enumerate() {
         step(Step {
@@ -141,20 +148,9 @@ pub async fn run(
         let node_bytes = config
             .memory
             .node_bytes(plan.budget, config.topology, plan.tier_nodes);
-        let tier_url = match target {
-            Target::Embedded => in_process_url(config.topology, plan.tier_nodes),
-            Target::Redis => {
-                let key = (config.policy.clone(), node_bytes);
-                if !redis.contains_key(&key) {
-                    // One set of servers at a time: the previous ones stop here.
-                    let stopped = std::mem::take(&mut redis);
-                    tokio::task::block_in_place(|| drop(stopped));
-                    let args = LocalRedis::server_args(&policy_of(&config.policy)?, node_bytes)?;
-                    let servers = tokio::task::block_in_place(|| LocalRedis::launch(&args))?;
-                    redis.insert(key.clone(), servers);
-                }
-                redis_url(&redis[&key], config.topology)?
-            }
+        let tier_url = match &redis {
+            None => in_process_url(config.topology, plan.tier_nodes),
+            Some(servers) => redis_url(servers, config.topology)?,
         };
         let table = &tables[&config.rows];
         let tier_options = TierOptions {
@@ -168,6 +164,10 @@ pub async fn run(
             tier.flush()
                 .await
                 .map_err(|error| LabError::Tier(error.to_string()))?;
+        }
+        if let Some(servers) = &redis {
+            let policy = policy_of(&config.policy)?;
+            tokio::task::block_in_place(|| servers.set_budget(&policy, node_bytes))?;
         }
         let setup = if config.near {
             &near_setup

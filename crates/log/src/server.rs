@@ -2,7 +2,6 @@
 //! Prometheus exposition. Besides the table of `wire`: `GET /healthz` → 200
 //! `{"ok":true}`, `GET /metrics` → counters and gauges, Prometheus text 0.0.4.
 
-use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::Json;
@@ -13,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
+use tiercache_core::metrics::{self, Family, labels};
 
 use crate::app_name::check_app;
 use crate::copy::{CopyPage, LogCopy};
@@ -165,54 +165,74 @@ async fn metrics(State(node): State<Arc<LogNode>>) -> Response {
         Ok(status) => status,
         Err(error) => return error.into_response(),
     };
-    let mut out = String::new();
     let c = status.counters;
-    for (name, help, value) in [
-        ("stored", "Records stored from appends.", c.stored),
+    let mut families: Vec<Family> = [
         (
-            "duplicates",
+            "tiercache_log_stored",
+            "Records stored from appends.",
+            c.stored,
+        ),
+        (
+            "tiercache_log_duplicates",
             "Appends of a message already held.",
             c.duplicates,
         ),
-        ("acks", "Acknowledgements sent.", c.acks),
+        ("tiercache_log_acks", "Acknowledgements sent.", c.acks),
         (
-            "held_back",
+            "tiercache_log_held_back",
             "Appends not acknowledged while catching up.",
             c.held_back,
         ),
-        ("refused", "Appends the storage refused.", c.refused),
-        ("malformed", "Notices that did not decode.", c.malformed),
         (
-            "sessions_lost",
+            "tiercache_log_refused",
+            "Appends the storage refused.",
+            c.refused,
+        ),
+        (
+            "tiercache_log_malformed",
+            "Notices that did not decode.",
+            c.malformed,
+        ),
+        (
+            "tiercache_log_sessions_lost",
             "Times the bus session was lost.",
             c.sessions_lost,
         ),
-        ("pulled", "Records copied from other copies.", c.pulled),
-    ] {
-        let _ = writeln!(out, "# HELP tiercache_log_{name}_total {help}");
-        let _ = writeln!(out, "# TYPE tiercache_log_{name}_total counter");
-        let _ = writeln!(out, "tiercache_log_{name}_total {value}");
-    }
-    let _ = writeln!(
-        out,
-        "# HELP tiercache_log_records Records held per application."
-    );
-    let _ = writeln!(out, "# TYPE tiercache_log_records gauge");
-    for (app, app_status) in &status.apps {
-        let _ = writeln!(
-            out,
-            "tiercache_log_records{{app=\"{app}\"}} {}",
-            app_status.len
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP tiercache_log_ready Whether an application acknowledges appends."
-    );
-    let _ = writeln!(out, "# TYPE tiercache_log_ready gauge");
-    for (app, app_status) in &status.apps {
-        let ready = u8::from(app_status.ready);
-        let _ = writeln!(out, "tiercache_log_ready{{app=\"{app}\"}} {ready}");
-    }
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+        (
+            "tiercache_log_pulled",
+            "Records copied from other copies.",
+            c.pulled,
+        ),
+    ]
+    .into_iter()
+    .map(|(name, help, value)| Family::counter(name, help, Vec::new(), value))
+    .collect();
+    families.push(Family::Gauge {
+        name: "tiercache_log_records",
+        help: "Records held per application.",
+        samples: status
+            .apps
+            .iter()
+            .map(|(app, app_status)| (labels(&[("app", app.as_ref())]), app_status.len as i64))
+            .collect(),
+    });
+    families.push(Family::Gauge {
+        name: "tiercache_log_ready",
+        help: "Whether an application acknowledges appends.",
+        samples: status
+            .apps
+            .iter()
+            .map(|(app, app_status)| {
+                (
+                    labels(&[("app", app.as_ref())]),
+                    i64::from(app_status.ready),
+                )
+            })
+            .collect(),
+    });
+    (
+        [(CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(families),
+    )
+        .into_response()
 }

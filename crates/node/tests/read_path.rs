@@ -30,6 +30,7 @@ async fn over_grpc(dir: &tempfile::TempDir) -> Arc<dyn ObjectStore> {
         listener,
         tiercache_store::grpc::ServeOptions {
             limits: Limits::default(),
+            ..Default::default()
         },
         std::future::pending(),
     ));

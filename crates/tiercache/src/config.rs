@@ -186,6 +186,9 @@ pub struct StoreConfig {
     pub max_batch_items: usize,
     /// Database connections (PostgreSQL) or SQLite reader connections.
     pub max_connections: u32,
+    /// Address to serve `/metrics` (HTTP) on; none by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The database used when nothing says otherwise.
@@ -201,6 +204,7 @@ impl Default for StoreConfig {
             max_value_size: ByteSize(limits.max_value_bytes as u64),
             max_batch_items: limits.max_batch_items,
             max_connections: 8,
+            metrics_listen: None,
         }
     }
 }

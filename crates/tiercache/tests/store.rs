@@ -641,3 +641,44 @@ fn health_and_reflection_are_served() {
         }
     });
 }
+
+#[test]
+fn the_store_serves_metrics_of_its_calls_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::start(
+        &[
+            "store",
+            "--db",
+            "sqlite://store.db",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+        1,
+    );
+    let log = store.log().text();
+    let metrics_at = log
+        .lines()
+        .find_map(|line| line.strip_prefix("metrics on "))
+        .unwrap_or_else(|| panic!("no `metrics on` line: {log}"))
+        .trim()
+        .to_owned();
+    // One call that finds nothing: `nodes` looks the binder up through the Registry service.
+    let url = format!("http://{}", store.addresses()[0]);
+    let (ok, _, stderr) = common::run(&["nodes", "--store", &url], dir.path());
+    assert!(ok, "{stderr}");
+    let text = common::http_text(&metrics_at, "/metrics");
+    assert!(
+        text.contains("# TYPE tiercache_store_rpcs_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l
+            .starts_with("tiercache_store_rpcs_total{method=\"Registry/Lookup\",code=\"OK\"} ")),
+        "{text}"
+    );
+    assert!(text.contains("tiercache_store_rpc_seconds_count{method=\"Registry/Lookup\"}"));
+    common::terminate(store);
+}

@@ -19,8 +19,8 @@ pub fn escape(text: &str) -> String {
 
 /// A chart with its title and what to read in it.
 pub struct Figure {
-    /// An id for the page's anchors and tests.
-    pub id: &'static str,
+    /// An id for the page's anchors, file names and tests.
+    pub id: String,
     /// What it shows.
     pub caption: String,
     /// The SVG.
@@ -60,14 +60,14 @@ pub fn figures(results: &Results) -> Vec<Figure> {
         }
     );
     figures.push(Figure {
-        id: "timeline",
+        id: "timeline".to_owned(),
         caption: format!(
             "Response time of every query in the order sent, per topology — {label}. Each run starts cold: the first queries fill the tiers."
         ),
         svg: charts::timeline(&by_topology),
     });
     figures.push(Figure {
-        id: "latency-cdf",
+        id: "latency-cdf".to_owned(),
         caption: format!(
             "Latency distribution per topology — {label}. Further left is faster; the tail is on the right."
         ),
@@ -107,7 +107,7 @@ pub fn figures(results: &Results) -> Vec<Figure> {
             continue;
         }
         figures.push(Figure {
-            id,
+            id: id.to_owned(),
             caption: format!(
                 "Shared-tier hit ratio (hits / reads that reached the tier) by policy and topology, {}, {}, budget {} KiB.",
                 memory_phrase(rule),
@@ -122,11 +122,7 @@ pub fn figures(results: &Results) -> Vec<Figure> {
     }
     for (index, curve) in results.curves.iter().enumerate() {
         figures.push(Figure {
-            id: if index == 0 {
-                "memory-curves"
-            } else {
-                "memory-curves-more"
-            },
+            id: format!("memory-curves-{}", index + 1),
             caption: format!(
                 "Hit ratio against memory for every policy of the engine, replaying the requests of the {} runs offline through one cache; Belady's MIN (black) is the bound no policy can beat.",
                 curve.workload
@@ -157,7 +153,7 @@ pub fn figures(results: &Results) -> Vec<Figure> {
         }
     }
     figures.push(Figure {
-        id: "throughput-clients",
+        id: "throughput-clients".to_owned(),
         caption: format!(
             "Throughput against the number of concurrent clients — {label}. Every client keeps one request in flight."
         ),
@@ -194,7 +190,7 @@ pub fn figures(results: &Results) -> Vec<Figure> {
         }
     }
     figures.push(Figure {
-        id: "tier-shares",
+        id: "tier-shares".to_owned(),
         caption: format!(
             "Which tier answered the reads: near caches, the shared tier, the store — {}, {} (part: partitioned, repl: replicated, cent: centralized; node: equal memory per node, total: equal total memory).",
             reference.workload_label(),

@@ -16,12 +16,15 @@
 pub mod client;
 #[doc(hidden)]
 pub mod echo;
+/// Calls counted by method and code, for the store's `/metrics`.
+mod metrics;
 mod server;
 
 use tonic::{Code, Status};
 
 use crate::error::StoreError;
 
+pub use metrics::{RpcMetrics, RpcMetricsLayer, RpcMetricsService};
 pub use server::{ServeOptions, serve, serve_on_loopback};
 
 /// Generated protobuf messages and tonic stubs of `proto/tiercache/v1/store.proto`.

@@ -12,6 +12,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use tonic_reflection::server::{v1, v1alpha};
 
+use super::metrics::RpcMetrics;
 use super::proto::{self, admin_state_server, object_store_server, registry_server};
 use super::{TOMBSTONE_VERSION_HEADER, status_from_error};
 use crate::admin_state::{Lease, StateEntry};
@@ -316,6 +317,8 @@ impl admin_state_server::AdminState for Services {
 pub struct ServeOptions {
     /// The store's limits; the message limits in both directions derive from them.
     pub limits: Limits,
+    /// Where every call is counted (read by the store's `/metrics`).
+    pub metrics: Arc<RpcMetrics>,
 }
 
 /// Serves `store` on a free loopback port, in a task of the current tokio runtime, until the
@@ -359,6 +362,7 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
     Server::builder()
+        .layer(options.metrics.layer())
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use tiercache_core::ByteSize;
-use tiercache_store::grpc::{ServeOptions, serve};
+use tiercache_store::grpc::{RpcMetrics, ServeOptions, serve};
 use tiercache_store::{Limits, SqlOptions, SqlStore};
 
 use crate::config::{ConfigFile, StoreConfig, print_section};
@@ -58,6 +58,11 @@ pub struct StoreArgs {
     /// Database connections (PostgreSQL) or SQLite reader connections [default: 8].
     #[arg(long, value_name = "N", env = "TIERCACHE_MAX_CONNECTIONS")]
     max_connections: Option<u32>,
+
+    /// Also serve GET /metrics (calls by method and status, answer times; Prometheus text)
+    /// over HTTP on this address; port 0 picks a free port (printed as `metrics on ADDR`).
+    #[arg(long, value_name = "ADDR", env = "TIERCACHE_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl StoreArgs {
@@ -81,6 +86,9 @@ impl StoreArgs {
         }
         if let Some(connections) = self.max_connections {
             config.max_connections = connections;
+        }
+        if let Some(address) = self.metrics_listen {
+            config.metrics_listen = Some(address);
         }
         anyhow::ensure!(config.max_key_bytes > 0, "max_key_bytes must be at least 1");
         anyhow::ensure!(
@@ -113,7 +121,13 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         max_connections: config.max_connections,
         ..SqlOptions::default()
     };
-    let StoreConfig { db, listen, .. } = config;
+    let StoreConfig {
+        db,
+        listen,
+        metrics_listen,
+        ..
+    } = config;
+    let metrics = Arc::new(RpcMetrics::default());
     super::runtime()?.block_on(async move {
         // Before anything can print `listening on`: see `shutdown_signal`.
         let shutdown = super::shutdown_signal();
@@ -124,6 +138,10 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", listen))?;
         let address = listener.local_addr()?;
+        let exporter = match metrics_listen {
+            Some(at) => Some(serve_metrics(at, Arc::clone(&metrics)).await?),
+            None => None,
+        };
         println!("listening on {address}");
         tracing::info!(
             "tiercache store: {} database {} served on {address} (Ctrl-C to stop)",
@@ -133,13 +151,52 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         let served = serve(
             Arc::new(store.clone()),
             listener,
-            ServeOptions { limits },
+            ServeOptions {
+                limits,
+                metrics: Arc::clone(&metrics),
+            },
             shutdown,
         )
         .await;
+        if let Some(exporter) = exporter {
+            exporter.abort();
+        }
         store.close().await;
         served.context("serving gRPC")?;
         tracing::info!("tiercache store: stopped");
         Ok(())
     })
+}
+
+/// Serves `GET /metrics` (and `/healthz`) on `at` in a task; prints `metrics on ADDRESS`.
+async fn serve_metrics(
+    at: SocketAddr,
+    metrics: Arc<RpcMetrics>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use axum::routing::get;
+    use tiercache_core::metrics::{CONTENT_TYPE, render};
+
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .with_context(|| format!("binding {at} for /metrics"))?;
+    println!("metrics on {}", listener.local_addr()?);
+    let router = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
+                        render(metrics.families()),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }));
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::warn!(%error, "the /metrics server stopped");
+        }
+    }))
 }
