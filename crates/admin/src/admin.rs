@@ -98,6 +98,11 @@ impl Admin {
         })
     }
 
+    /// The store it keeps its state in (whose registry is the binder).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// Its settings.
     pub fn options(&self) -> &AdminOptions {
         &self.options

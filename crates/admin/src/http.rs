@@ -7,6 +7,8 @@
 //! | `GET /v1/admin/apps/{app}`    | [`Assignment`] as this instance knows it, or 404         |
 //! | `POST /v1/admin/peer`         | 204: a [`Heartbeat`] from the active                     |
 //! | `GET /healthz`                | 200 `{"ok":true,"role":…}`                               |
+//! | `GET /v1/admin/nodes`         | [`Fleet`](crate::Fleet): every API node in the binder with its `/v1/stats` (or why not) |
+//! | `GET /`                       | the fleet dashboard: a page (embedded, no network) polling `/v1/admin/nodes` every second |
 //! | `GET /metrics`                | counters and gauges, Prometheus text 0.0.4 (`prometheus-client`) |
 //!
 //! Errors are `{"error": code, "message": text, "detail": AdminError}` with the status of
@@ -37,6 +39,8 @@ pub fn router(admin: Arc<Admin>) -> axum::Router {
         .route("/v1/admin/peer", post(peer))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/v1/admin/nodes", get(fleet))
+        .route("/", get(dashboard))
         .with_state(admin)
 }
 
@@ -85,6 +89,31 @@ async fn healthz(State(admin): State<Arc<Admin>>) -> Response {
     match admin.status().await {
         Ok(status) => Json(json!({"ok": true, "role": status.role})).into_response(),
         Err(error) => error.into_response(),
+    }
+}
+
+/// The fleet dashboard page.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+async fn dashboard() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        DASHBOARD,
+    )
+        .into_response()
+}
+
+async fn fleet(State(admin): State<Arc<Admin>>) -> Response {
+    match admin.fleet().await {
+        Ok(fleet) => Json(fleet).into_response(),
+        Err(message) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "unavailable", "message": message})),
+        )
+            .into_response(),
     }
 }
 

@@ -32,13 +32,15 @@
 //! * `peers`: the active's heartbeats to the standbys;
 //! * `assign`: the active's assignments to the log nodes, and their answers;
 //! * [`AdminService`]: the requests, answered in process or by [`AdminClient`] over HTTP;
-//! * [`router`]: the HTTP routes, `/metrics` included;
+//! * [`router`]: the HTTP routes, `/metrics` and the fleet dashboard (`GET /`) included;
+//! * `fleet`: every API node in the binder with its stats ([`Fleet`]), for the dashboard;
 //! * [`AdminError`]: what can go wrong, classified once.
 
 mod admin;
 mod assign;
 mod client;
 mod error;
+mod fleet;
 mod http;
 mod options;
 mod peers;
@@ -50,6 +52,7 @@ pub use admin::{Admin, LOG_ROLE};
 pub use assign::CopyProgress;
 pub use client::AdminClient;
 pub use error::{AdminError, AdminResult};
+pub use fleet::{API_ROLE, Fleet, FleetNode};
 pub use http::router;
 pub use options::{AdminOptions, DEFAULT_LEASE};
 pub use peers::{ADMIN_ROLE, Heartbeat};

@@ -289,3 +289,58 @@ fn the_lab_quick_report_has_its_files_findings_and_charts_in_a_browser() {
     println!("report screenshot: {}", shot.display());
     assert_eq!(page.errors(), Vec::<String>::new());
 }
+
+#[test]
+fn the_admin_dashboard_shows_every_registered_api_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, processes) = common::up(dir.path(), &["--nodes", "2", "--log-nodes", "0"], &[]);
+    let apis: Vec<String> = common::of_role(&processes, "api")
+        .into_iter()
+        .map(common::address)
+        .collect();
+    assert_eq!(apis.len(), 2);
+    let admin = common::address(common::of_role(&processes, "admin")[0]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let loaders: Vec<_> = apis
+        .iter()
+        .map(|address| {
+            let (address, stop) = (address.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || load(address, stop))
+        })
+        .collect();
+
+    let mut browser = Browser::launch().unwrap();
+    let mut page = browser.open(&format!("http://{admin}/")).unwrap();
+    // Both nodes listed, both answering, and traffic seen across two polls.
+    page.wait_until(
+        "document.querySelectorAll('#rows tr[data-node]:not(.down)').length === 2 \
+         && Number(document.getElementById('rate-total').textContent.replace(/,/g, '')) > 0",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let shown: Vec<String> = serde_json::from_value(
+        page.eval("[...document.querySelectorAll('#rows tr[data-node] td:nth-child(2)')].map(td => td.textContent)")
+            .unwrap(),
+    )
+    .unwrap();
+    for address in &apis {
+        assert!(
+            shown.iter().any(|s| s.contains(address.as_str())),
+            "{address} not in {shown:?}"
+        );
+    }
+    assert_eq!(
+        page.eval("document.getElementById('nodes-up').textContent")
+            .unwrap(),
+        "2 / 2"
+    );
+    let shot = artifact("admin-dashboard.png");
+    page.screenshot(&shot).unwrap();
+    println!("admin dashboard screenshot: {}", shot.display());
+    assert_eq!(page.errors(), Vec::<String>::new());
+    stop.store(true, Ordering::Relaxed);
+    for loader in loaders {
+        assert!(loader.join().unwrap() > 0);
+    }
+    terminate(up);
+}
