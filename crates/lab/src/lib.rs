@@ -16,11 +16,13 @@
 //! # Layout
 //! - [`matrix`]: the dimensions ([`Topology`], [`MemoryRule`], [`Config`]), the plans
 //!   ([`Plan::quick`], [`Plan::full`]) and the `--only` [`Filter`].
-//! - [`run`](mod@run): running a plan against a [`Target`] ([`run()`]).
+//! - [`run`](mod@run): running a plan against a [`Target`] ([`run()`]); `deployed`: against
+//!   a running deployment found through its binder.
 //! - [`offline`]: the same requests without the network (Belady, hit ratio vs memory).
 //! - [`results`]: what was measured ([`Outcome`], [`Results`]) as JSON and CSV.
 //! - [`report`]: `index.html` with its charts and conclusions ([`report::write`]).
 
+mod deployed;
 pub mod matrix;
 pub mod offline;
 pub mod report;
@@ -32,20 +34,26 @@ pub use results::{Outcome, Results};
 pub use run::{Step, run};
 
 /// Where the shared tiers of a run live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// In process, on tiercache's engine (nothing to install).
     Embedded,
     /// Real Redis servers launched by the lab (needs `redis-server` and `redis-cli`).
     Redis,
+    /// A running deployment (`tiercache up`): the API nodes registered in the binder of the
+    /// store at this URL. Its topology, policy, memory and near caches are what it runs
+    /// with, so only the workloads, sizes and clients of a plan vary; its caches are not
+    /// emptied between runs, and the writes are real writes to its store.
+    Discover(String),
 }
 
 impl Target {
     /// Its name in reports.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> String {
         match self {
-            Target::Embedded => "embedded",
-            Target::Redis => "redis",
+            Target::Embedded => "embedded".to_owned(),
+            Target::Redis => "redis".to_owned(),
+            Target::Discover(url) => format!("deployment at {url}"),
         }
     }
 }

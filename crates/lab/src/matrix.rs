@@ -16,6 +16,8 @@ pub enum Topology {
     Partitioned,
     /// A primary takes the writes; every replica holds a copy and serves reads.
     Replicated,
+    /// Whatever a running deployment was started with (the `--discover` target).
+    Deployed,
 }
 
 impl Topology {
@@ -26,19 +28,28 @@ impl Topology {
         Topology::Replicated,
     ];
 
+    /// The three, then a running deployment's: every topology a report can show.
+    pub const SHOWN: [Topology; 4] = [
+        Topology::Centralized,
+        Topology::Partitioned,
+        Topology::Replicated,
+        Topology::Deployed,
+    ];
+
     /// Its name in reports and filters.
     pub fn name(self) -> &'static str {
         match self {
             Topology::Centralized => "centralized",
             Topology::Partitioned => "partitioned",
             Topology::Replicated => "replicated",
+            Topology::Deployed => "deployment",
         }
     }
 
     /// How many nodes it has when the lab's tiers have `tier_nodes` nodes.
     pub fn nodes(self, tier_nodes: usize) -> usize {
         match self {
-            Topology::Centralized => 1,
+            Topology::Centralized | Topology::Deployed => 1,
             Topology::Partitioned | Topology::Replicated => tier_nodes,
         }
     }
@@ -48,7 +59,7 @@ impl Topology {
     pub fn distinct_nodes(self, tier_nodes: usize) -> usize {
         match self {
             Topology::Partitioned => tier_nodes,
-            Topology::Centralized | Topology::Replicated => 1,
+            Topology::Centralized | Topology::Replicated | Topology::Deployed => 1,
         }
     }
 }
@@ -362,6 +373,20 @@ impl Plan {
             curve_fractions: vec![0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
             configs: dedup(configs),
         }
+    }
+
+    /// The plan for a running deployment: one configuration per workload, size and clients
+    /// (the deployment fixes the rest).
+    pub fn deployed(mut self) -> Plan {
+        for config in &mut self.configs {
+            config.topology = Topology::Deployed;
+            config.near = true;
+            config.policy = "deployed".to_owned();
+            config.memory = MemoryRule::PerNode;
+        }
+        self.configs = dedup(self.configs);
+        self.name = format!("{} (against a deployment)", self.name);
+        self
     }
 
     /// Keeps the configurations `filter` accepts.

@@ -109,6 +109,9 @@ pub async fn run(
             "no configuration to run (check --only)".into(),
         ));
     }
+    if let Target::Discover(url) = &target {
+        return crate::deployed::run(plan, url, step, requests_done).await;
+    }
     for config in &plan.configs {
         setting::policy(&config.policy).map_err(|error| LabError::Plan(error.to_string()))?;
         if target == Target::Redis {
@@ -131,7 +134,7 @@ pub async fn run(
     // Real Redis servers are launched once; each configuration sets their policy and
     // memory (see `LocalRedis::set_budget`).
     let redis = match target {
-        Target::Embedded => None,
+        Target::Embedded | Target::Discover(_) => None,
         Target::Redis => {
             let first = &plan.configs[0];
             let args = LocalRedis::server_args(&policy_of(&first.policy)?, plan.budget)?;
@@ -218,7 +221,7 @@ pub async fn run(
     let curves = curves(plan, &tables);
     Ok(Results {
         plan: plan.clone(),
-        target: target.name().to_owned(),
+        target: target.name(),
         machine: Machine::this(),
         started_unix,
         elapsed_seconds: started.elapsed().as_secs_f64(),
@@ -260,7 +263,7 @@ fn curves(plan: &Plan, tables: &BTreeMap<u64, Table>) -> Vec<crate::results::Cur
 }
 
 #[allow(clippy::too_many_arguments)]
-fn outcome(
+pub(crate) fn outcome(
     config: &Config,
     tier_url: String,
     tier_node_bytes: u64,
@@ -327,7 +330,7 @@ fn policy_of(name: &str) -> Result<tiercache_cache::PolicySpec, LabError> {
 /// The in-process tier of `topology`.
 pub fn in_process_url(topology: Topology, tier_nodes: usize) -> String {
     match topology {
-        Topology::Centralized => "memory://".to_owned(),
+        Topology::Centralized | Topology::Deployed => "memory://".to_owned(),
         Topology::Partitioned => format!("memory-partitioned://{tier_nodes}"),
         Topology::Replicated => format!("memory-replicated://{tier_nodes}"),
     }
@@ -337,7 +340,7 @@ pub fn in_process_url(topology: Topology, tier_nodes: usize) -> String {
 /// primaries, a replica each), a primary with two replicas.
 fn redis_url(servers: &LocalRedis, topology: Topology) -> Result<String, LabError> {
     let name = match topology {
-        Topology::Centralized => "redis centralized",
+        Topology::Centralized | Topology::Deployed => "redis centralized",
         Topology::Partitioned => "redis cluster",
         Topology::Replicated => "redis replicated",
     };

@@ -34,6 +34,7 @@ pub fn topology_color(topology: Topology) -> RGBColor {
         Topology::Centralized => RGBColor(31, 119, 180),
         Topology::Partitioned => RGBColor(214, 39, 40),
         Topology::Replicated => RGBColor(44, 160, 44),
+        Topology::Deployed => RGBColor(148, 103, 189),
     }
 }
 

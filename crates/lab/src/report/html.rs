@@ -40,7 +40,7 @@ pub fn figures(results: &Results) -> Vec<Figure> {
             && c.workload_label() == reference.workload_label()
     };
     let mut figures = Vec::new();
-    let by_topology: Vec<&Outcome> = Topology::ALL
+    let by_topology: Vec<&Outcome> = Topology::SHOWN
         .iter()
         .filter_map(|t| {
             runs.iter()
@@ -86,7 +86,7 @@ pub fn figures(results: &Results) -> Vec<Figure> {
         let groups: Vec<(String, Vec<(Topology, f64)>)> = policies
             .iter()
             .map(|policy| {
-                let bars = Topology::ALL
+                let bars = Topology::SHOWN
                     .iter()
                     .filter_map(|t| {
                         runs.iter()
@@ -131,7 +131,7 @@ pub fn figures(results: &Results) -> Vec<Figure> {
         });
     }
     let mut series: Vec<(Topology, Vec<(usize, f64)>)> = Vec::new();
-    for topology in Topology::ALL {
+    for topology in Topology::SHOWN {
         let mut points: Vec<(usize, f64)> = results
             .outcomes
             .iter()
@@ -162,7 +162,7 @@ pub fn figures(results: &Results) -> Vec<Figure> {
     let mut share_runs: Vec<(String, &Outcome)> = Vec::new();
     for near in [true, false] {
         for rule in [MemoryRule::PerNode, MemoryRule::Total] {
-            for topology in Topology::ALL {
+            for topology in Topology::SHOWN {
                 if let Some(o) = results.outcomes.iter().find(|o| {
                     let c = &o.config;
                     c.topology == topology
@@ -178,6 +178,7 @@ pub fn figures(results: &Results) -> Vec<Figure> {
                         Topology::Centralized => "cent",
                         Topology::Partitioned => "part",
                         Topology::Replicated => "repl",
+                        Topology::Deployed => "depl",
                     };
                     let rule = match rule {
                         MemoryRule::PerNode => "node",

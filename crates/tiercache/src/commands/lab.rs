@@ -28,7 +28,8 @@ use tiercache_lab::{Filter, Plan, Results, Target};
   tiercache lab --full --out full-report      # everything (tens of minutes)
   tiercache lab --only topology=partitioned,centralized --only policy=allkeys-lfu
   tiercache lab --list --full --only workload=burst   # what would run, without running it
-  tiercache lab --redis --budget 4MiB         # real Redis servers (each needs ~1 MiB of its own)
+  tiercache lab --redis --budget 4MiB         # real Redis servers launched by the lab
+  tiercache lab --discover http://127.0.0.1:7070   # a running `tiercache up` deployment
 
 --only DIMENSION=VALUE[,VALUE…] keeps the configurations whose DIMENSION is one of the values;
 repeat it to filter on several dimensions. Dimensions: topology, near (on/off), policy, memory
@@ -63,9 +64,18 @@ pub struct LabArgs {
     budget: Option<ByteSize>,
 
     /// Run the shared tiers on real Redis servers launched by the lab (Redis's eight
-    /// policies only). Needs redis-server and redis-cli.
-    #[arg(long)]
+    /// policies only). Needs redis-server and redis-cli. Redis counts its own overhead in
+    /// `maxmemory`: the lab gives each node its overhead plus the budget, and budgets under
+    /// about 1MiB still see writes refused (OOM), reported as errors per configuration.
+    #[arg(long, conflicts_with = "discover")]
     redis: bool,
+
+    /// Drive a running deployment (`tiercache up`) instead: its API nodes are found in the
+    /// binder of the store at this URL. Its topology, policies and memory are its own, so
+    /// only workloads, sizes and clients vary; its caches stay warm between runs, and the
+    /// writes are real writes to its store.
+    #[arg(long, value_name = "STORE_URL")]
+    discover: Option<String>,
 
     /// Print the configurations that would run, and exit.
     #[arg(long)]
@@ -92,6 +102,9 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
         anyhow::ensure!(budget.bytes() >= 1024, "--budget must be at least 1KiB");
         plan.budget = budget.bytes();
     }
+    if args.discover.is_some() {
+        plan = plan.deployed();
+    }
     plan.retain(&filter);
     if args.redis {
         plan.configs
@@ -108,10 +121,10 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
         eprintln!("{} configurations", plan.configs.len());
         return Ok(());
     }
-    let target = if args.redis {
-        Target::Redis
-    } else {
-        Target::Embedded
+    let target = match (&args.discover, args.redis) {
+        (Some(url), _) => Target::Discover(url.clone()),
+        (None, true) => Target::Redis,
+        (None, false) => Target::Embedded,
     };
     let results = run_plan(&plan, target, args.no_progress)?;
     let index = tiercache_lab::report::write(&args.out, &results)?;
