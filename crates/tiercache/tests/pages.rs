@@ -119,9 +119,10 @@ fn the_dashboard_shows_live_numbers_and_says_when_the_node_is_gone() {
 
     let mut browser = Browser::launch().unwrap();
     let mut page = browser.open(&format!("http://{address}/")).unwrap();
-    // Two polls give rates; then one more poll must change the numbers.
+    // Two polls give rates (five give the sparklines something to draw for the
+    // screenshot); then one more poll must change the numbers.
     page.wait_until(
-        "Number(document.body.dataset.polls) >= 2",
+        "Number(document.body.dataset.polls) >= 5",
         Duration::from_secs(20),
     )
     .unwrap();

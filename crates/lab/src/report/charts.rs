@@ -114,6 +114,7 @@ pub fn timeline(runs: &[&Outcome]) -> String {
         chart
             .configure_mesh()
             .x_desc("query")
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         for run in runs {
@@ -222,14 +223,16 @@ pub fn grouped_bars(title: &str, groups: &[(String, Vec<(Topology, f64)>)]) -> S
             .flat_map(|(_, bars)| bars.iter().map(|b| b.1))
             .fold(0.1f64, f64::max)
             .min(1.0);
-        // Room under zero for the group names (plotters places numeric labels itself).
-        let floor = -top * 0.08;
+        // Room under zero for the group names (plotters places numeric labels itself),
+        // on two staggered lines when there are many groups; room above for the legend.
+        let staggered = groups.len() > 6;
+        let floor = -top * if staggered { 0.14 } else { 0.08 };
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 17))
             .margin(12)
             .x_label_area_size(10)
             .y_label_area_size(52)
-            .build_cartesian_2d(0f64..width, floor..top * 1.12)?;
+            .build_cartesian_2d(0f64..width, floor..top * 1.3)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -263,9 +266,14 @@ pub fn grouped_bars(title: &str, groups: &[(String, Vec<(Topology, f64)>)]) -> S
                     ("sans-serif", 11).into_font().color(&BLACK.mix(0.7)),
                 )))?;
             }
+            let line = if staggered && index % 2 == 1 {
+                0.75
+            } else {
+                0.3
+            };
             chart.draw_series(std::iter::once(Text::new(
                 name.clone(),
-                (index as f64 + 0.1, floor * 0.35),
+                (index as f64 + 0.1, floor * line),
                 ("sans-serif", 12).into_font(),
             )))?;
         }

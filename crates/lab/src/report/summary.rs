@@ -125,8 +125,17 @@ pub fn conclusions(results: &Results) -> Vec<String> {
             if clear && best.config.topology == Topology::Partitioned && lfu_among_best {
                 won += 1;
             }
+            let others = candidates
+                .iter()
+                .filter(|o| o.config.topology == best.config.topology && o.id != best.id)
+                .count();
             let equals = if equals.is_empty() {
                 String::new()
+            } else if equals.len() == others && others > 1 {
+                format!(
+                    " (every other policy within {:.0} point: the policy hardly matters here)",
+                    TIE_POINTS * 100.0
+                )
             } else {
                 format!(
                     " (within {:.0} point with the same topology: {})",
@@ -242,4 +251,117 @@ pub fn conclusions(results: &Results) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use tiercache_bench::http_load::KeyDistribution;
+
+    use super::*;
+    use crate::matrix::{Config, Plan};
+    use crate::results::{Machine, Shares};
+
+    fn run(topology: Topology, policy: &str, memory: MemoryRule, store: f64) -> Outcome {
+        let config = Config {
+            topology,
+            near: true,
+            policy: policy.to_owned(),
+            memory,
+            workload: KeyDistribution::Zipf(0.99),
+            write_ratio: 0.01,
+            requests: 1000,
+            rows: 100,
+            clients: 4,
+        };
+        Outcome {
+            id: config.id(),
+            config,
+            tier_url: String::new(),
+            tier_node_bytes: 0,
+            tier_distinct_bytes: 0,
+            throughput: 1000.0,
+            latency: Default::default(),
+            reads: 990,
+            writes: 10,
+            errors: 0,
+            shares: Shares {
+                near: 0.5,
+                shared: 0.5 - store,
+                store,
+            },
+            near_hit_ratio: 0.5,
+            tier_hit_ratio: 1.0 - store * 2.0,
+            near_evictions: 0,
+            tier_evictions: None,
+            belady_hit_ratio: 0.9,
+            latency_cdf: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+
+    fn results(outcomes: Vec<Outcome>) -> Results {
+        let mut plan = Plan::quick(1);
+        plan.configs = outcomes.iter().map(|o| o.config.clone()).collect();
+        Results {
+            plan,
+            target: "embedded".into(),
+            machine: Machine::this(),
+            started_unix: 0,
+            elapsed_seconds: 1.0,
+            outcomes,
+            curves: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_clear_win_holds_a_near_tie_does_not() {
+        use MemoryRule::{PerNode, Total};
+        use Topology::{Centralized, Partitioned, Replicated};
+        let lines = conclusions(&results(vec![
+            run(Centralized, "allkeys-lfu", PerNode, 0.30),
+            run(Partitioned, "allkeys-lfu", PerNode, 0.20),
+            run(Replicated, "allkeys-lfu", PerNode, 0.31),
+            run(Centralized, "allkeys-lfu", Total, 0.300),
+            run(Partitioned, "allkeys-lfu", Total, 0.297),
+            run(Replicated, "allkeys-lfu", Total, 0.40),
+        ]));
+        let text = lines.join("\n");
+        assert!(
+            text.contains(
+                "zipf:0.99 +1% writes, equal memory per node: partitioned + allkeys-lfu wins"
+            ),
+            "{text}"
+        );
+        // 0.3 point ahead is a tie, named as one, and does not count for the claim.
+        assert!(
+            text.contains(
+                "equal total memory: partitioned + allkeys-lfu ties with centralized + allkeys-lfu"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\"Partitioned + LFU serves best\" holds at equal memory per node"));
+        assert!(
+            text.contains("\"Partitioned + LFU serves best\" does not hold at equal total memory")
+        );
+        assert!(text.contains("the advantage disappears"), "{text}");
+    }
+
+    #[test]
+    fn a_win_with_a_recency_policy_alone_does_not_count_for_lfu() {
+        use MemoryRule::PerNode;
+        use Topology::{Centralized, Partitioned};
+        let lines = conclusions(&results(vec![
+            run(Centralized, "allkeys-lru", PerNode, 0.30),
+            run(Partitioned, "allkeys-lru", PerNode, 0.20),
+            run(Partitioned, "allkeys-lfu", PerNode, 0.25),
+        ]));
+        let text = lines.join("\n");
+        assert!(text.contains("partitioned + allkeys-lru wins"), "{text}");
+        assert!(
+            text.contains(
+                "\"Partitioned + LFU serves best\" does not hold at equal memory per node"
+            ),
+            "{text}"
+        );
+    }
 }
