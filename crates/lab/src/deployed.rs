@@ -9,9 +9,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use tiercache_bench::http_load::{self, Connection, LoadSpec};
+use tiercache_bench::http_load::{self, Connection};
 use tiercache_node::StatsBody;
 use tiercache_store::dataset::kepler;
 
@@ -65,17 +65,7 @@ pub(crate) async fn run(
                 .collect(),
         );
         let before = stats(&targets).await?;
-        let spec = LoadSpec {
-            targets: targets.clone(),
-            distribution: config.workload,
-            keys: config.rows,
-            requests: config.requests,
-            concurrency: config.clients,
-            write_ratio: config.write_ratio,
-            seed: plan.seed,
-            max_duration: Duration::from_secs(600),
-            check_staleness: false,
-        };
+        let spec = config.load_spec(targets.clone(), plan.seed);
         let report = http_load::run(&spec, Arc::clone(&requests_done))
             .await
             .map_err(|error| LabError::Load(error.to_string()))?;

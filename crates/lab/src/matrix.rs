@@ -2,9 +2,11 @@
 //! combine them, and the `--only` filter.
 
 use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Serialize;
-use tiercache_bench::http_load::KeyDistribution;
+use tiercache_bench::http_load::{KeyDistribution, LoadSpec};
 
 /// How the shared tier's nodes share the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -138,6 +140,22 @@ fn as_text<S: serde::Serializer>(
 }
 
 impl Config {
+    /// Where every plan starts from: the centralized tier with near caches, allkeys-lfu, equal
+    /// memory per node, Zipf 0.99 with 1 % writes, 8 clients.
+    fn base(requests: u64, rows: u64) -> Config {
+        Config {
+            topology: Topology::Centralized,
+            near: true,
+            policy: "allkeys-lfu".to_owned(),
+            memory: MemoryRule::PerNode,
+            workload: KeyDistribution::Zipf(0.99),
+            write_ratio: 0.01,
+            requests,
+            rows,
+            clients: 8,
+        }
+    }
+
     /// A name unique within a plan, every dimension in a fixed order.
     pub fn id(&self) -> String {
         format!(
@@ -152,6 +170,22 @@ impl Config {
             self.rows,
             self.clients,
         )
+    }
+
+    /// The load generator's spec for this configuration against `targets` with `seed`: a
+    /// run is bounded at ten minutes.
+    pub fn load_spec(&self, targets: Vec<SocketAddr>, seed: u64) -> LoadSpec {
+        LoadSpec {
+            targets,
+            distribution: self.workload,
+            keys: self.rows,
+            requests: self.requests,
+            concurrency: self.clients,
+            write_ratio: self.write_ratio,
+            seed,
+            max_duration: Duration::from_secs(600),
+            check_staleness: false,
+        }
     }
 
     /// The workload with its writes, as the report names it (`zipf:0.99`, `zipf:0.99 +10% writes`).
@@ -234,17 +268,7 @@ impl Plan {
     /// LFU under both memory rules, on Zipf 0.99 and the burst, over the 1 000-row table; the
     /// three topologies without near caches, and at 1, 8 and 16 clients.
     pub fn quick(seed: u64) -> Plan {
-        let base = Config {
-            topology: Topology::Centralized,
-            near: true,
-            policy: "allkeys-lfu".to_owned(),
-            memory: MemoryRule::PerNode,
-            workload: KeyDistribution::Zipf(0.99),
-            write_ratio: 0.01,
-            requests: 5_000,
-            rows: SMALL_TABLE,
-            clients: 8,
-        };
+        let base = Config::base(5_000, SMALL_TABLE);
         let mut configs = Vec::new();
         for workload in [KeyDistribution::Zipf(0.99), KeyDistribution::Burst] {
             for policy in ["allkeys-lfu", "allkeys-lru"] {
@@ -294,17 +318,7 @@ impl Plan {
     /// rule × workload on the full table at 10 000 queries; the topologies without near
     /// caches; 1 000, 10 000 and 100 000 queries on both tables; 1 to 32 clients.
     pub fn full(seed: u64, policies: &[&str]) -> Plan {
-        let base = Config {
-            topology: Topology::Centralized,
-            near: true,
-            policy: "allkeys-lfu".to_owned(),
-            memory: MemoryRule::PerNode,
-            workload: KeyDistribution::Zipf(0.99),
-            write_ratio: 0.01,
-            requests: 10_000,
-            rows: FULL_TABLE,
-            clients: 8,
-        };
+        let base = Config::base(10_000, FULL_TABLE);
         // Zipf 0.99 first: the report's charts compare around the first workload.
         let workloads = [
             (KeyDistribution::Zipf(0.99), 0.01),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use tiercache_api::ApiOptions;
 use tiercache_bench::http_load::{self, LoadReport, LoadSpec};
@@ -185,17 +185,7 @@ pub async fn run(
             setup,
         )
         .await?;
-        let spec = LoadSpec {
-            targets: nodes.addresses.clone(),
-            distribution: config.workload,
-            keys: config.rows,
-            requests: config.requests,
-            concurrency: config.clients,
-            write_ratio: config.write_ratio,
-            seed: plan.seed,
-            max_duration: Duration::from_secs(600),
-            check_staleness: false,
-        };
+        let spec = config.load_spec(nodes.addresses.clone(), plan.seed);
         let report = http_load::run(&spec, Arc::clone(&requests_done)).await;
         let near_evictions = nodes.nodes.iter().map(|n| n.stats().near.evictions).sum();
         let tier_evictions = tier.as_ref().and_then(|tier| tier.stats().evictions);
@@ -239,17 +229,7 @@ fn curves(plan: &Plan, tables: &BTreeMap<u64, Table>) -> Vec<crate::results::Cur
             continue;
         }
         let table = &tables[&config.rows];
-        let spec = LoadSpec {
-            targets: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-            distribution: config.workload,
-            keys: config.rows,
-            requests: config.requests,
-            concurrency: config.clients,
-            write_ratio: config.write_ratio,
-            seed: plan.seed,
-            max_duration: Duration::from_secs(1),
-            check_staleness: false,
-        };
+        let spec = config.load_spec(vec![SocketAddr::from(([127, 0, 0, 1], 0))], plan.seed);
         let trace = offline::trace_of(&spec, &table.sizes);
         curves.push(offline::curve(
             config.workload_label(),

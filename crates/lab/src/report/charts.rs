@@ -61,6 +61,37 @@ fn series_color(index: usize, name: &str) -> RGBColor {
     }
 }
 
+/// The legend, in a box at `position`.
+fn legend<'a, CT>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> Drawn
+where
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    Ok(())
+}
+
+/// A legend's key for a line of `color`.
+fn line_key(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+}
+
+/// A share as a percentage on an axis that has room for labels below zero (left blank).
+fn percent_above_zero(y: &f64) -> String {
+    if *y < 0.0 {
+        String::new()
+    } else {
+        format!("{:.0}%", y * 100.0)
+    }
+}
+
 /// Draws with `draw` into a fresh SVG, or an SVG that says what went wrong.
 fn svg(draw: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Drawn) -> String {
     register_font();
@@ -138,16 +169,9 @@ pub fn timeline(runs: &[&Outcome]) -> String {
             chart
                 .draw_series(LineSeries::new(median, color.stroke_width(2)))?
                 .label(run.config.topology.name())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                });
+                .legend(line_key(color));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present()?;
         Ok(())
     })
@@ -198,16 +222,9 @@ pub fn latency_cdf(runs: &[&Outcome], title: &str) -> String {
                     color.stroke_width(2),
                 ))?
                 .label(run.config.topology.name())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                });
+                .legend(line_key(color));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present()?;
         Ok(())
     })
@@ -237,13 +254,7 @@ pub fn grouped_bars(title: &str, groups: &[(String, Vec<(Topology, f64)>)]) -> S
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(0)
-            .y_label_formatter(&|y| {
-                if *y < 0.0 {
-                    String::new()
-                } else {
-                    format!("{:.0}%", y * 100.0)
-                }
-            })
+            .y_label_formatter(&percent_above_zero)
             .draw()?;
         let mut legend_done = std::collections::HashSet::new();
         for (index, (name, bars)) in groups.iter().enumerate() {
@@ -277,12 +288,7 @@ pub fn grouped_bars(title: &str, groups: &[(String, Vec<(Topology, f64)>)]) -> S
                 ("sans-serif", 12).into_font(),
             )))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present()?;
         Ok(())
     })
@@ -330,9 +336,7 @@ pub fn memory_curves(curve: &Curve) -> String {
                     color.stroke_width(width),
                 ))?
                 .label(*policy)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                });
+                .legend(line_key(color));
         }
         chart
             .configure_series_labels()
@@ -379,12 +383,7 @@ pub fn throughput_vs_clients(series: &[(Topology, Vec<(usize, f64)>)]) -> String
                 .label(topology.name())
                 .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present()?;
         Ok(())
     })
@@ -410,13 +409,7 @@ pub fn tier_shares(title: &str, runs: &[(String, &Outcome)]) -> String {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(0)
-            .y_label_formatter(&|y| {
-                if *y < 0.0 {
-                    String::new()
-                } else {
-                    format!("{:.0}%", y * 100.0)
-                }
-            })
+            .y_label_formatter(&percent_above_zero)
             .draw()?;
         for (tier, (name, color)) in TIERS.iter().enumerate() {
             let color = *color;
@@ -442,12 +435,7 @@ pub fn tier_shares(title: &str, runs: &[(String, &Outcome)]) -> String {
                 ("sans-serif", 11).into_font(),
             )))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present()?;
         Ok(())
     })
