@@ -6,9 +6,13 @@ use tiercache_cache::{PolicyKind, PolicySpec};
 
 use crate::error::{TierError, TierResult};
 
+/// Redis's default `maxmemory-samples`.
+const REDIS_DEFAULT_SAMPLES: u32 = 5;
+
 /// `redis-server` arguments setting `maxmemory` to `maxmemory_bytes` and `maxmemory-policy`
 /// to `policy` (with `maxmemory-samples`, `lfu-log-factor` and `lfu-decay-time` when the
-/// policy names them). Only Redis's eight policies exist in Redis: the others are an error.
+/// policy names them; Redis's default 5 samples otherwise). Only Redis's eight policies exist
+/// in Redis: the others are an error.
 pub fn redis_server_args(policy: &PolicySpec, maxmemory_bytes: u64) -> TierResult<Vec<String>> {
     let redis_policy = matches!(
         policy.kind,
@@ -40,7 +44,14 @@ pub fn redis_server_args(policy: &PolicySpec, maxmemory_bytes: u64) -> TierResul
         "--maxmemory-policy".to_owned(),
         policy.kind.name().to_owned(),
     ];
-    // Redis always samples; our exact policies map to its default sampling.
+    // Redis always samples; our exact policies map to its default sampling, stated
+    // explicitly so a server's configuration says what was compared.
+    if policy.sampling.is_none() {
+        args.extend([
+            "--maxmemory-samples".to_owned(),
+            REDIS_DEFAULT_SAMPLES.to_string(),
+        ]);
+    }
     if let Some(sampling) = policy.sampling {
         args.extend([
             "--maxmemory-samples".to_owned(),
@@ -79,7 +90,14 @@ mod tests {
         let exact = redis_server_args(&"volatile-ttl".parse().unwrap(), 10).unwrap();
         assert_eq!(
             exact,
-            ["--maxmemory", "10", "--maxmemory-policy", "volatile-ttl"]
+            [
+                "--maxmemory",
+                "10",
+                "--maxmemory-policy",
+                "volatile-ttl",
+                "--maxmemory-samples",
+                "5"
+            ]
         );
         for other in ["s3fifo", "sieve", "fifo", "w-tinylfu"] {
             let error = redis_server_args(&other.parse().unwrap(), 1 << 20).unwrap_err();
