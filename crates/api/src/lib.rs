@@ -28,6 +28,10 @@
 //!   stopping it between the store write and the shared tier's invalidation would leave a
 //!   stale copy behind. A client that saw the timeout can read the key to learn the outcome.
 //! * [`serve`] stops accepting on shutdown and lets requests in flight finish.
+//! * a client has [`ServeLimits::header_read_timeout`] (30 s) to send a request's headers
+//!   (counted from the connection's start, or the previous answer when kept alive),
+//!   and at most [`ServeLimits::max_connections`] (10 000) connections are served at once;
+//!   more are closed on accept ([`serve_with`]).
 
 /// The live dashboard page.
 mod dashboard;
@@ -35,6 +39,8 @@ mod dashboard;
 mod error;
 /// The route handlers: objects, `/search`, stats, health, fallbacks.
 mod handlers;
+/// Serving on a listener with limits (header time, connections).
+mod listener;
 /// The log routes.
 mod log_routes;
 /// Appends, activation and merged reads of application logs.
@@ -50,6 +56,7 @@ mod state;
 
 pub use dashboard::PAGE as DASHBOARD_PAGE;
 pub use error::ApiError;
+pub use listener::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits, serve_with};
 pub use log_service::{LogService, MergedRead};
 pub use server::{router, router_with_logs, serve};
 pub use state::ApiOptions;

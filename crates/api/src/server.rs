@@ -8,10 +8,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::Response;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tiercache_node::Node;
 use tokio::net::TcpListener;
 
+use crate::listener::{ServeLimits, serve_with};
 use crate::log_service::LogService;
 use crate::state::{ApiOptions, AppState};
 use crate::{dashboard, handlers, log_routes, metrics};
@@ -77,19 +77,12 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
     response
 }
 
-/// Serves `router` on `listener` (with `TCP_NODELAY` on every connection) until `shutdown`
-/// completes, then waits for the requests in flight.
+/// Serves `router` on `listener` with the default [`ServeLimits`] until `shutdown`
+/// completes, then waits for the requests in flight (see [`serve_with`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Without NODELAY, small answers on a kept-alive connection can wait for the peer's
-    // delayed ACK (40 ms on Linux).
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, router, ServeLimits::default(), shutdown).await
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tiercache_node::Node;
 
+use crate::listener::ServeLimits;
 use crate::log_service::LogService;
 
 /// How the API behaves.
@@ -17,6 +18,8 @@ pub struct ApiOptions {
     pub request_timeout: Duration,
     /// The node's name in `/v1/stats` and `/metrics` (default `api`).
     pub node_name: String,
+    /// The listener's limits: header time and connections (see [`ServeLimits`]).
+    pub limits: ServeLimits,
 }
 
 impl Default for ApiOptions {
@@ -25,6 +28,7 @@ impl Default for ApiOptions {
             max_body_bytes: (1 << 20) + (64 << 10),
             request_timeout: Duration::from_secs(10),
             node_name: "api".to_owned(),
+            limits: ServeLimits::default(),
         }
     }
 }

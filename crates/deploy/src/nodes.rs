@@ -279,11 +279,14 @@ pub async fn start_nodes(
                 source,
             })?);
         running.nodes.push(node);
-        running
-            .servers
-            .spawn(tiercache_api::serve(listener, router, async move {
+        running.servers.spawn(tiercache_api::serve_with(
+            listener,
+            router,
+            setup.api.limits.clone(),
+            async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
-            }));
+            },
+        ));
     }
     Ok(running)
 }

@@ -59,6 +59,11 @@ pub struct ApiConfig {
     pub request_timeout_ms: u64,
     /// Largest request body.
     pub max_body: ByteSize,
+    /// Longest a client may take to send a request's headers, or stay idle between
+    /// requests, in milliseconds.
+    pub header_timeout_ms: u64,
+    /// Connections served at once; more are closed on accept.
+    pub max_connections: usize,
     /// The node's id in the binder, unique among API nodes (none: its listen address).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -79,6 +84,11 @@ impl Default for ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_ms: 10_000,
             max_body: ByteSize((1 << 20) + (64 << 10)),
+            header_timeout_ms: u64::try_from(
+                tiercache_api::DEFAULT_HEADER_READ_TIMEOUT.as_millis(),
+            )
+            .expect("the default header timeout fits in u64 ms"),
+            max_connections: tiercache_api::DEFAULT_MAX_CONNECTIONS,
             id: None,
             heartbeat_ms: u64::try_from(DEFAULT_HEARTBEAT.as_millis())
                 .expect("the default heartbeat fits in u64 ms"),
@@ -98,6 +108,8 @@ impl Keyed for ApiConfig {
         "listen",
         "request_timeout_ms",
         "max_body",
+        "header_timeout_ms",
+        "max_connections",
         "id",
         "heartbeat_ms",
         "log_acks",
@@ -111,6 +123,8 @@ impl Keyed for ApiConfig {
             "listen" => self.listen = map.next_value()?,
             "request_timeout_ms" => self.request_timeout_ms = map.next_value()?,
             "max_body" => self.max_body = map.next_value()?,
+            "header_timeout_ms" => self.header_timeout_ms = map.next_value()?,
+            "max_connections" => self.max_connections = map.next_value()?,
             "id" => self.id = Some(map.next_value()?),
             "heartbeat_ms" => self.heartbeat_ms = map.next_value()?,
             "log_acks" => self.log_acks = map.next_value()?,

@@ -386,7 +386,7 @@ fn demo_launches_local_redis_topologies_with_the_tier_policy() {
 #[test]
 fn bad_arguments_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (
             &[
                 "api",
@@ -425,6 +425,14 @@ fn bad_arguments_are_one_line_errors() {
             &["serve", "--invalidation", "eventually"],
             "unknown invalidation delivery",
         ),
+        (
+            &["api", "--max-connections", "0"],
+            "max_connections must be at least 1",
+        ),
+        (
+            &["api", "--header-timeout-ms", "0"],
+            "header_timeout_ms must be from 1 to 600000",
+        ),
     ];
     for (args, expected) in cases {
         let (ok, _, stderr) = run(args, dir.path());
@@ -432,4 +440,64 @@ fn bad_arguments_are_one_line_errors() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn api_limits_slow_and_surplus_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(
+        &[
+            "api",
+            "--store",
+            "sqlite://s.db",
+            "--listen",
+            "127.0.0.1:0",
+            "--header-timeout-ms",
+            "300",
+            "--max-connections",
+            "1",
+        ],
+        dir.path(),
+        1,
+    );
+    let address = node.addresses()[0].clone();
+    // Whether the server closed `stream` within `seconds` (a read timeout is "still open").
+    let closed_within = |stream: &mut TcpStream, seconds: u64| {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(seconds)))
+            .unwrap();
+        let mut buffer = [0u8; 256];
+        match stream.read(&mut buffer) {
+            Ok(read) => read == 0,
+            Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    };
+    // Half a request: cut off after the header timeout (well before 5 s).
+    let mut slow = TcpStream::connect(&address).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert!(closed_within(&mut slow, 5));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    // One connection held: a second one is closed on accept, answered nothing.
+    let mut held = TcpStream::connect(&address).unwrap();
+    held.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buffer = [0u8; 512];
+    let read = held.read(&mut buffer).unwrap();
+    assert!(buffer[..read].starts_with(b"HTTP/1.1 200"));
+    let mut surplus = TcpStream::connect(&address).unwrap();
+    let _ = surplus.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut answer = Vec::new();
+    surplus
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = surplus.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    drop(held);
+    terminate(node);
 }
