@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::admin::Admin;
 
-/// The binder role API nodes register under (the deployment crate's `API_ROLE`).
+/// The binder role API nodes register under (`tiercache_deploy` registers them with it).
 pub const API_ROLE: &str = "api";
 
 /// How long one node's stats may take: the dashboard polls every second.

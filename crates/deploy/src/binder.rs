@@ -36,8 +36,8 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(2);
 /// An entry lives this many heartbeats: a node is listed until it missed them all.
 pub const HEARTBEATS_PER_TTL: u32 = 3;
 
-/// The role API nodes register under.
-pub const API_ROLE: &str = "api";
+/// The role API nodes register under (named where the admin, which lists them, reads it).
+pub use tiercache_admin::API_ROLE;
 
 /// The roles `tiercache nodes` lists when not told one (the registry looks up one role at a
 /// time).

@@ -6,10 +6,11 @@
 //! nodes' own counters, read before and after each run. Belady's bound assumes the table
 //! the deployment serves is the Kepler-like one `tiercache up` loads.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use tiercache_bench::http_load::{self, Connection};
 use tiercache_node::StatsBody;
@@ -21,9 +22,6 @@ use crate::offline::{self, ObjectSizes};
 use crate::results::{Machine, Results};
 use crate::run::{Step, outcome};
 
-/// The binder role of API nodes.
-const API_ROLE: &str = "api";
-
 /// Runs `plan` against the API nodes registered in the store at `url`.
 pub(crate) async fn run(
     plan: &Plan,
@@ -32,10 +30,8 @@ pub(crate) async fn run(
     requests_done: Arc<AtomicU64>,
 ) -> Result<Results, LabError> {
     let started = Instant::now();
-    let started_unix = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    let entries = tiercache_deploy::lookup(url, &[API_ROLE]).await?;
+    let started_unix = crate::results::unix_now();
+    let entries = tiercache_deploy::lookup(url, &[tiercache_deploy::API_ROLE]).await?;
     let mut targets = Vec::new();
     for entry in &entries {
         let address = entry.address.trim_start_matches("http://");
@@ -52,6 +48,8 @@ pub(crate) async fn run(
             "no live API node is registered in the store at {url}"
         )));
     }
+    // The table sizes, generated once per table.
+    let mut tables: BTreeMap<u64, ObjectSizes> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(plan.configs.len());
     for (index, config) in plan.configs.iter().enumerate() {
         step(Step {
@@ -59,11 +57,10 @@ pub(crate) async fn run(
             total: plan.configs.len(),
             config,
         });
-        let sizes = ObjectSizes(
-            kepler::rows(config.rows as usize, kepler::DEFAULT_SEED)
-                .map(|row| (row.key.len() + row.value.len()) as u32)
-                .collect(),
-        );
+        let sizes = tables.entry(config.rows).or_insert_with(|| {
+            let rows: Vec<_> = kepler::rows(config.rows as usize, kepler::DEFAULT_SEED).collect();
+            ObjectSizes::of_rows(&rows)
+        });
         let before = stats(&targets).await?;
         let spec = config.load_spec(targets.clone(), plan.seed);
         let report = http_load::run(&spec, Arc::clone(&requests_done))
@@ -89,7 +86,7 @@ pub(crate) async fn run(
             .and_then(|s| s.tier.clone())
             .unwrap_or_else(|| "no shared tier".to_owned());
         // The deployment's memory is its own: the bound is given at the table's size.
-        let trace = offline::trace_of(&spec, &sizes);
+        let trace = offline::trace_of(&spec, sizes);
         let bound = offline::belady_hit_ratio(&trace, sizes.total());
         outcomes.push(outcome(
             config,

@@ -269,22 +269,11 @@ impl Plan {
     /// three topologies without near caches, and at 1, 8 and 16 clients.
     pub fn quick(seed: u64) -> Plan {
         let base = Config::base(5_000, SMALL_TABLE);
-        let mut configs = Vec::new();
-        for workload in [KeyDistribution::Zipf(0.99), KeyDistribution::Burst] {
-            for policy in ["allkeys-lfu", "allkeys-lru"] {
-                for memory in [MemoryRule::PerNode, MemoryRule::Total] {
-                    for topology in Topology::ALL {
-                        configs.push(Config {
-                            topology,
-                            policy: policy.to_owned(),
-                            memory,
-                            workload,
-                            ..base.clone()
-                        });
-                    }
-                }
-            }
-        }
+        let workloads = [
+            (KeyDistribution::Zipf(0.99), base.write_ratio),
+            (KeyDistribution::Burst, base.write_ratio),
+        ];
+        let mut configs = grid(&base, &workloads, &["allkeys-lfu", "allkeys-lru"]);
         for topology in Topology::ALL {
             configs.push(Config {
                 topology,
@@ -292,15 +281,7 @@ impl Plan {
                 ..base.clone()
             });
         }
-        for clients in [1, 16] {
-            for topology in Topology::ALL {
-                configs.push(Config {
-                    topology,
-                    clients,
-                    ..base.clone()
-                });
-            }
-        }
+        configs.extend(by_clients(&base, &[1, 16]));
         Plan {
             name: "quick".to_owned(),
             budget: 48 * 1024,
@@ -329,23 +310,7 @@ impl Plan {
             (KeyDistribution::Shifting, 0.01),
             (KeyDistribution::Zipf(0.99), 0.10),
         ];
-        let mut configs = Vec::new();
-        for (workload, write_ratio) in workloads {
-            for policy in policies {
-                for memory in [MemoryRule::PerNode, MemoryRule::Total] {
-                    for topology in Topology::ALL {
-                        configs.push(Config {
-                            topology,
-                            policy: (*policy).to_owned(),
-                            memory,
-                            workload,
-                            write_ratio,
-                            ..base.clone()
-                        });
-                    }
-                }
-            }
-        }
+        let mut configs = grid(&base, &workloads, policies);
         for topology in Topology::ALL {
             for memory in [MemoryRule::PerNode, MemoryRule::Total] {
                 configs.push(Config {
@@ -368,15 +333,7 @@ impl Plan {
                 }
             }
         }
-        for clients in [1, 2, 4, 8, 16, 32] {
-            for topology in Topology::ALL {
-                configs.push(Config {
-                    topology,
-                    clients,
-                    ..base.clone()
-                });
-            }
-        }
+        configs.extend(by_clients(&base, &[1, 2, 4, 8, 16, 32]));
         Plan {
             name: "full".to_owned(),
             // About 6 % of the 4 MB table per node: one node holds the hottest few hundred
@@ -410,6 +367,43 @@ impl Plan {
     pub fn retain(&mut self, filter: &Filter) {
         self.configs.retain(|config| filter.accepts(config));
     }
+}
+
+/// Every topology × memory rule × `policies` × `workloads` (with their write shares), the
+/// rest as in `base`.
+fn grid(base: &Config, workloads: &[(KeyDistribution, f64)], policies: &[&str]) -> Vec<Config> {
+    let mut configs = Vec::new();
+    for &(workload, write_ratio) in workloads {
+        for policy in policies {
+            for memory in [MemoryRule::PerNode, MemoryRule::Total] {
+                for topology in Topology::ALL {
+                    configs.push(Config {
+                        topology,
+                        policy: (*policy).to_owned(),
+                        memory,
+                        workload,
+                        write_ratio,
+                        ..base.clone()
+                    });
+                }
+            }
+        }
+    }
+    configs
+}
+
+/// Every topology at each of `clients`, the rest as in `base`.
+fn by_clients(base: &Config, clients: &[usize]) -> Vec<Config> {
+    clients
+        .iter()
+        .flat_map(|&clients| {
+            Topology::ALL.into_iter().map(move |topology| Config {
+                topology,
+                clients,
+                ..base.clone()
+            })
+        })
+        .collect()
 }
 
 /// Removes repeated configurations, keeping the first of each. (The centralized tier's

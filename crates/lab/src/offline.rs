@@ -4,6 +4,7 @@
 
 use tiercache_bench::http_load::{LoadSpec, planned};
 use tiercache_bench::{Capacity, SimTarget, Trace};
+use tiercache_store::dataset::Row;
 
 use crate::results::{Curve, CurvePoint};
 
@@ -13,6 +14,15 @@ use crate::results::{Curve, CurvePoint};
 pub struct ObjectSizes(pub Vec<u32>);
 
 impl ObjectSizes {
+    /// The sizes of `rows`, whose keys are `1..=rows.len()` in order.
+    pub fn of_rows(rows: &[Row]) -> ObjectSizes {
+        ObjectSizes(
+            rows.iter()
+                .map(|row| (row.key.len() + row.value.len()) as u32)
+                .collect(),
+        )
+    }
+
     /// The whole table's bytes.
     pub fn total(&self) -> u64 {
         self.0.iter().map(|&size| u64::from(size)).sum()

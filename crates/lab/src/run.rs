@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use tiercache_api::ApiOptions;
 use tiercache_bench::http_load::{self, LoadReport, LoadSpec};
@@ -60,12 +60,7 @@ impl Table {
         )
         .await
         .map_err(|error| LabError::Store(error.to_string()))?;
-        let sizes = ObjectSizes(
-            table
-                .iter()
-                .map(|row| (row.key.len() + row.value.len()) as u32)
-                .collect(),
-        );
+        let sizes = ObjectSizes::of_rows(&table);
         Ok(Table {
             _dir: dir,
             store,
@@ -119,9 +114,7 @@ pub async fn run(
         }
     }
     let started = Instant::now();
-    let started_unix = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
+    let started_unix = crate::results::unix_now();
     let mut tables = BTreeMap::new();
     for config in &plan.configs {
         if let std::collections::btree_map::Entry::Vacant(entry) = tables.entry(config.rows) {

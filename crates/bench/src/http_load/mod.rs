@@ -9,8 +9,9 @@
 //! `GET /v1/objects/{key}`; the `source` field of each answer counts a hit for the tier that
 //! answered. Writes are `PUT /v1/objects/{key}` with a small JSON body.
 //!
-//! Latencies go into an HDR histogram (1 µs to 60 s, 3 significant figures). The run is
-//! bounded by its request count and by `max_duration`.
+//! Latencies go into an HDR histogram (1 µs to 60 s, 3 significant figures), and the first
+//! [`TIMELINE_LIMIT`] requests also onto a timeline (send time, latency) the lab charts. The
+//! run is bounded by its request count and by `max_duration`.
 //!
 //! With `check_staleness`, every successful operation is also recorded (send and answer
 //! times, key, version) and the history goes through the [`staleness`](crate::staleness)
@@ -49,4 +50,4 @@ pub use spec::{
     BURST_HOT_KEYS, BURST_HOT_SHARE, BURST_SHARE, KeyDistribution, LoadError, LoadSpec,
     SHIFT_PHASES,
 };
-pub use worker::TimedRequest;
+pub use worker::{TIMELINE_LIMIT, TimedRequest};

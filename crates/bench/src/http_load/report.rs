@@ -112,7 +112,8 @@ pub struct LoadReport {
     /// report (the lab writes its own).
     #[serde(skip)]
     pub latency_cdf: Vec<(f64, f64)>,
-    /// Every request's send time and latency, by send time; not in the JSON report.
+    /// Each request's send time and latency, by send time (the first
+    /// [`TIMELINE_LIMIT`](super::TIMELINE_LIMIT) of a run); not in the JSON report.
     #[serde(skip)]
     pub timeline: Vec<TimedRequest>,
     /// Whether the run stopped at `max_duration` before sending every request.

@@ -59,7 +59,7 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     for tally in tallies {
         total.add(tally);
     }
-    let mut report = measured(spec, &total, elapsed);
+    let mut report = measured(spec, &mut total, elapsed);
     if spec.check_staleness {
         report.staleness = Some(staleness::check(&total.history));
     }
@@ -107,7 +107,7 @@ pub struct PlannedRequest {
 }
 
 /// The client's side of the report: what the workers counted over `elapsed`.
-fn measured(spec: &LoadSpec, total: &Tally, elapsed: Duration) -> LoadReport {
+fn measured(spec: &LoadSpec, total: &mut Tally, elapsed: Duration) -> LoadReport {
     let requests = total.reads + total.writes;
     LoadReport {
         workload: spec.distribution.to_string(),
@@ -127,7 +127,7 @@ fn measured(spec: &LoadSpec, total: &Tally, elapsed: Duration) -> LoadReport {
         hits: HitRatios::of(total.near, total.shared, total.store),
         latency_cdf: cdf_of(&total.histogram),
         timeline: {
-            let mut timeline = total.timeline.clone();
+            let mut timeline = std::mem::take(&mut total.timeline);
             timeline.sort_by_key(|request| request.sent_us);
             timeline
         },

@@ -40,9 +40,14 @@ pub(super) struct Tally {
     pub(super) errors: BTreeMap<u16, u64>,
     /// Every checkable operation, with `check_staleness`.
     pub(super) history: Vec<Operation>,
-    /// Every request's send time and latency, in order of sending (per worker).
+    /// Each request's send time and latency, in order of sending (per worker), up to the
+    /// worker's share of [`TIMELINE_LIMIT`].
     pub(super) timeline: Vec<TimedRequest>,
 }
+
+/// Requests a run keeps on its timeline (24 bytes each): a long `bench` run keeps its first
+/// 200 000, not all of them.
+pub const TIMELINE_LIMIT: usize = 200_000;
 
 /// One request on the run's timeline.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -175,6 +180,8 @@ pub(super) struct Worker {
     started: Instant,
     /// No request is sent after this.
     deadline: Instant,
+    /// Requests this worker keeps on the timeline: its share of [`TIMELINE_LIMIT`].
+    timeline_room: usize,
     tally: Tally,
 }
 
@@ -196,6 +203,7 @@ impl Worker {
             done,
             started,
             deadline: started + spec.max_duration,
+            timeline_room: TIMELINE_LIMIT / spec.concurrency.max(1),
             tally: Tally::default(),
         }
     }
@@ -234,11 +242,13 @@ impl Worker {
         let answer = self.connection.exchange(request).await;
         let answered = Instant::now();
         self.tally.latency(write, answered - sent);
-        self.tally.timeline.push(TimedRequest {
-            sent_us: (sent - self.started).as_micros() as u64,
-            latency_us: (answered - sent).as_micros() as u64,
-            write,
-        });
+        if self.tally.timeline.len() < self.timeline_room {
+            self.tally.timeline.push(TimedRequest {
+                sent_us: (sent - self.started).as_micros() as u64,
+                latency_us: (answered - sent).as_micros() as u64,
+                write,
+            });
+        }
         self.done.fetch_add(1, Ordering::Relaxed);
         let operation = Operation {
             key,

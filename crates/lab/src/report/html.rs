@@ -222,8 +222,8 @@ td.l,th.l{text-align:left} tr.best td{background:#eef7ee;font-weight:600}
 code{background:#eee;padding:1px 4px;border-radius:3px}
 ";
 
-/// The whole page.
-pub fn page(results: &Results) -> String {
+/// The whole page, with `figures` (see [`figures`]).
+pub fn page(results: &Results, figures: &[Figure]) -> String {
     let mut html = String::new();
     let plan = &results.plan;
     let m = &results.machine;
@@ -268,7 +268,7 @@ pub fn page(results: &Results) -> String {
         let _ = writeln!(html, "<li>{}</li>", escape(&line));
     }
     html.push_str("</ul>\n<h2 id=\"charts\">Charts</h2>\n<div class=\"figures\">\n");
-    for figure in figures(results) {
+    for figure in figures {
         let _ = writeln!(
             html,
             "<figure id=\"{}\" class=\"chart\">{}<figcaption>{}</figcaption></figure>",

@@ -21,12 +21,14 @@ pub fn write(dir: &Path, results: &Results) -> Result<PathBuf, LabError> {
     let io = |doing: String| move |error| LabError::Io { doing, error };
     let charts = dir.join("charts");
     std::fs::create_dir_all(&charts).map_err(io(format!("creating {}", charts.display())))?;
+    // Drawn once: inlined in the page and written alone.
+    let figures = html::figures(results);
     let mut files = vec![
         ("results.json".to_owned(), results.to_json()),
         ("results.csv".to_owned(), results.to_csv()),
-        ("index.html".to_owned(), html::page(results)),
+        ("index.html".to_owned(), html::page(results, &figures)),
     ];
-    for figure in html::figures(results) {
+    for figure in figures {
         files.push((format!("charts/{}.svg", figure.id), figure.svg));
     }
     for (name, text) in files {
