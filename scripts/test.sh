@@ -36,8 +36,9 @@ command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 # The log benchmark's baseline (NATS JetStream) runs once, briefly, as a smoke test, and the
 # launcher's NATS cluster is tested: both need nats-server (in /usr/sbin, off a user's PATH).
 command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || missing+=(nats-server)
-# The dashboard and the lab's report are tested in a real browser (headless Chromium).
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The dashboard and the lab's report are tested in a real browser (headless Chromium), with
+# a font to lay text out (a fresh machine may have none: Chromium only recommends one).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
 # The layout check (file lengths, import circles) is a Python script.
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if ((${#missing[@]})); then
