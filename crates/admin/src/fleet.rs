@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use tiercache_core::Secret;
 
 use crate::admin::Admin;
 
@@ -44,12 +45,14 @@ impl Admin {
             .await
             .map_err(|error| format!("the binder cannot be read: {error}"))?;
         entries.sort_by(|a, b| a.id.cmp(&b.id));
+        let token = self.options().api_token.as_ref().map(Secret::expose);
         let asks = entries.into_iter().map(|entry| async move {
-            let answer = tiercache_log::http::request(
+            let answer = tiercache_log::http::request_with_token(
                 &entry.address,
                 "GET",
                 "/v1/stats",
                 None,
+                token,
                 STATS_TIMEOUT,
             )
             .await;
@@ -58,6 +61,12 @@ impl Admin {
                     Ok(stats) => (Some(stats), None),
                     Err(error) => (None, Some(format!("stats that do not parse: {error}"))),
                 },
+                Ok((status @ (401 | 403), _)) => (
+                    None,
+                    Some(format!(
+                        "/v1/stats answered {status}: the node asks for a token with the admin scope (admin --api-token-file)"
+                    )),
+                ),
                 Ok((status, _)) => (None, Some(format!("/v1/stats answered {status}"))),
                 Err(error) => (None, Some(error)),
             };

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tiercache_core::Secret;
+
 use crate::placement::REPLICAS;
 
 /// How long the admin lease lives unless renewed, when nothing says otherwise.
@@ -19,6 +21,9 @@ pub struct AdminOptions {
     pub lease: Duration,
     /// How many log nodes serve each application.
     pub replicas: usize,
+    /// The bearer token (with the `admin` scope) sent to API nodes that ask for one, when
+    /// the dashboard reads their `/v1/stats`.
+    pub api_token: Option<Secret>,
 }
 
 impl AdminOptions {
@@ -29,6 +34,7 @@ impl AdminOptions {
             url: url.into(),
             lease: DEFAULT_LEASE,
             replicas: REPLICAS,
+            api_token: None,
         }
     }
 

@@ -32,7 +32,13 @@
 //!   (counted from the connection's start, or the previous answer when kept alive),
 //!   and at most [`ServeLimits::max_connections`] (10 000) connections are served at once;
 //!   more are closed on accept ([`serve_with`]).
+//! * with [`Access::tokens`] set, every route but `/healthz` and the dashboard page needs
+//!   `Authorization: Bearer TOKEN` with the route's scope (`read`, `write`, `admin`):
+//!   `401` without a known token, `403` without the scope; with [`Access::rate_limit`] set, a
+//!   client address over its token bucket gets `429` and `Retry-After` (table in `access`).
 
+/// Tokens, scopes and the per-client rate limit.
+mod access;
 /// The live dashboard page.
 mod dashboard;
 /// The JSON error answer and its status.
@@ -54,6 +60,7 @@ mod server;
 /// The API's options and the state every handler shares.
 mod state;
 
+pub use access::{Access, RateLimit};
 pub use dashboard::PAGE as DASHBOARD_PAGE;
 pub use error::ApiError;
 pub use listener::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits, serve_with};

@@ -11,6 +11,7 @@ use axum::routing::get;
 use tiercache_node::Node;
 use tokio::net::TcpListener;
 
+use crate::access::{self, Gate};
 use crate::listener::{ServeLimits, serve_with};
 use crate::log_service::LogService;
 use crate::state::{ApiOptions, AppState};
@@ -28,13 +29,14 @@ pub fn router_with_logs(
     logs: Option<Arc<LogService>>,
 ) -> Router {
     let body_limit = options.max_body_bytes;
+    let access = options.access.clone();
     let state = Arc::new(AppState {
         node,
         options,
         logs,
         started: Instant::now(),
     });
-    Router::new()
+    let router = Router::new()
         .route(
             "/v1/objects/{key}",
             get(handlers::get_object)
@@ -52,7 +54,15 @@ pub fn router_with_logs(
         .route("/", get(dashboard::page))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit));
+    // Without tokens or a rate limit the gate has nothing to do: leave it out of the path.
+    let router = if access.tokens.is_some() || access.rate_limit.is_some() {
+        let gate = Arc::new(Gate::new(access));
+        router.layer(axum::middleware::from_fn_with_state(gate, access::guard))
+    } else {
+        router
+    };
+    router
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }

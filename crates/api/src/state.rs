@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tiercache_node::Node;
 
+use crate::access::Access;
 use crate::listener::ServeLimits;
 use crate::log_service::LogService;
 
@@ -20,6 +21,9 @@ pub struct ApiOptions {
     pub node_name: String,
     /// The listener's limits: header time and connections (see [`ServeLimits`]).
     pub limits: ServeLimits,
+    /// Who may send which request: tokens, their scopes, a rate limit (see [`Access`];
+    /// by default everything is open and unlimited).
+    pub access: Access,
 }
 
 impl Default for ApiOptions {
@@ -29,6 +33,7 @@ impl Default for ApiOptions {
             request_timeout: Duration::from_secs(10),
             node_name: "api".to_owned(),
             limits: ServeLimits::default(),
+            access: Access::default(),
         }
     }
 }

@@ -20,6 +20,12 @@ pub enum ErrorCode {
     /// A cache refused a write because it is full and its policy may not evict
     /// (`noeviction`, or a `volatile-*` policy with no key that has a TTL).
     OutOfMemory,
+    /// The request carries no credential, or one that is not known.
+    Unauthenticated,
+    /// The credential is known but does not allow this request.
+    PermissionDenied,
+    /// The client sent more requests than its rate limit allows; retrying later helps.
+    RateLimited,
     /// A dependency (database, shared tier, bus) cannot be reached right now; retrying may help.
     Unavailable,
     /// A bug or an unexpected state on our side.
@@ -34,6 +40,9 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::TooLarge => 413,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::PermissionDenied => 403,
+            ErrorCode::RateLimited => 429,
             ErrorCode::OutOfMemory => 507,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
@@ -46,7 +55,9 @@ impl ErrorCode {
             ErrorCode::InvalidArgument | ErrorCode::TooLarge => 3, // INVALID_ARGUMENT
             ErrorCode::NotFound => 5,                              // NOT_FOUND
             ErrorCode::Conflict => 9,                              // FAILED_PRECONDITION
-            ErrorCode::OutOfMemory => 8,                           // RESOURCE_EXHAUSTED
+            ErrorCode::OutOfMemory | ErrorCode::RateLimited => 8,  // RESOURCE_EXHAUSTED
+            ErrorCode::Unauthenticated => 16,                      // UNAUTHENTICATED
+            ErrorCode::PermissionDenied => 7,                      // PERMISSION_DENIED
             ErrorCode::Unavailable => 14,                          // UNAVAILABLE
             ErrorCode::Internal => 13,                             // INTERNAL
         }
@@ -54,7 +65,10 @@ impl ErrorCode {
 
     /// Whether the same request may succeed later without change.
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorCode::Unavailable | ErrorCode::OutOfMemory)
+        matches!(
+            self,
+            ErrorCode::Unavailable | ErrorCode::OutOfMemory | ErrorCode::RateLimited
+        )
     }
 
     /// The stable snake_case name used in JSON error bodies.
@@ -65,6 +79,9 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::OutOfMemory => "out_of_memory",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -88,6 +105,8 @@ mod tests {
             ErrorCode::TooLarge,
             ErrorCode::NotFound,
             ErrorCode::Conflict,
+            ErrorCode::Unauthenticated,
+            ErrorCode::PermissionDenied,
         ] {
             assert!((400..500).contains(&code.http_status()), "{code}");
             assert!(!code.is_retryable(), "{code}");

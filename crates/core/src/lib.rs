@@ -9,6 +9,9 @@
 //!   its gRPC status code, so the REST and gRPC edges agree by construction.
 //! - [`Version`]: the per-object version the store assigns; strictly increasing per key.
 //! - [`metrics`]: `/metrics` of every long-running role, in the Prometheus text format.
+//! - [`Secret`]: a credential that prints as `<secret>` wherever it is shown.
+//! - [`Tokens`]: the bearer tokens of a token file and their [`Scope`]s, compared in
+//!   constant time.
 
 /// Sizes as people write them: [`ByteSize`].
 mod byte_size;
@@ -16,9 +19,15 @@ mod byte_size;
 mod error_code;
 /// `/metrics` of every role: families read at scrape time, encoded by `prometheus-client`.
 pub mod metrics;
+/// Credentials kept out of logs: [`Secret`].
+mod secret;
+/// Bearer tokens and their scopes: [`Tokens`].
+mod tokens;
 /// The store-assigned version of an object: [`Version`].
 mod version;
 
 pub use byte_size::{ByteSize, ParseByteSizeError};
 pub use error_code::ErrorCode;
+pub use secret::Secret;
+pub use tokens::{MIN_TOKEN_LEN, Scope, Scopes, TokenFileError, Tokens};
 pub use version::Version;

@@ -18,6 +18,19 @@ pub async fn request(
     body: Option<Vec<u8>>,
     timeout: Duration,
 ) -> Result<(u16, Bytes), String> {
+    request_with_token(base, method, path, body, None, timeout).await
+}
+
+/// [`request`] with `Authorization: Bearer TOKEN` when `token` is given (an API node's
+/// routes, when it asks for tokens).
+pub async fn request_with_token(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, Bytes), String> {
     let authority = base
         .strip_prefix("http://")
         .unwrap_or(base)
@@ -31,11 +44,15 @@ pub async fn request(
             .await
             .map_err(|error| format!("HTTP handshake with {authority}: {error}"))?;
         tokio::spawn(connection);
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, &authority)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|error| format!("building the request: {error}"))?;
         let response = sender

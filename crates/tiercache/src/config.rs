@@ -16,12 +16,15 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
-use tiercache_core::ByteSize;
+use tiercache_api::{Access, RateLimit, ServeLimits};
+use tiercache_core::{ByteSize, Tokens};
 use tiercache_deploy::keys::{self, Keyed};
 use tiercache_deploy::{DEFAULT_HEARTBEAT, NodeConfig};
 use tiercache_store::Limits;
@@ -59,11 +62,10 @@ pub struct ApiConfig {
     pub request_timeout_ms: u64,
     /// Largest request body.
     pub max_body: ByteSize,
-    /// Longest a client may take to send a request's headers, or stay idle between
-    /// requests, in milliseconds.
-    pub header_timeout_ms: u64,
-    /// Connections served at once; more are closed on accept.
-    pub max_connections: usize,
+    /// The listener's limits and access rules (`header_timeout_ms`, `max_connections`,
+    /// `auth_tokens`, `metrics_open`, `rate_limit`, `rate_burst`).
+    #[serde(flatten)]
+    pub listener: ListenerConfig,
     /// The node's id in the binder, unique among API nodes (none: its listen address).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -84,11 +86,7 @@ impl Default for ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_ms: 10_000,
             max_body: ByteSize((1 << 20) + (64 << 10)),
-            header_timeout_ms: u64::try_from(
-                tiercache_api::DEFAULT_HEADER_READ_TIMEOUT.as_millis(),
-            )
-            .expect("the default header timeout fits in u64 ms"),
-            max_connections: tiercache_api::DEFAULT_MAX_CONNECTIONS,
+            listener: ListenerConfig::default(),
             id: None,
             heartbeat_ms: u64::try_from(DEFAULT_HEARTBEAT.as_millis())
                 .expect("the default heartbeat fits in u64 ms"),
@@ -110,6 +108,10 @@ impl Keyed for ApiConfig {
         "max_body",
         "header_timeout_ms",
         "max_connections",
+        "auth_tokens",
+        "metrics_open",
+        "rate_limit",
+        "rate_burst",
         "id",
         "heartbeat_ms",
         "log_acks",
@@ -123,12 +125,13 @@ impl Keyed for ApiConfig {
             "listen" => self.listen = map.next_value()?,
             "request_timeout_ms" => self.request_timeout_ms = map.next_value()?,
             "max_body" => self.max_body = map.next_value()?,
-            "header_timeout_ms" => self.header_timeout_ms = map.next_value()?,
-            "max_connections" => self.max_connections = map.next_value()?,
             "id" => self.id = Some(map.next_value()?),
             "heartbeat_ms" => self.heartbeat_ms = map.next_value()?,
             "log_acks" => self.log_acks = map.next_value()?,
             "log_timeout_ms" => self.log_timeout_ms = map.next_value()?,
+            listener if ListenerConfig::KEYS.contains(&listener) => {
+                self.listener.read_key(listener, map)?;
+            }
             node => self.node.read_key(node, map)?,
         }
         Ok(())
@@ -148,6 +151,9 @@ pub struct ServeConfig {
     /// Every node's settings (`tier`, `near_capacity`, `policy`, `max_age`, `[serve.bus]`).
     #[serde(flatten)]
     pub node: NodeConfig,
+    /// Every node's listener limits and access rules (as in `[api]`).
+    #[serde(flatten)]
+    pub listener: ListenerConfig,
 }
 
 impl Default for ServeConfig {
@@ -157,6 +163,7 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             nodes: 1,
             node: NodeConfig::embedded(),
+            listener: ListenerConfig::default(),
         }
     }
 }
@@ -170,6 +177,12 @@ impl Keyed for ServeConfig {
         "near_capacity",
         "policy",
         "max_age",
+        "header_timeout_ms",
+        "max_connections",
+        "auth_tokens",
+        "metrics_open",
+        "rate_limit",
+        "rate_burst",
         "bus",
     ];
 
@@ -178,9 +191,137 @@ impl Keyed for ServeConfig {
             "data" => self.data = map.next_value()?,
             "listen" => self.listen = map.next_value()?,
             "nodes" => self.nodes = map.next_value()?,
+            listener if ListenerConfig::KEYS.contains(&listener) => {
+                self.listener.read_key(listener, map)?;
+            }
             node => self.node.read_key(node, map)?,
         }
         Ok(())
+    }
+}
+
+/// An API node's listener: its limits and who may send what, in `[api]` and `[serve]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerConfig {
+    /// Longest a client may take to send a request's headers, or stay idle between
+    /// requests, in milliseconds.
+    pub header_timeout_ms: u64,
+    /// Connections served at once; more are closed on accept.
+    pub max_connections: usize,
+    /// The bearer tokens file (`TOKEN SCOPE[,SCOPE]` per line); none: no token is asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_tokens: Option<PathBuf>,
+    /// Whether `/metrics` answers without a token when tokens are on.
+    pub metrics_open: bool,
+    /// Requests per second each client address may send; 0: no limit.
+    pub rate_limit: f64,
+    /// Requests a client may send at once (none: one second's worth of `rate_limit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_burst: Option<u32>,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> ListenerConfig {
+        ListenerConfig {
+            header_timeout_ms: u64::try_from(
+                tiercache_api::DEFAULT_HEADER_READ_TIMEOUT.as_millis(),
+            )
+            .expect("the default header timeout fits in u64 ms"),
+            max_connections: tiercache_api::DEFAULT_MAX_CONNECTIONS,
+            auth_tokens: None,
+            metrics_open: false,
+            rate_limit: 0.0,
+            rate_burst: None,
+        }
+    }
+}
+
+impl Keyed for ListenerConfig {
+    const KEYS: &'static [&'static str] = &[
+        "header_timeout_ms",
+        "max_connections",
+        "auth_tokens",
+        "metrics_open",
+        "rate_limit",
+        "rate_burst",
+    ];
+
+    fn read_key<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "header_timeout_ms" => self.header_timeout_ms = map.next_value()?,
+            "max_connections" => self.max_connections = map.next_value()?,
+            "auth_tokens" => self.auth_tokens = Some(map.next_value()?),
+            "metrics_open" => self.metrics_open = map.next_value()?,
+            "rate_limit" => self.rate_limit = map.next_value()?,
+            "rate_burst" => self.rate_burst = Some(map.next_value()?),
+            other => unreachable!("`{other}` is not one of ListenerConfig::KEYS"),
+        }
+        Ok(())
+    }
+}
+
+impl ListenerConfig {
+    /// Checks the values and reads the token file: the listener's limits and access rules.
+    pub fn options(&self) -> anyhow::Result<(ServeLimits, Access)> {
+        anyhow::ensure!(
+            (1..=600_000).contains(&self.header_timeout_ms),
+            "header_timeout_ms must be from 1 to 600000, got {}",
+            self.header_timeout_ms
+        );
+        anyhow::ensure!(
+            self.max_connections > 0,
+            "max_connections must be at least 1"
+        );
+        anyhow::ensure!(
+            self.rate_limit.is_finite() && self.rate_limit >= 0.0,
+            "rate_limit must be a number of requests per second, 0 for none, got {}",
+            self.rate_limit
+        );
+        let rate_limit = (self.rate_limit > 0.0).then(|| RateLimit {
+            per_second: self.rate_limit,
+            burst: self
+                .rate_burst
+                .unwrap_or_else(|| self.rate_limit.ceil().min(f64::from(u32::MAX)) as u32)
+                .max(1),
+        });
+        anyhow::ensure!(
+            self.rate_burst.is_none() || rate_limit.is_some(),
+            "rate_burst needs a rate_limit above 0"
+        );
+        let tokens = match &self.auth_tokens {
+            None => None,
+            Some(path) => {
+                let tokens = Tokens::load(path)?;
+                warn_if_readable_by_others(path);
+                Some(Arc::new(tokens))
+            }
+        };
+        let limits = ServeLimits {
+            header_read_timeout: Duration::from_millis(self.header_timeout_ms),
+            max_connections: self.max_connections,
+        };
+        let access = Access {
+            tokens,
+            metrics_open: self.metrics_open,
+            rate_limit,
+        };
+        Ok((limits, access))
+    }
+}
+
+/// A token file others can read gives its tokens away: say so (it still works, as ssh's
+/// keys do not, because a container's mounted secret is often group-readable).
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the token file {} can be read by other users (mode {:o}): chmod 600 it",
+                path.display(),
+                mode & 0o777
+            );
+        }
     }
 }
 
@@ -239,6 +380,9 @@ pub struct AdminConfig {
     pub lease_ms: u64,
     /// How often the instance renews its binder entry, in milliseconds.
     pub heartbeat_ms: u64,
+    /// The file holding the token the dashboard sends to API nodes that ask for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_token_file: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
@@ -249,6 +393,7 @@ impl Default for AdminConfig {
             id: None,
             lease_ms: tiercache_admin::DEFAULT_LEASE.as_millis() as u64,
             heartbeat_ms: DEFAULT_HEARTBEAT.as_millis() as u64,
+            api_token_file: None,
         }
     }
 }
@@ -319,6 +464,68 @@ mod tests {
             assert!(ApiConfig::KEYS.contains(key), "[api] lacks {key}");
             assert!(ServeConfig::KEYS.contains(key), "[serve] lacks {key}");
         }
+    }
+
+    #[test]
+    fn the_node_sections_accept_every_listener_key() {
+        for key in ListenerConfig::KEYS {
+            assert!(ApiConfig::KEYS.contains(key), "[api] lacks {key}");
+            assert!(ServeConfig::KEYS.contains(key), "[serve] lacks {key}");
+        }
+    }
+
+    #[test]
+    fn listener_keys_are_read_in_both_sections_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::write(&tokens, "0123456789abcdef-admin admin\n").unwrap();
+        let path = dir.path().join("c.toml");
+        let text = format!(
+            "[api]\nrate_limit = 2.5\nauth_tokens = {tokens:?}\nmax_connections = 7\n[serve]\nrate_limit = 10\nrate_burst = 3\nmetrics_open = true\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let config = ConfigFile::load(Some(&path)).unwrap();
+        let (limits, access) = config.api.listener.options().unwrap();
+        assert_eq!(limits.max_connections, 7);
+        assert_eq!(
+            access.rate_limit,
+            Some(RateLimit {
+                per_second: 2.5,
+                burst: 3
+            })
+        );
+        assert_eq!(access.tokens.unwrap().len(), 1);
+        let (_, access) = config.serve.listener.options().unwrap();
+        assert_eq!(
+            access.rate_limit,
+            Some(RateLimit {
+                per_second: 10.0,
+                burst: 3
+            })
+        );
+        assert!(access.metrics_open && access.tokens.is_none());
+
+        let mut bad = ListenerConfig {
+            rate_limit: -1.0,
+            ..ListenerConfig::default()
+        };
+        assert!(
+            bad.options()
+                .unwrap_err()
+                .to_string()
+                .contains("rate_limit")
+        );
+        bad.rate_limit = 0.0;
+        bad.rate_burst = Some(4);
+        assert!(
+            bad.options()
+                .unwrap_err()
+                .to_string()
+                .contains("rate_burst")
+        );
+        bad.rate_burst = None;
+        bad.auth_tokens = Some(dir.path().join("missing"));
+        assert!(bad.options().unwrap_err().to_string().contains("missing"));
     }
 
     #[test]

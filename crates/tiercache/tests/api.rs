@@ -11,7 +11,7 @@ use serde_json::Value;
 use tiercache_launch::{Launch, Process, Ready};
 use tiercache_store::dataset::kepler;
 
-use common::{http, run, start, store_service, terminate, tiercache};
+use common::{http, http_as, run, start, store_service, terminate, tiercache};
 
 /// `serve --nodes 2` on two consecutive free loopback ports (node i listens on the port +
 /// i); returns it with its arguments. Another test can take the second port between the
@@ -386,7 +386,13 @@ fn demo_launches_local_redis_topologies_with_the_tier_policy() {
 #[test]
 fn bad_arguments_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 11] = [
+    std::fs::write(dir.path().join("bad.tokens"), "# ops\nshort admin\n").unwrap();
+    std::fs::write(
+        dir.path().join("reader.tokens"),
+        "reader-0123456789abcdef read\n",
+    )
+    .unwrap();
+    let cases: [(&[&str], &str); 15] = [
         (
             &[
                 "api",
@@ -432,6 +438,19 @@ fn bad_arguments_are_one_line_errors() {
         (
             &["api", "--header-timeout-ms", "0"],
             "header_timeout_ms must be from 1 to 600000",
+        ),
+        (
+            &["serve", "--auth-tokens", "missing.tokens"],
+            "reading the token file missing.tokens",
+        ),
+        (
+            &["serve", "--auth-tokens", "bad.tokens"],
+            "token file, line 2: a token must be at least 16 characters",
+        ),
+        (&["api", "--rate-limit=-1"], "rate_limit must be"),
+        (
+            &["up", "--auth-tokens", "reader.tokens", "--dir", "up-data"],
+            "no token with the admin scope",
         ),
     ];
     for (args, expected) in cases {
@@ -500,4 +519,42 @@ fn api_limits_slow_and_surplus_connections() {
     assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
     drop(held);
     terminate(node);
+}
+
+#[test]
+fn serve_asks_for_the_tokens_of_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = "reader-0123456789abcdef";
+    let writer = "writer-0123456789abcdef";
+    std::fs::write(
+        dir.path().join("tokens"),
+        format!("{reader} read\n{writer} write\n"),
+    )
+    .unwrap();
+    let serve = start(
+        &[
+            "serve",
+            "--data",
+            "d",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-progress",
+            "--auth-tokens",
+            "tokens",
+        ],
+        dir.path(),
+        1,
+    );
+    let address = serve.addresses()[0].clone();
+    assert_eq!(http(&address, "GET", "/search?id=42", "").0, 401);
+    let (code, body) = http_as(&address, "GET", "/search?id=42", "", Some(reader));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        http_as(&address, "PUT", "/v1/objects/42", "1", Some(reader)).0,
+        403
+    );
+    assert_eq!(
+        http_as(&address, "PUT", "/v1/objects/42", "1", Some(writer)).0,
+        200
+    );
 }

@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use tiercache_launch::Process;
 
-use common::{address, http, of_role, run, up};
+use common::{address, http, http_as, of_role, run, up};
 
 fn alive(pid: u64) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_ok()
@@ -256,4 +256,79 @@ fn every_role_stops_cleanly_on_a_sigterm_sent_as_soon_as_it_listens() {
         common::terminate(log);
         common::terminate(store);
     }
+}
+
+/// The tokens of a token file, by the scopes written after them (`read,write`, `admin`).
+fn tokens_by_scope(path: &std::path::Path) -> std::collections::HashMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (token, scopes) = line.split_once(' ').unwrap();
+            (scopes.to_owned(), token.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn up_secure_generates_tokens_the_nodes_ask_for_and_the_admins_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, processes) = up(
+        dir.path(),
+        &["--secure", "--nodes", "1", "--log-nodes", "0"],
+        &[],
+    );
+    let tokens = tokens_by_scope(&dir.path().join("deployment/secrets/tokens"));
+    let (app, reader, admin) = (&tokens["read,write"], &tokens["read"], &tokens["admin"]);
+    let node = address(of_role(&processes, "api")[0]);
+
+    let (code, body) = http(&node, "PUT", "/v1/objects/secret-key", "\"v\"");
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (401, Some("unauthenticated")),
+        "{body}"
+    );
+    let (code, _) = http_as(&node, "PUT", "/v1/objects/secret-key", "\"v\"", Some(app));
+    assert_eq!(code, 200);
+    let (code, body) = http_as(&node, "GET", "/v1/objects/secret-key", "", Some(reader));
+    assert_eq!((code, body["value"].as_str()), (200, Some("v")), "{body}");
+    let (code, body) = http_as(&node, "DELETE", "/v1/objects/secret-key", "", Some(reader));
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (403, Some("permission_denied")),
+        "{body}"
+    );
+    let (code, _) = http_as(&node, "GET", "/v1/stats", "", Some(app));
+    assert_eq!(code, 403);
+    let (code, _) = http_as(&node, "GET", "/v1/stats", "", Some(admin));
+    assert_eq!(code, 200);
+    assert_eq!(http(&node, "GET", "/healthz", "").0, 200);
+
+    // The admins read the node's stats with the token `up` gave them.
+    let admin_address = address(of_role(&processes, "admin")[0]);
+    let (code, fleet) = http(&admin_address, "GET", "/v1/admin/nodes", "");
+    assert_eq!(code, 200, "{fleet}");
+    let nodes = fleet["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{fleet}");
+    assert!(
+        nodes[0]["error"].is_null() && nodes[0]["stats"].is_object(),
+        "{fleet}"
+    );
+
+    // The token file is the owner's alone, and no child's command line holds a token.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("deployment/secrets/tokens"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+    for process in &processes {
+        let pid = process["pid"].as_u64().unwrap();
+        let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let command_line = String::from_utf8_lossy(&command_line);
+        for token in tokens.values() {
+            assert!(!command_line.contains(token.as_str()), "{command_line}");
+        }
+    }
+    stop_and_check_nothing_left(up, &processes);
 }

@@ -25,6 +25,7 @@
 //! * `child`: one child — start, health, restart with backoff, stop;
 //! * `health`: the health checks;
 //! * `redis`: the Redis topology;
+//! * `secrets`: the API nodes' tokens and the admins' ([`UpAuth`]);
 //! * `deployment`: [`Deployment`] — start in order, watch, stop in reverse.
 
 mod child;
@@ -32,6 +33,8 @@ mod deployment;
 mod health;
 mod plan;
 mod redis;
+mod secrets;
 
 pub use deployment::{Deployment, ProcessInfo};
 pub use plan::{ChildSpec, Role, UpOptions, UpTier};
+pub use secrets::{UpAuth, generated_tokens_path};

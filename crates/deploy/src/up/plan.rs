@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use tiercache_core::ByteSize;
 
+use super::secrets::UpAuth;
+
 /// The roles `up` starts, in the order it starts them (and stops them in reverse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -97,6 +99,8 @@ pub struct UpOptions {
     pub restart: bool,
     /// Arguments every child gets before its subcommand (the logging flags given to `up`).
     pub child_args: Vec<String>,
+    /// The API nodes' tokens and the admins' (none: the nodes ask for no token).
+    pub auth: Option<UpAuth>,
 }
 
 /// One tiercache child: its role, id, port and arguments (without `--listen`, which is
@@ -183,7 +187,7 @@ impl UpOptions {
             .enumerate()
             .map(|(n, &port)| {
                 let id = format!("admin-{}", n + 1);
-                let args = vec![
+                let mut args = vec![
                     "admin".into(),
                     "--store".into(),
                     store.into(),
@@ -192,6 +196,12 @@ impl UpOptions {
                     "--lease-ms".into(),
                     self.lease_ms.to_string(),
                 ];
+                if let Some(auth) = &self.auth {
+                    args.extend([
+                        "--api-token-file".into(),
+                        auth.admin_token.display().to_string(),
+                    ]);
+                }
                 spec(Role::Admin, id, port, args)
             })
             .collect()
@@ -253,6 +263,9 @@ impl UpOptions {
                     None if self.nodes > 1 => args.extend(["--near-capacity".into(), "0".into()]),
                     None => {}
                 }
+                if let Some(auth) = &self.auth {
+                    args.extend(["--auth-tokens".into(), auth.tokens.display().to_string()]);
+                }
                 spec(Role::Api, id, port, args)
             })
             .collect()
@@ -287,6 +300,7 @@ mod tests {
             lease_ms: 3000,
             restart: false,
             child_args: Vec::new(),
+            auth: None,
         }
     }
 
@@ -347,5 +361,37 @@ mod tests {
                 .contains("unknown tier")
         );
         assert_eq!(options(1).database(), "sqlite://data/tiercache.db");
+    }
+
+    #[test]
+    fn with_tokens_the_nodes_ask_for_them_and_the_admins_send_theirs() {
+        let mut secured = options(2);
+        secured.auth = Some(UpAuth {
+            tokens: PathBuf::from("/d/secrets/tokens"),
+            admin_token: PathBuf::from("/d/secrets/admin.token"),
+        });
+        for node in secured.api_nodes("http://s", None, None, &[1, 2]) {
+            assert!(
+                node.args
+                    .windows(2)
+                    .any(|w| w == ["--auth-tokens", "/d/secrets/tokens"])
+            );
+        }
+        for admin in secured.admins("http://s", &[1, 2, 3]) {
+            assert!(
+                admin
+                    .args
+                    .windows(2)
+                    .any(|w| w == ["--api-token-file", "/d/secrets/admin.token"])
+            );
+        }
+        let open = options(2);
+        assert!(
+            !open
+                .api_nodes("http://s", None, None, &[1])
+                .iter()
+                .chain(&open.admins("http://s", &[1]))
+                .any(|child| child.args.iter().any(|arg| arg.contains("token")))
+        );
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use tiercache_admin::{ADMIN_ROLE, Admin, AdminOptions};
+use tiercache_core::Secret;
 use tiercache_deploy::Membership;
 use tiercache_store::Registry;
 
@@ -65,6 +66,12 @@ pub struct AdminArgs {
     /// How often the instance renews its binder entry, in ms [default: 2000].
     #[arg(long, value_name = "MS", env = "TIERCACHE_HEARTBEAT_MS")]
     heartbeat_ms: Option<u64>,
+
+    /// A file holding the bearer token (with the admin scope) the dashboard sends to API
+    /// nodes started with --auth-tokens, to read their /v1/stats: its first line that is
+    /// not blank or a `#` comment [default: none, no token sent].
+    #[arg(long, value_name = "FILE", env = "TIERCACHE_API_TOKEN_FILE")]
+    api_token_file: Option<PathBuf>,
 }
 
 impl AdminArgs {
@@ -84,6 +91,9 @@ impl AdminArgs {
         }
         if let Some(ms) = self.heartbeat_ms {
             config.heartbeat_ms = ms;
+        }
+        if let Some(path) = &self.api_token_file {
+            config.api_token_file = Some(path.clone());
         }
         anyhow::ensure!(
             (30..=600_000).contains(&config.lease_ms),
@@ -105,6 +115,12 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     if args.print_config {
         return print_section("admin", &config);
     }
+    let api_token = config
+        .api_token_file
+        .as_deref()
+        .map(Secret::from_file)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     super::runtime()?.block_on(async move {
         // Before anything can print `listening on`: see `shutdown_signal`.
         let shutdown = super::shutdown_signal();
@@ -117,6 +133,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         let id = config.id.clone().unwrap_or_else(|| address.to_string());
         let mut options = AdminOptions::new(id.clone(), url.clone());
         options.lease = Duration::from_millis(config.lease_ms);
+        options.api_token = api_token;
         let admin = Admin::new(store.clone(), options);
         let registry: Arc<dyn Registry> = store;
         let heartbeat = Duration::from_millis(config.heartbeat_ms);

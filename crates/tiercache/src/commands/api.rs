@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use tiercache_api::{ApiOptions, ServeLimits};
+use tiercache_api::ApiOptions;
 use tiercache_core::ByteSize;
 use tiercache_store::Registry;
 
@@ -61,16 +61,6 @@ pub struct ApiArgs {
     #[arg(long, value_name = "SIZE", env = "TIERCACHE_MAX_BODY")]
     max_body: Option<ByteSize>,
 
-    /// Longest a client may take to send a request's headers — or stay idle between
-    /// requests on a kept-alive connection — before it is closed, in ms [default: 30000].
-    #[arg(long, value_name = "MS", env = "TIERCACHE_HEADER_TIMEOUT_MS")]
-    header_timeout_ms: Option<u64>,
-
-    /// Connections served at once; more are closed as soon as they are accepted
-    /// [default: 10000].
-    #[arg(long, value_name = "N", env = "TIERCACHE_MAX_CONNECTIONS")]
-    max_connections: Option<usize>,
-
     /// The node's id in the binder (the store's registry), unique among API nodes
     /// [default: the listen address].
     #[arg(long, value_name = "ID", env = "TIERCACHE_ID")]
@@ -92,6 +82,9 @@ pub struct ApiArgs {
 
     #[command(flatten)]
     bus: node_args::BusArgs,
+
+    #[command(flatten)]
+    listener: node_args::ListenerArgs,
 }
 
 impl ApiArgs {
@@ -110,12 +103,7 @@ impl ApiArgs {
         if let Some(size) = self.max_body {
             config.max_body = size;
         }
-        if let Some(ms) = self.header_timeout_ms {
-            config.header_timeout_ms = ms;
-        }
-        if let Some(connections) = self.max_connections {
-            config.max_connections = connections;
-        }
+        self.listener.apply(&mut config.listener);
         if let Some(id) = &self.id {
             config.id = Some(id.clone());
         }
@@ -147,15 +135,6 @@ impl ApiArgs {
             config.request_timeout_ms > 0,
             "request_timeout_ms must be at least 1"
         );
-        anyhow::ensure!(
-            (1..=600_000).contains(&config.header_timeout_ms),
-            "header_timeout_ms must be from 1 to 600000, got {}",
-            config.header_timeout_ms
-        );
-        anyhow::ensure!(
-            config.max_connections > 0,
-            "max_connections must be at least 1"
-        );
         Ok(config)
     }
 }
@@ -166,15 +145,14 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
     if args.print_config {
         return print_section("api", &config);
     }
+    let (limits, access) = config.listener.options()?;
     let api = ApiOptions {
         max_body_bytes: usize::try_from(config.max_body.bytes())
             .context("max_body is too large")?,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
         node_name: "api".to_owned(),
-        limits: ServeLimits {
-            header_read_timeout: Duration::from_millis(config.header_timeout_ms),
-            max_connections: config.max_connections,
-        },
+        limits,
+        access,
     };
     super::runtime()?.block_on(async move {
         // Before anything can print `listening on`: see `shutdown_signal`.

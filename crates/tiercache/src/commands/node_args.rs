@@ -123,3 +123,65 @@ impl BusArgs {
         Ok(())
     }
 }
+
+/// An API node's listener: its limits and who may send what.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ListenerArgs {
+    /// The bearer tokens file: one `TOKEN SCOPE[,SCOPE]` per line (scopes read, write,
+    /// admin; `#` comments). With it, every route but /healthz and the dashboard page needs
+    /// `Authorization: Bearer TOKEN` with the route's scope: objects and logs read → read,
+    /// written → write, /v1/stats and /metrics → admin. 401 without a known token, 403
+    /// without the scope. Tokens are never taken on the command line [default: none, no
+    /// token asked].
+    #[arg(long, value_name = "FILE", env = "TIERCACHE_AUTH_TOKENS")]
+    auth_tokens: Option<std::path::PathBuf>,
+
+    /// With --auth-tokens, let /metrics answer without a token (for a scraper that cannot
+    /// send one).
+    #[arg(long)]
+    metrics_open: bool,
+
+    /// Requests per second each client address may send (a token bucket); over it the
+    /// answer is 429 with Retry-After. 0 sets no limit [default: 0].
+    #[arg(long, value_name = "PER_SECOND", env = "TIERCACHE_RATE_LIMIT")]
+    rate_limit: Option<f64>,
+
+    /// Requests a client address may send at once after being idle [default: one second's
+    /// worth of --rate-limit].
+    #[arg(long, value_name = "N", env = "TIERCACHE_RATE_BURST")]
+    rate_burst: Option<u32>,
+
+    /// Longest a client may take to send a request's headers — or stay idle between
+    /// requests on a kept-alive connection — before it is closed, in ms [default: 30000].
+    #[arg(long, value_name = "MS", env = "TIERCACHE_HEADER_TIMEOUT_MS")]
+    header_timeout_ms: Option<u64>,
+
+    /// Connections served at once, per node; more are closed as soon as they are accepted
+    /// [default: 10000].
+    #[arg(long, value_name = "N", env = "TIERCACHE_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+}
+
+impl ListenerArgs {
+    /// Applies the flags (or their variables) given over `listener`.
+    pub fn apply(&self, listener: &mut crate::config::ListenerConfig) {
+        if let Some(path) = &self.auth_tokens {
+            listener.auth_tokens = Some(path.clone());
+        }
+        if self.metrics_open {
+            listener.metrics_open = true;
+        }
+        if let Some(rate) = self.rate_limit {
+            listener.rate_limit = rate;
+        }
+        if let Some(burst) = self.rate_burst {
+            listener.rate_burst = Some(burst);
+        }
+        if let Some(ms) = self.header_timeout_ms {
+            listener.header_timeout_ms = ms;
+        }
+        if let Some(connections) = self.max_connections {
+            listener.max_connections = connections;
+        }
+    }
+}

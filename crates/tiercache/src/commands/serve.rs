@@ -59,6 +59,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     bus: node_args::BusArgs,
+
+    #[command(flatten)]
+    listener: node_args::ListenerArgs,
 }
 
 impl ServeArgs {
@@ -74,6 +77,7 @@ impl ServeArgs {
             config.nodes = nodes;
         }
         node_args::apply(&self.tiers, &self.bus, &mut config.node)?;
+        self.listener.apply(&mut config.listener);
         anyhow::ensure!(
             (1..=64).contains(&config.nodes),
             "nodes must be between 1 and 64, got {}",
@@ -89,6 +93,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.print_config {
         return print_section("serve", &config);
     }
+    let (limits, access) = config.listener.options()?;
+    let api = ApiOptions {
+        limits,
+        access,
+        ..ApiOptions::default()
+    };
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
     let db = format!("sqlite://{}", config.data.join("tiercache.db").display());
@@ -104,7 +114,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let tier_text = tier
             .as_ref()
             .map_or_else(|| "no shared tier".to_owned(), |t| t.describe());
-        let setup = config.node.setup(ApiOptions::default()).await?;
+        let setup = config.node.setup(api).await?;
         let registry: Arc<dyn Registry> = store.clone();
         let mut nodes =
             deployment::start_nodes(store, tier, config.nodes, config.listen, &setup).await?;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::Args;
 use tiercache_core::ByteSize;
-use tiercache_deploy::up::{Deployment, ProcessInfo, UpOptions, UpTier};
+use tiercache_deploy::up::{Deployment, ProcessInfo, UpAuth, UpOptions, UpTier};
 
 /// Starts a whole deployment on this machine, each role its own process: the store, three
 /// admins, three log nodes, the API nodes and, with --tier, a Redis topology; prints where each answers once
@@ -78,6 +78,18 @@ pub struct UpArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     log_nodes: usize,
 
+    /// The API nodes' bearer tokens file (`TOKEN SCOPE[,SCOPE]` per line, see `api --help`);
+    /// it needs one token with the admin scope, which the admins send to show the nodes'
+    /// stats.
+    #[arg(long, value_name = "FILE", env = "TIERCACHE_AUTH_TOKENS")]
+    auth_tokens: Option<PathBuf>,
+
+    /// Secure the deployment: the API nodes ask for bearer tokens, from --auth-tokens or
+    /// else from DIR/secrets/tokens (generated with three random tokens on the first run —
+    /// read,write for the application, read, admin — and kept after).
+    #[arg(long)]
+    secure: bool,
+
     /// Restart a child that exits, on the same port, with backoff.
     #[arg(long)]
     restart: bool,
@@ -90,6 +102,8 @@ pub struct UpArgs {
 /// Runs the deployment until a shutdown signal.
 pub fn run(args: UpArgs, logging: &crate::logging::LoggingArgs) -> anyhow::Result<()> {
     let tier: UpTier = args.tier.parse().map_err(anyhow::Error::msg)?;
+    let auth = UpAuth::prepare(&args.dir, args.auth_tokens.as_deref(), args.secure)
+        .map_err(anyhow::Error::msg)?;
     let options = UpOptions {
         binary: std::env::current_exe().context("finding the tiercache binary")?,
         dir: args.dir.clone(),
@@ -103,6 +117,7 @@ pub fn run(args: UpArgs, logging: &crate::logging::LoggingArgs) -> anyhow::Resul
         lease_ms: args.lease_ms,
         restart: args.restart,
         child_args: logging.to_flags(),
+        auth: auth.clone(),
     };
     options.validate().map_err(anyhow::Error::msg)?;
     // Before the first child starts: Ctrl-C at the terminal must reach only `up`.
@@ -128,10 +143,19 @@ pub fn run(args: UpArgs, logging: &crate::logging::LoggingArgs) -> anyhow::Resul
         processes.len(),
         started.elapsed().as_millis()
     );
+    let tokens = auth.as_ref().map(|auth| auth.tokens.display().to_string());
     if args.json {
-        println!("{}", serde_json::json!({ "processes": processes }));
+        println!(
+            "{}",
+            serde_json::json!({ "processes": processes, "tokens": tokens })
+        );
     } else {
         print_table(&processes);
+        if let Some(tokens) = &tokens {
+            println!(
+                "API tokens: {tokens} (send `Authorization: Bearer TOKEN`; dashboards: /#token=TOKEN)"
+            );
+        }
     }
     let watcher = std::thread::spawn({
         let stop = Arc::clone(&stop);

@@ -101,10 +101,24 @@ pub fn http_text(address: &str, path: &str) -> String {
 
 /// One HTTP/1.1 request on a fresh connection: (status, JSON body).
 pub fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+    http_as(address, method, path, body, None)
+}
+
+/// [`http`] with `Authorization: Bearer TOKEN` when `token` is given.
+pub fn http_as(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let authorization = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
     let answer = exchange(
         address,
         &format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{authorization}Content-Length: {}\r\n\r\n{body}",
             body.len()
         ),
     );
