@@ -345,3 +345,62 @@ fn the_admin_dashboard_shows_every_registered_api_node() {
     }
     terminate(up);
 }
+
+#[test]
+fn a_secured_node_s_dashboard_polls_with_the_token_of_its_fragment() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "admin-token-0123456789abcdef";
+    std::fs::write(
+        dir.path().join("tokens"),
+        format!("{admin} admin\nreader-token-0123456789 read\n"),
+    )
+    .unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let node = start(
+        &[
+            "serve",
+            "--data",
+            &data,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-progress",
+            "--auth-tokens",
+            "tokens",
+        ],
+        dir.path(),
+        1,
+    );
+    let address = node.addresses()[0].clone();
+    let mut browser = Browser::launch().unwrap();
+    // Without a token the page loads, and says what it needs instead of numbers.
+    let mut bare = browser.open(&format!("http://{address}/")).unwrap();
+    bare.wait_until(
+        "document.body.dataset.state === 'unreachable'",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let why = text(&mut bare, "why");
+    assert!(why.contains("401") && why.contains("#token="), "{why}");
+    // A read token is not enough for the stats.
+    let mut reader = browser
+        .open(&format!("http://{address}/#token=reader-token-0123456789"))
+        .unwrap();
+    reader
+        .wait_until(
+            "document.body.dataset.state === 'unreachable'",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert!(text(&mut reader, "why").contains("403"));
+    // The admin token in the fragment: live numbers.
+    let mut page = browser
+        .open(&format!("http://{address}/#token={admin}"))
+        .unwrap();
+    page.wait_until(
+        "Number(document.body.dataset.polls) >= 2",
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert_eq!(page.eval("document.body.dataset.state").unwrap(), "live");
+    assert_eq!(page.errors(), Vec::<String>::new());
+}
