@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tiercache_core::Version;
 use tokio::sync::watch;
 
+use crate::admin_state::{AdminState, Lease, StateEntry};
 use crate::error::StoreResult;
 use crate::object_store::{ObjectRead, ObjectStore, Precondition, ScanPage};
+use crate::registry::{Registration, Registry};
 
 /// Holds replies while closed.
 struct Gate {
@@ -171,5 +174,125 @@ impl ObjectStore for GatedStore {
         limit: usize,
     ) -> StoreResult<ScanPage> {
         self.inner.scan(prefix, cursor, limit).await
+    }
+}
+
+/// A whole store (objects, registry, admin state) whose object service is a [`GatedStore`]:
+/// what a test serves over gRPC to hold an object call while it checks the server's limits.
+pub struct GatedService {
+    /// The object service, gated.
+    pub objects: Arc<GatedStore>,
+    rest: Arc<dyn crate::Store>,
+}
+
+impl GatedService {
+    /// `store`, with its object calls through a [`GatedStore`] (open until told otherwise).
+    pub fn new(store: Arc<dyn crate::Store>) -> GatedService {
+        let objects: Arc<dyn ObjectStore> = store.clone();
+        GatedService {
+            objects: Arc::new(GatedStore::new(objects)),
+            rest: store,
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for GatedService {
+    async fn get(&self, key: &[u8]) -> StoreResult<ObjectRead> {
+        self.objects.get(key).await
+    }
+
+    async fn batch_get(&self, keys: &[Vec<u8>]) -> StoreResult<Vec<ObjectRead>> {
+        self.objects.batch_get(keys).await
+    }
+
+    async fn put(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        precondition: Precondition,
+    ) -> StoreResult<Version> {
+        self.objects.put(key, value, precondition).await
+    }
+
+    async fn delete(&self, key: &[u8], precondition: Precondition) -> StoreResult<Version> {
+        self.objects.delete(key, precondition).await
+    }
+
+    async fn batch_put(&self, items: &[(Vec<u8>, Vec<u8>)]) -> StoreResult<Vec<Version>> {
+        self.objects.batch_put(items).await
+    }
+
+    async fn scan(
+        &self,
+        prefix: &[u8],
+        cursor: Option<&[u8]>,
+        limit: usize,
+    ) -> StoreResult<ScanPage> {
+        self.objects.scan(prefix, cursor, limit).await
+    }
+}
+
+#[async_trait]
+impl Registry for GatedService {
+    async fn register(
+        &self,
+        role: &str,
+        id: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> StoreResult<Registration> {
+        self.rest.register(role, id, address, ttl).await
+    }
+
+    async fn heartbeat(&self, role: &str, id: &str, ttl: Duration) -> StoreResult<Registration> {
+        self.rest.heartbeat(role, id, ttl).await
+    }
+
+    async fn deregister(&self, role: &str, id: &str) -> StoreResult<()> {
+        self.rest.deregister(role, id).await
+    }
+
+    async fn lookup(&self, role: &str) -> StoreResult<Vec<Registration>> {
+        self.rest.lookup(role).await
+    }
+}
+
+#[async_trait]
+impl AdminState for GatedService {
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> StoreResult<Lease> {
+        self.rest.acquire_lease(name, holder, ttl).await
+    }
+
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        epoch: u64,
+        ttl: Duration,
+    ) -> StoreResult<Lease> {
+        self.rest.renew_lease(name, holder, epoch, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str, epoch: u64) -> StoreResult<()> {
+        self.rest.release_lease(name, holder, epoch).await
+    }
+
+    async fn read_state(&self, lease: &str, key: &str) -> StoreResult<Option<StateEntry>> {
+        self.rest.read_state(lease, key).await
+    }
+
+    async fn list_state(&self, lease: &str) -> StoreResult<Vec<StateEntry>> {
+        self.rest.list_state(lease).await
+    }
+
+    async fn write_state(
+        &self,
+        lease: &str,
+        key: &str,
+        value: &[u8],
+        epoch: u64,
+    ) -> StoreResult<()> {
+        self.rest.write_state(lease, key, value, epoch).await
     }
 }

@@ -27,7 +27,7 @@ use tiercache_api::{Access, RateLimit, ServeLimits};
 use tiercache_core::{ByteSize, Tokens};
 use tiercache_deploy::keys::{self, Keyed};
 use tiercache_deploy::{DEFAULT_HEARTBEAT, NodeConfig};
-use tiercache_store::Limits;
+use tiercache_store::{Limits, grpc};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -344,6 +344,12 @@ pub struct StoreConfig {
     /// Address to serve `/metrics` (HTTP) on; none by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Longest a call may take on the server, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// Calls served at once over all connections.
+    pub max_concurrent_calls: usize,
+    /// Calls one connection may have open at once.
+    pub max_streams_per_connection: u32,
 }
 
 /// The database used when nothing says otherwise.
@@ -360,6 +366,10 @@ impl Default for StoreConfig {
             max_batch_items: limits.max_batch_items,
             max_connections: 8,
             metrics_listen: None,
+            call_timeout_ms: u64::try_from(grpc::DEFAULT_CALL_TIMEOUT.as_millis())
+                .expect("the default call timeout fits in u64 ms"),
+            max_concurrent_calls: grpc::DEFAULT_MAX_CONCURRENT_CALLS,
+            max_streams_per_connection: grpc::DEFAULT_MAX_STREAMS_PER_CONNECTION,
         }
     }
 }

@@ -25,7 +25,10 @@ use tonic::{Code, Status};
 use crate::error::StoreError;
 
 pub use metrics::{RpcMetrics, RpcMetricsLayer, RpcMetricsService};
-pub use server::{ServeOptions, serve, serve_on_loopback};
+pub use server::{
+    DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_MAX_STREAMS_PER_CONNECTION,
+    LoadLimits, ServeOptions, serve, serve_on_loopback,
+};
 
 /// Generated protobuf messages and tonic stubs of `proto/tiercache/v1/store.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

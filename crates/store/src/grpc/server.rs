@@ -319,6 +319,44 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// Where every call is counted (read by the store's `/metrics`).
     pub metrics: Arc<RpcMetrics>,
+    /// How much load one server takes: calls at once, their time, dead connections.
+    pub load: LoadLimits,
+}
+
+/// The default [`LoadLimits::call_timeout`]: the client's own call timeout.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default [`LoadLimits::max_concurrent_calls`].
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 1024;
+/// The default [`LoadLimits::max_streams_per_connection`].
+pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 256;
+/// How often an idle connection is pinged, and how long its answer may take, before the
+/// connection is closed as dead (a peer gone without a FIN, a partition).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How much load the server takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadLimits {
+    /// How long a call may take on the server; past it the caller gets `CANCELLED`
+    /// ("Timeout expired") — a write may still have committed, as with any lost answer
+    /// (default 30 s).
+    pub call_timeout: Duration,
+    /// Calls served at once over all connections; more wait for a turn, within their
+    /// timeout (default 1 024). Keeps the database pool's queue bounded.
+    pub max_concurrent_calls: usize,
+    /// Calls one connection may have open at once (HTTP/2 `MAX_CONCURRENT_STREAMS`, default
+    /// 256); a client's surplus calls wait on its side.
+    pub max_streams_per_connection: u32,
+}
+
+impl Default for LoadLimits {
+    fn default() -> LoadLimits {
+        LoadLimits {
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            max_streams_per_connection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
+        }
+    }
 }
 
 /// Serves `store` on a free loopback port, in a task of the current tokio runtime, until the
@@ -361,8 +399,16 @@ pub async fn serve(
     // Requests are small and latency-bound: send each answer at once (no Nagle delay).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
+    let load = &options.load;
     Server::builder()
+        .timeout(load.call_timeout)
+        .max_concurrent_streams(load.max_streams_per_connection)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .layer(options.metrics.layer())
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            load.max_concurrent_calls,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

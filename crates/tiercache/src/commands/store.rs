@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use tiercache_core::ByteSize;
-use tiercache_store::grpc::{RpcMetrics, ServeOptions, serve};
+use tiercache_store::grpc::{LoadLimits, RpcMetrics, ServeOptions, serve};
 use tiercache_store::{Limits, SqlOptions, SqlStore};
 
 use crate::config::{ConfigFile, StoreConfig, print_section};
@@ -63,6 +64,21 @@ pub struct StoreArgs {
     /// over HTTP on this address; port 0 picks a free port (printed as `metrics on ADDR`).
     #[arg(long, value_name = "ADDR", env = "TIERCACHE_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+
+    /// Longest a call may take on the server, in ms; past it the caller gets CANCELLED
+    /// [default: 30000].
+    #[arg(long, value_name = "MS", env = "TIERCACHE_CALL_TIMEOUT_MS")]
+    call_timeout_ms: Option<u64>,
+
+    /// Calls served at once over all connections; more wait their turn within their
+    /// timeout [default: 1024].
+    #[arg(long, value_name = "N", env = "TIERCACHE_MAX_CONCURRENT_CALLS")]
+    max_concurrent_calls: Option<usize>,
+
+    /// Calls one connection may have open at once (HTTP/2 MAX_CONCURRENT_STREAMS)
+    /// [default: 256].
+    #[arg(long, value_name = "N", env = "TIERCACHE_MAX_STREAMS_PER_CONNECTION")]
+    max_streams_per_connection: Option<u32>,
 }
 
 impl StoreArgs {
@@ -90,6 +106,28 @@ impl StoreArgs {
         if let Some(address) = self.metrics_listen {
             config.metrics_listen = Some(address);
         }
+        if let Some(ms) = self.call_timeout_ms {
+            config.call_timeout_ms = ms;
+        }
+        if let Some(calls) = self.max_concurrent_calls {
+            config.max_concurrent_calls = calls;
+        }
+        if let Some(streams) = self.max_streams_per_connection {
+            config.max_streams_per_connection = streams;
+        }
+        anyhow::ensure!(
+            (1..=3_600_000).contains(&config.call_timeout_ms),
+            "call_timeout_ms must be from 1 to 3600000, got {}",
+            config.call_timeout_ms
+        );
+        anyhow::ensure!(
+            config.max_concurrent_calls > 0,
+            "max_concurrent_calls must be at least 1"
+        );
+        anyhow::ensure!(
+            config.max_streams_per_connection > 0,
+            "max_streams_per_connection must be at least 1"
+        );
         anyhow::ensure!(config.max_key_bytes > 0, "max_key_bytes must be at least 1");
         anyhow::ensure!(
             config.max_batch_items > 0,
@@ -120,6 +158,11 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         limits,
         max_connections: config.max_connections,
         ..SqlOptions::default()
+    };
+    let load = LoadLimits {
+        call_timeout: Duration::from_millis(config.call_timeout_ms),
+        max_concurrent_calls: config.max_concurrent_calls,
+        max_streams_per_connection: config.max_streams_per_connection,
     };
     let StoreConfig {
         db,
@@ -154,6 +197,7 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
             ServeOptions {
                 limits,
                 metrics: Arc::clone(&metrics),
+                load,
             },
             shutdown,
         )
