@@ -2,7 +2,9 @@
 //! test panics): PostgreSQL ([`Postgres`]), single redis-server nodes and replicas
 //! ([`RedisServer`]), Redis Cluster ([`RedisCluster`]) and Sentinel-managed primaries
 //! ([`RedisSentinel`]); and a real browser for page tests ([`browser::Browser`], headless
-//! Chromium).
+//! Chromium); and a fault-injecting TCP proxy to put between a node and any of them
+//! ([`fault_proxy::FaultProxy`]: latency, jitter, cuts, resets, a blackhole), with process
+//! pauses ([`fault_proxy::Paused`]).
 //!
 //! Nothing is mocked and nothing is skipped: when a server binary is missing, `start` fails
 //! with an error that names the package to install, and the test fails with it. Readiness is
@@ -18,6 +20,7 @@
 
 pub mod bench;
 pub mod browser;
+pub mod fault_proxy;
 mod postgres;
 
 pub use postgres::Postgres;
