@@ -12,6 +12,7 @@ pub async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn ObjectStore> {
 }
 
 /// A one-node in-process shared tier.
+#[allow(dead_code, reason = "not every test binary uses it")]
 pub async fn memory_tier() -> Arc<dyn Tier> {
     tiercache_tier::open("memory://", &TierOptions::default())
         .await
