@@ -20,10 +20,12 @@ pub enum NodeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The store applied the write at `version`, but the shared tier could not drop its
-    /// older copy, so other nodes might still read the old value from it. The write is
-    /// durable; the caller is told it is not acknowledged as coherent.
+    /// older copy, so other nodes might still read the old value from it until a background
+    /// retry lands (or the copy's max age). The other nodes' near copies were invalidated
+    /// all the same. The write is durable; the caller is told it is not acknowledged as
+    /// coherent.
     #[error(
-        "written to the store at version {version}, but the shared tier could not be invalidated: {error}"
+        "written to the store at version {version}, but the shared tier could not be invalidated (other nodes were notified; the tier is retried in the background): {error}"
     )]
     TierInvalidation {
         /// The version the store assigned.

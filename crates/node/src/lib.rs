@@ -17,7 +17,9 @@
 //!   store assigns the version), then install the result in the near cache, then replace
 //!   the shared tier's copy by a versioned tombstone. The write is acknowledged only when
 //!   all three happened; if the tier cannot be reached the caller gets
-//!   [`NodeError::TierInvalidation`] with the version the store assigned. A read that starts
+//!   [`NodeError::TierInvalidation`] with the version the store assigned — the other nodes
+//!   are notified all the same, and the tier's tombstone is retried in the background
+//!   (backoff to 2 s, for up to 60 s). A read that starts
 //!   after a write returned on this node sees that write or a later one.
 //! * **Degraded tier.** A shared tier that cannot be reached on a read counts as a miss
 //!   (the node reads the store); store errors are returned as they are.

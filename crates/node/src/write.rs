@@ -2,15 +2,17 @@
 //! shared tier, then the other nodes' copies through a notice. A write-behind node takes
 //! the write into memory instead (see `write_behind`).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tiercache_core::Version;
 use tiercache_store::Precondition;
+use tiercache_tier::Tier;
 
 use crate::answer::PENDING;
 use crate::coherence::WriteMode;
-use crate::coherence::publish::PublishFailure;
+use crate::coherence::publish::{LaterInvalidation, PublishFailure};
 use crate::error::{NodeError, NodeResult};
 use crate::node::Node;
 
@@ -80,23 +82,87 @@ impl Node {
         // after this write returns must not join a fill that started before it.
         self.apply_change(key, version, None);
         self.flights.lock().remove(key);
-        if let Some(tier) = &self.tier
-            && let Err(error) = tier.delete(key, version).await
-        {
+        // A tier that cannot be invalidated now may keep the older copy; the other nodes
+        // are told all the same (their near copies go, and no fill installs anything older
+        // than this version), and the tier's copy is retried in the background.
+        let tier_failure = match &self.tier {
+            Some(tier) => match tier.delete(key, version).await {
+                Ok(_) => None,
+                Err(error) => {
+                    let again = self
+                        .coherence
+                        .as_ref()
+                        .map(|coherence| coherence.later_invalidation(key, version));
+                    retry_tier_invalidation(Arc::clone(tier), key.to_vec(), version, again);
+                    Some(error)
+                }
+            },
+            None => None,
+        };
+        let announced = match &self.coherence {
+            Some(coherence) => {
+                let update = (coherence.options().write_mode == WriteMode::Update).then_some(value);
+                coherence.announce(key, version, update).await
+            }
+            None => Ok(()),
+        };
+        if let Some(error) = tier_failure {
             return Err(NodeError::TierInvalidation { version, error });
         }
-        if let Some(coherence) = &self.coherence {
-            let update = (coherence.options().write_mode == WriteMode::Update).then_some(value);
-            match coherence.announce(key, version, update).await {
-                Ok(()) => {}
-                Err(PublishFailure::Bus(error)) => {
-                    return Err(NodeError::Publish { version, error });
-                }
-                Err(PublishFailure::Unconfirmed(reason)) => {
-                    return Err(NodeError::Unconfirmed { version, reason });
-                }
+        match announced {
+            Ok(()) => {}
+            Err(PublishFailure::Bus(error)) => return Err(NodeError::Publish { version, error }),
+            Err(PublishFailure::Unconfirmed(reason)) => {
+                return Err(NodeError::Unconfirmed { version, reason });
             }
         }
         Ok(version)
     }
+}
+
+/// How long a failed tier invalidation keeps being retried: past it, the tier's copy has
+/// expired on its own (values live at most the max age, 60 s by default) or a later write
+/// replaced it.
+const TIER_RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// Retries dropping the tier's copies older than `version` of `key`, with backoff (50 ms,
+/// doubling to 2 s), until it works or [`TIER_RETRY_FOR`] passed; then publishes the
+/// invalidation `again`, because nodes that read the tier's older copy meanwhile may have
+/// put it in their near caches (their fill floors went with the topics the first notice
+/// released). A retry that lands after a later write is harmless: the tier never replaces a
+/// version with an older one, and a tombstone at `version` is older than the later write's.
+fn retry_tier_invalidation(
+    tier: Arc<dyn Tier>,
+    key: Vec<u8>,
+    version: Version,
+    again: Option<LaterInvalidation>,
+) {
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        while started.elapsed() < TIER_RETRY_FOR {
+            tokio::time::sleep(pause).await;
+            match tier.delete(&key, version).await {
+                Ok(_) => {
+                    if let Some(again) = &again
+                        && let Err(error) = again.send().await
+                    {
+                        tracing::warn!(%error, "the invalidation after a tier retry could not be published; near copies expire with their max age");
+                    }
+                    tracing::info!(
+                        version = %version,
+                        after_ms = started.elapsed().as_millis() as u64,
+                        "the shared tier's older copy was invalidated on a retry"
+                    );
+                    return;
+                }
+                Err(error) => tracing::debug!(%error, "retrying a tier invalidation"),
+            }
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+        tracing::warn!(
+            version = %version,
+            "the shared tier could not be invalidated within {TIER_RETRY_FOR:?}; its copy expires with its max age"
+        );
+    });
 }

@@ -279,3 +279,69 @@ async fn a_tier_that_resets_connections_under_load_never_moves_a_version_back() 
         }
     }
 }
+
+/// The writer's shared tier cannot be reached when it writes: the write answers
+/// `TierInvalidation`, but the other node is notified all the same (its near copy goes at
+/// once), and the tier's older copy is dropped by a background retry once the tier is back
+/// — the held command itself was lost with its connection, so only the retry can do it —
+/// followed by the invalidation again, for the near copies refilled from the tier's older
+/// copy meanwhile (regression: the reader kept version 1 in its near cache until max age).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_tier_missed_still_notifies_and_retries_the_tier() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let proxy = FaultProxy::start(server.address().parse().unwrap(), 14).unwrap();
+    let tier_options = TierOptions {
+        redis_timeout: Duration::from_millis(300),
+        ..TierOptions::default()
+    };
+    let cut_tier = tiercache_tier::open(&format!("redis://{}", proxy.address()), &tier_options)
+        .await
+        .unwrap();
+    let direct_tier = tiercache_tier::open(&format!("redis://{}", server.address()), &tier_options)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let bus: Arc<dyn Bus> = Arc::new(tiercache_bus::MemoryBus::new());
+    let coherence = CoherenceOptions {
+        delivery: Delivery::Sync,
+        ..CoherenceOptions::default()
+    };
+    let node = |tier: Arc<dyn Tier>| {
+        let (store, bus) = (Arc::clone(&store), Arc::clone(&bus));
+        async move {
+            Node::with_bus(store, Some(tier), bus, &NodeOptions::default(), coherence)
+                .await
+                .unwrap()
+        }
+    };
+    let writer = node(cut_tier).await;
+    let reader = node(direct_tier).await;
+    reader.get(b"k").await.unwrap();
+    assert_eq!(read(&reader, b"k").await.1, Source::Near);
+
+    proxy.blackhole();
+    let error = writer
+        .put(b"k", Bytes::from_static(b"two"), Precondition::None)
+        .await
+        .unwrap_err();
+    let tiercache_node::NodeError::TierInvalidation { version: v2, .. } = error else {
+        panic!("expected a tier invalidation error, got {error}");
+    };
+    // Notified: the reader's near copy is gone the moment the write returned.
+    let stats = reader.stats().coherence.unwrap();
+    assert_eq!(stats.applied, 1, "{stats:?}");
+    assert_ne!(read(&reader, b"k").await.1, Source::Near);
+    // The held delete dies with its connection; the tier comes back.
+    proxy.reset_connections();
+    proxy.heal();
+    eventually(
+        "the retry drops the tier's older copy",
+        Duration::from_secs(10),
+        async || read(&reader, b"k").await.0 == v2,
+    )
+    .await;
+    writer.close().await;
+    reader.close().await;
+}

@@ -26,6 +26,47 @@ pub(crate) enum PublishFailure {
     Unconfirmed(String),
 }
 
+/// A notice to publish later, without the node: the invalidation a background task sends
+/// again once the shared tier finally dropped an older copy that nodes may have refilled
+/// their near caches from meanwhile.
+pub(crate) struct LaterInvalidation {
+    bus: Arc<dyn tiercache_bus::Bus>,
+    topic: String,
+    key: Bytes,
+    version: Version,
+    origin: SessionId,
+}
+
+impl LaterInvalidation {
+    /// Publishes the invalidation now (stamped now, no confirmation asked).
+    pub(crate) async fn send(&self) -> Result<(), BusError> {
+        let notice = Notice::Invalidate {
+            key: self.key.clone(),
+            version: self.version,
+            stamp: Stamp::now(self.origin),
+            ack: None,
+        };
+        self.bus
+            .publish(&self.topic, notice.encode())
+            .await
+            .map(|_| ())
+    }
+}
+
+impl Coherence {
+    /// The invalidation of `key` at `version`, to publish later with
+    /// [`LaterInvalidation::send`].
+    pub(crate) fn later_invalidation(&self, key: &[u8], version: Version) -> LaterInvalidation {
+        LaterInvalidation {
+            bus: Arc::clone(&self.bus),
+            topic: self.options.topics.topic(key),
+            key: Bytes::copy_from_slice(key),
+            version,
+            origin: self.session.id().unwrap_or_default(),
+        }
+    }
+}
+
 /// Takes a pending write out of the map however its wait ends (including cancellation).
 struct PendingGuard<'a> {
     pending: &'a Mutex<HashMap<u64, Arc<PendingAcks>>>,
