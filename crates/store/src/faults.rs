@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::admin_state::{AdminState, Lease, StateEntry};
 use crate::error::StoreResult;
-use crate::object_store::{ObjectRead, ObjectStore, Precondition, ScanPage};
+use crate::object_store::{ObjectRead, ObjectStore, PendingNotice, Precondition, ScanPage};
 use crate::registry::{Registration, Registry};
 
 /// Holds replies while closed.
@@ -175,6 +175,21 @@ impl ObjectStore for GatedStore {
     ) -> StoreResult<ScanPage> {
         self.inner.scan(prefix, cursor, limit).await
     }
+
+    async fn claim_unpublished(
+        &self,
+        older_than: Duration,
+        claim_for: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingNotice>> {
+        self.inner
+            .claim_unpublished(older_than, claim_for, limit)
+            .await
+    }
+
+    async fn confirm_published(&self, notices: &[PendingNotice]) -> StoreResult<()> {
+        self.inner.confirm_published(notices).await
+    }
 }
 
 /// A whole store (objects, registry, admin state) whose object service is a [`GatedStore`]:
@@ -230,6 +245,21 @@ impl ObjectStore for GatedService {
         limit: usize,
     ) -> StoreResult<ScanPage> {
         self.objects.scan(prefix, cursor, limit).await
+    }
+
+    async fn claim_unpublished(
+        &self,
+        older_than: Duration,
+        claim_for: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingNotice>> {
+        self.objects
+            .claim_unpublished(older_than, claim_for, limit)
+            .await
+    }
+
+    async fn confirm_published(&self, notices: &[PendingNotice]) -> StoreResult<()> {
+        self.objects.confirm_published(notices).await
     }
 }
 

@@ -51,7 +51,7 @@ pub use clock::WallClock;
 pub use error::{StoreError, StoreResult};
 pub use grpc::client::StoreClient;
 pub use limits::Limits;
-pub use object_store::{Object, ObjectRead, ObjectStore, Precondition, ScanPage};
+pub use object_store::{Object, ObjectRead, ObjectStore, PendingNotice, Precondition, ScanPage};
 pub use registry::{Registration, Registry};
 pub use sql::{DatabaseUrl, SqlOptions, SqlStore};
 pub use store::Store;

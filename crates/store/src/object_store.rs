@@ -25,6 +25,12 @@ use crate::error::StoreResult;
 ///   (SQLite: WAL with `synchronous=FULL`; PostgreSQL: its commit).
 /// * **Limits**: a key, value or batch over the [`Limits`](crate::Limits) fails with
 ///   `TooLarge` (an empty key with `InvalidArgument`) before anything is written.
+/// * **Outbox**: every committed write (`put`, `delete`, each item of `batch_put`) leaves a
+///   [`PendingNotice`] in the same transaction; it stays until
+///   [`confirm_published`](ObjectStore::confirm_published) covers it, and
+///   [`claim_unpublished`](ObjectStore::claim_unpublished) hands it out once it is old
+///   enough, to one caller per claim. So a writer that dies between its commit and its
+///   notice leaves the notice for another node to send.
 ///
 /// Every method can fail with `Unavailable` when the database (or the store service) cannot
 /// be reached; for a write that means it may or may not have committed.
@@ -66,6 +72,32 @@ pub trait ObjectStore: Send + Sync + 'static {
         cursor: Option<&[u8]>,
         limit: usize,
     ) -> StoreResult<ScanPage>;
+
+    /// Writes committed at least `older_than` ago (by the store's clock) whose notices were
+    /// not confirmed published and are not claimed, oldest first, at most `limit`
+    /// (capped by the batch limit). Each is claimed for `claim_for`: no caller gets it again
+    /// before that, so several nodes sweeping at once share the work. A claim that lapses
+    /// (its node died before confirming) hands the write out again.
+    async fn claim_unpublished(
+        &self,
+        older_than: std::time::Duration,
+        claim_for: std::time::Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingNotice>>;
+
+    /// Forgets the outbox entries of these writes, and of older versions of the same keys
+    /// (a notice at a version supersedes the older ones): their notices were published.
+    /// Entries already gone are no error.
+    async fn confirm_published(&self, notices: &[PendingNotice]) -> StoreResult<()>;
+}
+
+/// A committed write whose notice may not have been published: the outbox's entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PendingNotice {
+    /// The written key.
+    pub key: Vec<u8>,
+    /// The version the write produced (a tombstone's for a delete).
+    pub version: Version,
 }
 
 /// A live object.

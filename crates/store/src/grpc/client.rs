@@ -16,7 +16,7 @@ use super::{TOMBSTONE_VERSION_HEADER, error_from_status};
 use crate::admin_state::{AdminState, Lease, StateEntry};
 use crate::error::{StoreError, StoreResult};
 use crate::limits::Limits;
-use crate::object_store::{Object, ObjectRead, ObjectStore, Precondition, ScanPage};
+use crate::object_store::{Object, ObjectRead, ObjectStore, PendingNotice, Precondition, ScanPage};
 use crate::registry::{Registration, Registry};
 
 /// A client of a running store service. Cheap to clone: clones share one HTTP/2 connection,
@@ -264,6 +264,42 @@ impl ObjectStore for StoreClient {
                 .collect(),
             next_cursor: (!response.next_cursor.is_empty()).then_some(response.next_cursor),
         })
+    }
+
+    async fn claim_unpublished(
+        &self,
+        older_than: Duration,
+        claim_for: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingNotice>> {
+        let request = proto::ClaimUnpublishedRequest {
+            older_than_ms: u64::try_from(older_than.as_millis()).unwrap_or(u64::MAX),
+            claim_ms: u64::try_from(claim_for.as_millis()).unwrap_or(u64::MAX),
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        };
+        let response = answer(self.objects.clone().claim_unpublished(request).await)?;
+        Ok(response
+            .notices
+            .into_iter()
+            .map(|notice| PendingNotice {
+                key: notice.key,
+                version: Version(notice.version),
+            })
+            .collect())
+    }
+
+    async fn confirm_published(&self, notices: &[PendingNotice]) -> StoreResult<()> {
+        let request = proto::ConfirmPublishedRequest {
+            notices: notices
+                .iter()
+                .map(|notice| proto::PendingNotice {
+                    key: notice.key.clone(),
+                    version: notice.version.0,
+                })
+                .collect(),
+        };
+        answer(self.objects.clone().confirm_published(request).await)?;
+        Ok(())
     }
 }
 

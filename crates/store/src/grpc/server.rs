@@ -18,7 +18,7 @@ use super::{TOMBSTONE_VERSION_HEADER, status_from_error};
 use crate::admin_state::{Lease, StateEntry};
 use crate::error::StoreError;
 use crate::limits::Limits;
-use crate::object_store::{ObjectRead, Precondition};
+use crate::object_store::{ObjectRead, PendingNotice, Precondition};
 use crate::registry::Registration;
 use crate::store::Store;
 use tiercache_core::Version;
@@ -193,6 +193,47 @@ impl object_store_server::ObjectStore for Services {
                 .collect(),
             next_cursor: page.next_cursor.unwrap_or_default(),
         })
+    }
+
+    async fn claim_unpublished(
+        &self,
+        request: Request<proto::ClaimUnpublishedRequest>,
+    ) -> RpcResult<proto::ClaimUnpublishedResponse> {
+        let r = request.into_inner();
+        let result = self
+            .store
+            .claim_unpublished(
+                Duration::from_millis(r.older_than_ms),
+                Duration::from_millis(r.claim_ms),
+                r.limit as usize,
+            )
+            .await;
+        reply(result, |notices| proto::ClaimUnpublishedResponse {
+            notices: notices
+                .into_iter()
+                .map(|notice| proto::PendingNotice {
+                    key: notice.key,
+                    version: notice.version.0,
+                })
+                .collect(),
+        })
+    }
+
+    async fn confirm_published(
+        &self,
+        request: Request<proto::ConfirmPublishedRequest>,
+    ) -> RpcResult<proto::ConfirmPublishedResponse> {
+        let notices: Vec<PendingNotice> = request
+            .into_inner()
+            .notices
+            .into_iter()
+            .map(|notice| PendingNotice {
+                key: notice.key,
+                version: Version(notice.version),
+            })
+            .collect();
+        let result = self.store.confirm_published(&notices).await;
+        reply(result, |()| proto::ConfirmPublishedResponse {})
     }
 }
 

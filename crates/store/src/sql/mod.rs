@@ -14,6 +14,8 @@ mod admin_state;
 mod database;
 /// Versioned objects.
 mod objects;
+/// The outbox of writes whose notices were not confirmed published.
+mod outbox;
 /// The SQL text every service runs, shared by both backends.
 mod queries;
 /// The binder.

@@ -10,7 +10,7 @@ use tiercache_core::Version;
 use super::database::{Backend, SqlStore, on_writer};
 use super::queries as q;
 use crate::error::{StoreError, StoreResult};
-use crate::object_store::{Object, ObjectRead, ObjectStore, Precondition, ScanPage};
+use crate::object_store::{Object, ObjectRead, ObjectStore, PendingNotice, Precondition, ScanPage};
 
 /// A version column (SQL has no unsigned 64-bit integers; versions stay far below 2^63).
 fn version(raw: i64) -> Version {
@@ -343,6 +343,19 @@ impl ObjectStore for SqlStore {
             objects,
             next_cursor,
         })
+    }
+
+    async fn claim_unpublished(
+        &self,
+        older_than: std::time::Duration,
+        claim_for: std::time::Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<PendingNotice>> {
+        self.claim_outbox(older_than, claim_for, limit).await
+    }
+
+    async fn confirm_published(&self, notices: &[PendingNotice]) -> StoreResult<()> {
+        self.confirm_outbox(notices).await
     }
 }
 

@@ -2,13 +2,14 @@
 //! PostgreSQL (a real server started by the test kit) and the gRPC client in front of each.
 //! Every case gets a fresh, empty store and a manual clock for registry and lease expiry.
 //! The cases live in one file per service: `conformance/objects.rs`,
-//! `conformance/registry.rs`, `conformance/admin_state.rs`.
+//! `conformance/registry.rs`, `conformance/admin_state.rs`, `conformance/outbox.rs`.
 //!
 //! If PostgreSQL cannot be started the PostgreSQL tests fail with the reason; nothing is
 //! skipped.
 
 mod admin_state;
 mod objects;
+mod outbox;
 mod registry;
 
 use std::sync::Arc;
@@ -61,7 +62,9 @@ macro_rules! run_cases {
             objects::answers_too_large_for_one_message_are_paged_or_refused,
             registry::registry_entries_expire_unless_renewed,
             registry::unicode_names_are_stored_verbatim,
-            admin_state::leases_fence_state_writes_by_epoch
+            admin_state::leases_fence_state_writes_by_epoch,
+            outbox::the_outbox_holds_every_committed_write_until_confirmed,
+            outbox::claims_take_the_oldest_first_within_the_limit
         )
     };
     (@ $backend:expr, $fresh:expr; $($service:ident::$case:ident),*) => {{
