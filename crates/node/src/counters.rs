@@ -157,6 +157,7 @@ impl Counters {
             },
             coherence: None,
             write_behind: None,
+            outbox: None,
         }
     }
 }

@@ -45,6 +45,11 @@
 //! * **Max age** ([`NodeOptions::near_max_age`]): a near copy is served at most that long
 //!   after it was installed, which bounds a copy whose invalidation was lost with a writer
 //!   that crashed between its commit and its publish.
+//! * **Outbox** ([`NodeOptions::outbox`]): the store keeps every write's notice until a node
+//!   confirms it published; nodes replay the ones still unconfirmed after
+//!   [`OutboxOptions::replay_after`] (checked every [`OutboxOptions::sweep_every`]). A
+//!   crashed writer's write then reaches the shared tier and every near cache within about
+//!   `replay_after + sweep_every` of its commit, while one node with the outbox runs.
 //!
 //! Without a bus, other nodes' near caches are not told about writes and can serve their
 //! own older copy until it is evicted (or its max age passes).
@@ -74,6 +79,8 @@ mod near;
 mod node;
 /// [`NodeOptions`]: how a node is set up.
 mod options;
+/// The outbox: confirming this node's notices, replaying unconfirmed ones.
+mod outbox;
 /// The read path: near cache, then one fill per key through the shared tier and the store.
 mod read;
 /// What a node reports (`/v1/stats`), serializable both ways.
@@ -91,6 +98,7 @@ pub use error::{NodeError, NodeResult, SetupError};
 pub use latency::{LatencyHistogram, LatencySnapshot, LatencySummary};
 pub use node::Node;
 pub use options::NodeOptions;
+pub use outbox::{OutboxOptions, OutboxStats};
 pub use stats::{
     CoherenceStats, LatencyByKind, NearStats, NodeStats, SharedStats, StatsBody, StoreStats,
     WriteBehindStats,

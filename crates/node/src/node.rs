@@ -18,6 +18,7 @@ use crate::in_flight::{Flight, Installing};
 use crate::latency::LatencySnapshot;
 use crate::near::NearCache;
 use crate::options::NodeOptions;
+use crate::outbox::Outbox;
 use crate::stats::NodeStats;
 use crate::write_behind::WriteBehind;
 
@@ -42,6 +43,8 @@ pub struct Node {
     /// that arrives meanwhile must stop them from installing anything older — even a
     /// write's own version, or a fill a notice already took out of the flight map.
     pub(crate) installing: Mutex<HashMap<Vec<u8>, Installing>>,
+    /// Confirming this node's notices and replaying unconfirmed ones (`None`: off).
+    pub(crate) outbox: Option<Outbox>,
 }
 
 impl std::fmt::Debug for Node {
@@ -75,6 +78,7 @@ impl Node {
     ) -> Result<Arc<Node>, SetupError> {
         let node = Arc::new(Node::assemble(store, tier, options, None, None)?);
         node.spawn_flusher();
+        node.spawn_outbox_tasks();
         Ok(node)
     }
 
@@ -109,6 +113,7 @@ impl Node {
             coherence,
             releases,
             installing: Mutex::new(HashMap::new()),
+            outbox: options.outbox.map(Outbox::new),
             write_behind: match options.write_behind {
                 Some(write_behind) => {
                     write_behind.validate()?;
@@ -151,6 +156,7 @@ impl Node {
         )?);
         node.spawn_bus_tasks(events, released);
         node.spawn_flusher();
+        node.spawn_outbox_tasks();
         Ok(node)
     }
 
@@ -233,6 +239,7 @@ impl Node {
         );
         stats.coherence = self.coherence.as_ref().map(Coherence::stats);
         stats.write_behind = self.write_behind.as_ref().map(WriteBehind::stats);
+        stats.outbox = self.outbox.as_ref().map(Outbox::stats);
         stats
     }
 

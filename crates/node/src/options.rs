@@ -3,6 +3,7 @@
 use tiercache_cache::PolicySpec;
 use tiercache_store::Limits;
 
+use crate::outbox::OutboxOptions;
 use crate::write_behind::WriteBehindOptions;
 
 /// How a node is set up.
@@ -28,6 +29,11 @@ pub struct NodeOptions {
     /// node made by [`Node::start`](crate::Node::start) or
     /// [`Node::with_bus`](crate::Node::with_bus), which run its flusher.
     pub write_behind: Option<WriteBehindOptions>,
+    /// The outbox (default `None`: off): confirm this node's published notices, and replay
+    /// the ones no writer confirmed, so a writer that crashed between its commit and its
+    /// publish leaves copies stale for seconds, not the max age. Needs a node made by
+    /// [`Node::start`](crate::Node::start) or [`Node::with_bus`](crate::Node::with_bus).
+    pub outbox: Option<OutboxOptions>,
 }
 
 impl Default for NodeOptions {
@@ -39,6 +45,7 @@ impl Default for NodeOptions {
             near_max_age: None,
             crash_after_commit: false,
             write_behind: None,
+            outbox: None,
         }
     }
 }

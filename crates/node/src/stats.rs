@@ -81,6 +81,8 @@ pub struct NodeStats {
     pub coherence: Option<CoherenceStats>,
     /// Write-behind counters (`None` for a write-through node).
     pub write_behind: Option<WriteBehindStats>,
+    /// The outbox's counters (`None` when it is off).
+    pub outbox: Option<crate::outbox::OutboxStats>,
 }
 
 /// Latency percentiles by kind of operation.

@@ -110,7 +110,11 @@ impl Node {
             return Err(NodeError::TierInvalidation { version, error });
         }
         match announced {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Some(outbox) = &self.outbox {
+                    outbox.confirm(key, version);
+                }
+            }
             Err(PublishFailure::Bus(error)) => return Err(NodeError::Publish { version, error }),
             Err(PublishFailure::Unconfirmed(reason)) => {
                 return Err(NodeError::Unconfirmed { version, reason });

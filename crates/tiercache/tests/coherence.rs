@@ -244,12 +244,12 @@ fn fire(address: &str, method: &str, path: &str, body: &str) {
 }
 
 /// The failpoint aborts a writer right after its store commit: no shared-tier delete, no
-/// notice. Another node keeps its copy (and the tier its value) only until `--max-age`
-/// retires them; it then reads the committed version. The bound is twice the max age (a
-/// near copy filled from a tier value just before that value expired); the test measures
-/// the real time and reports it.
+/// notice. With the outbox off, another node keeps its copy (and the tier its value) only
+/// until `--max-age` retires them; it then reads the committed version. The bound is twice
+/// the max age (a near copy filled from a tier value just before that value expired); the
+/// test measures the real time and reports it.
 #[test]
-fn a_writer_killed_between_commit_and_publish_leaves_copies_that_expire() {
+fn without_the_outbox_a_killed_writer_leaves_copies_that_expire() {
     const MAX_AGE_MS: u64 = 1000;
     let redis = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
     let redis_url = format!("redis://{}", redis.address());
@@ -267,6 +267,8 @@ fn a_writer_killed_between_commit_and_publish_leaves_copies_that_expire() {
         redis_url.as_str(),
         "--max-age",
         max_age.as_str(),
+        "--outbox",
+        "none",
         "--listen",
         "127.0.0.1:0",
     ];
@@ -315,6 +317,85 @@ fn a_writer_killed_between_commit_and_publish_leaves_copies_that_expire() {
     assert!(
         converged <= Duration::from_millis(2 * MAX_AGE_MS + 500),
         "converged after {converged:?}"
+    );
+    terminate(reader);
+    terminate(store);
+}
+
+/// The same crash with the outbox on (and the copies' max age at its default, a minute):
+/// the reader's sweep finds the write's notice unconfirmed after `--outbox` and replays it,
+/// so the reader converges within the outbox delay plus a sweep — in each of five runs,
+/// each with a new writer killed by the failpoint.
+#[test]
+fn with_the_outbox_a_killed_writer_s_write_reaches_every_copy_within_seconds() {
+    const OUTBOX_MS: u64 = 1000;
+    let redis = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let redis_url = format!("redis://{}", redis.address());
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_service(dir.path());
+    let store_url = format!("http://{}", store.addresses()[0]);
+    let outbox = format!("{OUTBOX_MS}ms");
+    let api_args = [
+        "api",
+        "--store",
+        store_url.as_str(),
+        "--tier",
+        redis_url.as_str(),
+        "--bus",
+        redis_url.as_str(),
+        "--outbox",
+        outbox.as_str(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let reader = start(&api_args, dir.path(), 1);
+    let r = reader.addresses()[0].clone();
+    let bound = Duration::from_millis(OUTBOX_MS + 1000 + 1000);
+    let mut times = Vec::new();
+    for run in 0..5 {
+        let (old, new) = (format!("\"old-{run}\""), format!("new-{run}"));
+        assert_eq!(http(&r, "PUT", "/v1/objects/k", &old).0, 200);
+        http(&r, "GET", "/v1/objects/k", "");
+        let (_, held) = http(&r, "GET", "/v1/objects/k", "");
+        assert_eq!(held["source"], "near", "{held}");
+        let mut writer = start_with_env(
+            &api_args,
+            dir.path(),
+            1,
+            &[("TIERCACHE_FAILPOINT", "crash-after-commit")],
+        );
+        let w = writer.addresses()[0].clone();
+        fire(&w, "PUT", "/v1/objects/k", &format!("\"{new}\""));
+        let crashed = Instant::now();
+        let status = writer.wait_exit(Duration::from_secs(10)).unwrap();
+        assert!(
+            !status.success(),
+            "the failpoint aborts the writer: {status}"
+        );
+        let converged = loop {
+            let (_, answer) = http(&r, "GET", "/v1/objects/k", "");
+            if answer["value"] == new.as_str() {
+                break crashed.elapsed();
+            }
+            assert!(
+                crashed.elapsed() < Duration::from_secs(30),
+                "run {run} never converged: {answer}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            converged <= bound,
+            "run {run}: converged after {converged:?} (bound {bound:?})"
+        );
+        times.push(converged);
+    }
+    eprintln!(
+        "writer killed between commit and publish, outbox {OUTBOX_MS} ms: the other node converged after {times:?} (bound {bound:?}; max age 60 s)"
+    );
+    let (_, stats) = http(&r, "GET", "/v1/stats", "");
+    assert!(
+        stats["outbox"]["replayed"].as_u64().unwrap() >= 5,
+        "{stats}"
     );
     terminate(reader);
     terminate(store);

@@ -18,6 +18,7 @@
 //! near_capacity = "64MiB"
 //! policy = "allkeys-lru"
 //! max_age = "60s"
+//! outbox = "3s"                     # or "none"
 //!
 //! [api.bus]
 //! url = "redis://127.0.0.1:6379"
@@ -42,7 +43,8 @@ use tiercache_bus::SessionOptions;
 use tiercache_cache::{PolicyKind, PolicySpec};
 use tiercache_core::ByteSize;
 use tiercache_node::{
-    CoherenceOptions, Delivery, NodeOptions, TopicGranularity, WriteBehindOptions, WriteMode,
+    CoherenceOptions, Delivery, NodeOptions, OutboxOptions, TopicGranularity, WriteBehindOptions,
+    WriteMode,
 };
 use tiercache_tier::{Tier, TierOptions};
 
@@ -60,6 +62,8 @@ pub const DEFAULT_POLICY: PolicyKind = PolicyKind::AllKeysLru;
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
 /// How often write-behind sends unflushed writes to the store unless configured.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// How old an unconfirmed notice is when a node replays it, unless configured.
+pub const DEFAULT_OUTBOX: Duration = Duration::from_secs(3);
 /// The bus and tier URL of the embedded deployment: in this process.
 pub const IN_PROCESS: &str = "memory://";
 
@@ -80,6 +84,11 @@ pub struct NodeConfig {
     /// writer crashed between the store commit and the invalidation.
     #[serde(serialize_with = "setting::print_max_age")]
     pub max_age: Option<Duration>,
+    /// The outbox: a write's notice not confirmed published after this long is replayed by
+    /// a running node (`None`: off). With it, a crashed writer's write reaches every copy
+    /// within about this plus a second, instead of twice the max age.
+    #[serde(serialize_with = "setting::print_max_age")]
+    pub outbox: Option<Duration>,
     /// The bus that keeps near caches coherent, and how writes use it.
     pub bus: BusConfig,
 }
@@ -139,6 +148,7 @@ impl NodeConfig {
             near_capacity: DEFAULT_NEAR_CAPACITY,
             policy: PolicySpec::new(DEFAULT_POLICY),
             max_age: Some(DEFAULT_MAX_AGE),
+            outbox: Some(DEFAULT_OUTBOX),
             bus: BusConfig::default(),
         }
     }
@@ -197,6 +207,14 @@ impl NodeConfig {
             near_policy: self.policy,
             write_behind: self.write_behind(),
             near_max_age: self.max_age,
+            // Only copies elsewhere need the replay: a tier, or near caches on a bus.
+            outbox: self
+                .outbox
+                .filter(|_| self.tier.is_some() || self.bus.url.is_some())
+                .map(|replay_after| OutboxOptions {
+                    replay_after,
+                    ..OutboxOptions::default()
+                }),
             ..NodeOptions::default()
         }
     }
@@ -249,7 +267,14 @@ impl Default for NodeConfig {
 }
 
 impl Keyed for NodeConfig {
-    const KEYS: &'static [&'static str] = &["tier", "near_capacity", "policy", "max_age", "bus"];
+    const KEYS: &'static [&'static str] = &[
+        "tier",
+        "near_capacity",
+        "policy",
+        "max_age",
+        "outbox",
+        "bus",
+    ];
 
     fn read_key<'de, A: MapAccess<'de>>(
         &mut self,
@@ -261,6 +286,7 @@ impl Keyed for NodeConfig {
             "near_capacity" => self.near_capacity = map.next_value()?,
             "policy" => self.policy = map.next_value_seed(Parsed::with(setting::policy))?,
             "max_age" => self.max_age = map.next_value_seed(Parsed::with(setting::max_age))?,
+            "outbox" => self.outbox = map.next_value_seed(Parsed::with(setting::outbox))?,
             "bus" => map.next_value_seed(Over(&mut self.bus))?,
             other => return Err(serde::de::Error::unknown_field(other, Self::KEYS)),
         }

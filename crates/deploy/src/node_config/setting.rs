@@ -35,6 +35,9 @@ pub enum SettingError {
     /// `max_age` below a millisecond (`none` is the way to say "no bound").
     #[error("max_age must be at least 1ms (or none), got {0:?}")]
     MaxAgeTooShort(String),
+    /// `outbox` below 100 ms: a live writer needs time to publish and confirm.
+    #[error("outbox must be at least 100ms (or none), got {0:?}")]
+    OutboxTooShort(String),
     /// `bus.url`: not a bus URL.
     #[error("{0}")]
     BusUrl(String),
@@ -86,6 +89,19 @@ pub fn max_age(text: &str) -> Result<Option<Duration>, SettingError> {
         return Err(SettingError::MaxAgeTooShort(text.to_owned()));
     }
     Ok(Some(age))
+}
+
+/// `outbox`: how old an unconfirmed notice is when it is replayed, or `None` for `none`
+/// (no outbox: a crashed writer's write waits for the copies' max age).
+pub fn outbox(text: &str) -> Result<Option<Duration>, SettingError> {
+    if is_none(text) {
+        return Ok(None);
+    }
+    let after = duration("outbox", text)?;
+    if after < Duration::from_millis(100) {
+        return Err(SettingError::OutboxTooShort(text.to_owned()));
+    }
+    Ok(Some(after))
 }
 
 /// `bus.url`: a bus URL (checked now, so a typo fails before anything starts), or `None`

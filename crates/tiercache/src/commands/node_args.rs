@@ -32,11 +32,19 @@ pub struct TierArgs {
     policy: Option<String>,
 
     /// The longest a copy lives in the near cache, and a value in the shared tier, after it
-    /// was cached, e.g. 60s or none. Bounds, at twice this, how long a write can stay
-    /// unseen when its writer crashed between the store commit and the invalidation
-    /// [default: 60s].
+    /// was cached, e.g. 60s or none. Without the outbox (--outbox none) it bounds, at twice
+    /// this, how long a write can stay unseen when its writer crashed between the store
+    /// commit and the invalidation [default: 60s].
     #[arg(long, value_name = "DURATION", env = "TIERCACHE_MAX_AGE")]
     max_age: Option<String>,
+
+    /// Replay a write's notice (shared-tier tombstone, invalidation on the bus) when no
+    /// node confirmed it published after this long — a writer that crashed between its
+    /// store commit and its publish — e.g. 3s, or none. Every running node sweeps the
+    /// store's outbox each second; a crashed writer's write then reaches every copy within
+    /// about this plus a second [default: 3s].
+    #[arg(long, value_name = "DURATION", env = "TIERCACHE_OUTBOX")]
+    outbox: Option<String>,
 }
 
 impl TierArgs {
@@ -44,6 +52,9 @@ impl TierArgs {
     fn apply(&self, node: &mut NodeConfig) -> Result<(), SettingError> {
         if let Some(text) = &self.max_age {
             node.max_age = setting::max_age(text)?;
+        }
+        if let Some(text) = &self.outbox {
+            node.outbox = setting::outbox(text)?;
         }
         if let Some(url) = &self.tier {
             node.tier = setting::tier(url)?;
