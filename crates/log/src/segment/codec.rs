@@ -36,7 +36,7 @@ const HAS_KEY: u8 = 1;
 
 /// Why bytes are not a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum DecodeError {
+pub enum DecodeError {
     /// The bytes end inside the record: its header, or the body its valid header announces.
     Truncated {
         /// The bytes there are.
@@ -74,7 +74,7 @@ pub fn encoded_len(record: &Record) -> usize {
 
 /// Appends `record`'s bytes to `out`. The caller has checked the limits (key ≤ 255 bytes,
 /// value ≤ 4 GiB).
-pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
+pub fn encode(record: &Record, out: &mut Vec<u8>) {
     let key = record.idempotency_key.as_deref();
     let start = out.len();
     out.extend_from_slice(&[
@@ -98,7 +98,7 @@ pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
 }
 
 /// The record at the start of `bytes` and its length.
-pub(crate) fn decode(bytes: &[u8]) -> Result<(Record, usize), DecodeError> {
+pub fn decode(bytes: &[u8]) -> Result<(Record, usize), DecodeError> {
     let len = record_len(bytes)?;
     let body = &bytes[HEADER..len];
     if crc32c::crc32c(body) != be_u32(&bytes[12..16]) {

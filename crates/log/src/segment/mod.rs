@@ -18,7 +18,9 @@ mod fsync;
 mod recovery;
 mod writer;
 
-pub use codec::{RECORD_OVERHEAD, encoded_len};
+pub use codec::{
+    DecodeError, RECORD_OVERHEAD, decode as decode_record, encode as encode_record, encoded_len,
+};
 pub use fsync::{FsyncPolicy, ParseFsyncError};
 pub use recovery::{Repaired, TornTail};
 
