@@ -404,3 +404,85 @@ async fn redis_cluster_connection_kill_loses_the_session() {
     })
     .await;
 }
+
+/// The id of a cluster node, and the slots it serves by `CLUSTER NODES`' own line.
+fn owns(node: &RedisServer, slot: u16) -> bool {
+    let nodes = node.command(&["CLUSTER", "NODES"]).unwrap();
+    let mine = nodes.lines().find(|line| line.contains("myself")).unwrap();
+    mine.split_whitespace().skip(8).any(|range| {
+        let (start, end) = range.split_once('-').unwrap_or((range, range));
+        match (start.parse::<u16>(), end.parse::<u16>()) {
+            (Ok(start), Ok(end)) => (start..=end).contains(&slot),
+            _ => false,
+        }
+    })
+}
+
+/// Moves `slot` from `from` to `to` as a reshard does: importing, migrating, its keys
+/// moved, then assigned on both.
+fn move_slot(from: &RedisServer, to: &RedisServer, slot: u16) {
+    let slot = slot.to_string();
+    let from_id = from.command(&["CLUSTER", "MYID"]).unwrap();
+    let to_id = to.command(&["CLUSTER", "MYID"]).unwrap();
+    to.command(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id])
+        .unwrap();
+    from.command(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id])
+        .unwrap();
+    for _ in 0..100 {
+        let keys = from
+            .command(&["CLUSTER", "GETKEYSINSLOT", &slot, "100"])
+            .unwrap();
+        if keys.trim().is_empty() {
+            break;
+        }
+        let port = to.port().to_string();
+        for key in keys.lines() {
+            from.command(&["MIGRATE", "127.0.0.1", &port, key, "0", "5000"])
+                .unwrap();
+        }
+    }
+    to.command(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])
+        .unwrap();
+    from.command(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])
+        .unwrap();
+}
+
+/// A slot moved to another shard (a reshard; a failover does the same to a demoted
+/// primary's subscribers) ends the subscriptions of its channels with a server-sent
+/// `SUNSUBSCRIBE`: messages published meanwhile may be missed, so the session is lost, and
+/// a new incarnation hears the topic on its new shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_a_moved_slot_loses_the_session() {
+    let cluster =
+        RedisCluster::start(3, 0).expect("redis-server must be installed (scripts/test.sh)");
+    let seeds: Vec<String> = cluster.nodes().iter().map(RedisServer::address).collect();
+    let bus = RedisClusterBus::connect(&seeds).await.unwrap();
+    let (session, mut events): (Session, _) = bus.open_session(short_lease()).await.unwrap();
+    let topic = "o:moved";
+    session.subscribe(topic).await.unwrap();
+    let first = session.id().unwrap();
+    let nodes = cluster.nodes();
+    let slot: u16 = nodes[0]
+        .command(&["CLUSTER", "KEYSLOT", "{o:moved}"])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let owner = nodes.iter().position(|node| owns(node, slot)).unwrap();
+    let target = (owner + 1) % nodes.len();
+    move_slot(&nodes[owner], &nodes[target], slot);
+    match next(&mut events).await {
+        SessionEvent::Lost { reason, .. } => {
+            assert!(reason.contains("without being asked"), "{reason}");
+        }
+        other => panic!("expected Lost after the slot moved, got {other:?}"),
+    }
+    match next(&mut events).await {
+        SessionEvent::Restored { id, .. } => assert_ne!(id, first),
+        other => panic!("expected Restored, got {other:?}"),
+    }
+    session.subscribe(topic).await.unwrap();
+    bus.publish(topic, Bytes::from_static(b"after"))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut events).await, message(topic, "after"));
+}

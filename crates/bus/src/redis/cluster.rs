@@ -21,7 +21,9 @@ use tokio::sync::mpsc;
 
 use super::connection::{COMMAND_RETRIES, REDIS_TIMEOUT};
 use super::durable::DurableTopics;
-use super::incarnation::{Link, RedisIncarnation, forward_push, new_session_id, take_lease};
+use super::incarnation::{
+    Leaving, Link, RedisIncarnation, forward_push, new_session_id, take_lease,
+};
 use super::{keys, scripts};
 use crate::error::{BusError, BusResult};
 use crate::model::{Bus, Offset, Receivers, Record};
@@ -105,11 +107,12 @@ impl Backend for RedisClusterBus {
         // The client's pushes arrive on a channel; a task turns them into session events.
         let (pushes, mut received) = mpsc::unbounded_channel::<PushInfo>();
         let connection = connect(&client(&self.seeds, Some(pushes))?, &self.seeds).await?;
+        let leaving = Leaving::default();
         let forwarder = {
-            let inbox = inbox.clone();
+            let (inbox, leaving) = (inbox.clone(), leaving.clone());
             tokio::spawn(async move {
                 while let Some(push) = received.recv().await {
-                    forward_push(&sink, &inbox, push);
+                    forward_push(&sink, &inbox, &leaving, push);
                 }
             })
         };
@@ -118,6 +121,7 @@ impl Backend for RedisClusterBus {
             connection,
             commands,
             forwarder,
+            leaving,
         };
         take_lease(&mut link.commands(), id, lease).await?;
         link.connection.clone().ssubscribe(&inbox).await?;
@@ -133,6 +137,8 @@ struct ClusterLink {
     commands: ClusterConnection,
     /// Turns the connection's pushes into session events.
     forwarder: tokio::task::JoinHandle<()>,
+    /// The channels being left, whose unsubscribe pushes are expected.
+    leaving: Leaving,
 }
 
 impl Drop for ClusterLink {
@@ -151,10 +157,12 @@ impl Link for ClusterLink {
     }
 
     async fn join(&self, channel: &str) -> RedisResult<()> {
+        self.leaving.joined(channel);
         self.connection.clone().ssubscribe(channel).await
     }
 
     async fn leave(&self, channel: &str) -> RedisResult<()> {
+        self.leaving.expect(channel);
         self.connection.clone().sunsubscribe(channel).await
     }
 

@@ -5,6 +5,7 @@
 //! the [`Link`]; the rules are written once, in [`RedisIncarnation`].
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -147,10 +148,35 @@ pub(super) async fn take_lease(
     Ok(())
 }
 
+/// The channels an incarnation is leaving. Redis answers an unsubscribe with the same push it
+/// sends when it ends a subscription on its own (a slot moved to another shard, a primary
+/// was demoted): only the first is expected; the second means messages may have been
+/// missed, so it loses the session.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Leaving(Arc<Mutex<HashSet<Vec<u8>>>>);
+
+impl Leaving {
+    /// `channel` is about to be left.
+    pub(super) fn expect(&self, channel: &str) {
+        self.0.lock().insert(channel.as_bytes().to_vec());
+    }
+
+    /// `channel` is (re)joined: an unsubscribe push for it is unexpected again.
+    pub(super) fn joined(&self, channel: &str) {
+        self.0.lock().remove(channel.as_bytes());
+    }
+
+    /// Whether an unsubscribe push for `channel` was expected (and now seen).
+    fn seen(&self, channel: &[u8]) -> bool {
+        self.0.lock().remove(channel)
+    }
+}
+
 /// Turns the pushes of a session's connection into session events (plain and sharded
 /// pub/sub alike): a message on its `inbox` is direct, one on a topic's channel is that
-/// topic's, and a closed connection loses the session.
-pub(super) fn forward_push(sink: &Sink, inbox: &str, push: PushInfo) {
+/// topic's; a closed connection, or a subscription Redis ended without being asked, loses
+/// the session.
+pub(super) fn forward_push(sink: &Sink, inbox: &str, leaving: &Leaving, push: PushInfo) {
     match push.kind {
         PushKind::Message | PushKind::SMessage => {
             let mut data = push.data.into_iter();
@@ -170,6 +196,17 @@ pub(super) fn forward_push(sink: &Sink, inbox: &str, push: PushInfo) {
             }
         }
         PushKind::Disconnection => sink.lose("the connection to Redis closed".into()),
+        PushKind::Unsubscribe | PushKind::SUnsubscribe => {
+            let Some(Value::BulkString(channel)) = push.data.first() else {
+                return;
+            };
+            if !leaving.seen(channel) {
+                sink.lose(format!(
+                    "Redis ended the subscription to {} without being asked (a slot moved or a primary was demoted): messages may have been missed",
+                    String::from_utf8_lossy(channel)
+                ));
+            }
+        }
         _ => {}
     }
 }

@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 
 use super::connection::{COMMAND_RETRIES, REDIS_TIMEOUT};
 use super::durable::DurableTopics;
-use super::incarnation::{Link, RedisIncarnation, forward_push, new_session_id, take_lease};
+use super::incarnation::{
+    Leaving, Link, RedisIncarnation, forward_push, new_session_id, take_lease,
+};
 use super::{keys, scripts};
 use crate::error::{BusError, BusResult};
 use crate::model::{Bus, Offset, Receivers, Record};
@@ -76,10 +78,11 @@ impl Backend for RedisBus {
     async fn start(&self, lease: Duration, sink: Sink) -> BusResult<Arc<dyn Incarnation>> {
         let id = new_session_id(&mut self.commands.clone()).await?;
         let inbox = keys::inbox(id);
+        let leaving = Leaving::default();
         let forward = {
-            let inbox = inbox.clone();
+            let (inbox, leaving) = (inbox.clone(), leaving.clone());
             move |push: PushInfo| -> Result<(), std::convert::Infallible> {
-                forward_push(&sink, &inbox, push);
+                forward_push(&sink, &inbox, &leaving, push);
                 Ok(())
             }
         };
@@ -96,6 +99,7 @@ impl Backend for RedisBus {
         let link = ServerLink {
             connection,
             commands: self.commands.clone(),
+            leaving,
         };
         Ok(Arc::new(RedisIncarnation::new(id, link)))
     }
@@ -109,6 +113,8 @@ struct ServerLink {
     /// The bus's shared command connection: the clean-up goes through it, because the
     /// session's own connection is usually the thing that broke.
     commands: ConnectionManager,
+    /// The channels being left, whose unsubscribe pushes are expected.
+    leaving: Leaving,
 }
 
 #[async_trait]
@@ -121,10 +127,12 @@ impl Link for ServerLink {
     }
 
     async fn join(&self, channel: &str) -> RedisResult<()> {
+        self.leaving.joined(channel);
         self.connection.clone().subscribe(channel).await
     }
 
     async fn leave(&self, channel: &str) -> RedisResult<()> {
+        self.leaving.expect(channel);
         self.connection.clone().unsubscribe(channel).await
     }
 
