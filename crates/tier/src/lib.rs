@@ -39,7 +39,9 @@ mod url;
 
 pub use error::{TierError, TierResult};
 pub use memory::MemoryNode;
-pub use model::{Entry, SetOutcome, Tier, TierOptions, TierStats, write_refused};
+pub use model::{
+    DEFAULT_REPLICA_WAIT, Entry, SetOutcome, Tier, TierOptions, TierStats, write_refused,
+};
 pub use redis_settings::redis_server_args;
 pub use redis_tier::RedisNode;
 pub use url::{TierUrl, open};

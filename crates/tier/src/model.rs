@@ -132,7 +132,16 @@ pub struct TierOptions {
     /// invalidation never came (a writer that crashed between its store commit and its
     /// tier delete).
     pub value_ttl: Option<Duration>,
+    /// Redis Cluster with replicas: how long a write waits for a replica of its shard to
+    /// hold it before it fails with `Unavailable` (default 5 s). The trade-off: a write a
+    /// failover could lose is never counted, so a longer wait turns a loaded replica's lag
+    /// into a slower write instead of a failed one; a shorter one fails sooner when a
+    /// replica is really gone. Waited in rounds of half `redis_timeout`.
+    pub replica_wait: Duration,
 }
+
+/// The default [`TierOptions::replica_wait`].
+pub const DEFAULT_REPLICA_WAIT: Duration = Duration::from_secs(5);
 
 impl Default for TierOptions {
     fn default() -> TierOptions {
@@ -142,6 +151,7 @@ impl Default for TierOptions {
             node_capacity_bytes: 64 << 20,
             redis_timeout: Duration::from_secs(2),
             value_ttl: None,
+            replica_wait: DEFAULT_REPLICA_WAIT,
         }
     }
 }

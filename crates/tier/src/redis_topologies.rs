@@ -24,14 +24,20 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr
 /// A failover can lose writes the old primary acknowledged but had not yet replicated; a
 /// lost invalidation would leave an old version readable. So when the cluster has replicas,
 /// every write is followed by `WAIT 1` on the key's primary and counts only once a replica
-/// holds it (otherwise it fails with `Unavailable`): the replica that gets promoted has it.
+/// holds it: the replica that gets promoted has it. The wait lasts up to
+/// [`TierOptions::replica_wait`] (5 s), in rounds; only then does the write fail with
+/// `Unavailable` — a healthy but loaded replica lags by far less, so it does not fail writes.
 pub(crate) struct ClusterRedisTier {
     connection: ClusterConnection,
     scripts: Scripts,
     seeds: Vec<String>,
     /// Replicas that must hold a write before it counts (0 without replicas, else 1).
     wait_replicas: u64,
-    wait_timeout: Duration,
+    /// One WAIT's timeout: below the response timeout, so WAIT answers before the client
+    /// gives up on it.
+    wait_round: Duration,
+    /// How long a write waits for a replica in all.
+    replica_wait: Duration,
     /// Slots whose primary was found without a replica (a promoted replica whose old
     /// primary is dead), until when: no failover can lose their writes, so no WAIT.
     unreplicated: parking_lot::Mutex<std::collections::HashMap<u16, std::time::Instant>>,
@@ -63,8 +69,8 @@ impl ClusterRedisTier {
             scripts: Scripts::new(options),
             seeds: seeds.to_vec(),
             wait_replicas: 0,
-            // Below the response timeout, so WAIT answers before the client gives up on it.
-            wait_timeout: options.redis_timeout / 2,
+            wait_round: options.redis_timeout / 2,
+            replica_wait: options.replica_wait,
             unreplicated: Default::default(),
         };
         let nodes: String = redis::cmd("CLUSTER")
@@ -84,9 +90,6 @@ impl ClusterRedisTier {
             return Ok(());
         }
         let slot = key_slot(&namespaced(key));
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(self.wait_replicas)
-            .arg(self.wait_timeout.as_millis() as u64);
         let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
             slot,
             SlotAddr::Master,
@@ -99,14 +102,24 @@ impl ClusterRedisTier {
         {
             return Ok(());
         }
-        let acked = self
-            .connection
-            .clone()
-            .route_command(wait, route.clone())
-            .await?;
-        if matches!(acked, redis::Value::Int(n) if n as u64 >= self.wait_replicas) {
-            return Ok(());
-        }
+        let started = std::time::Instant::now();
+        let acked = loop {
+            let left = self.replica_wait.saturating_sub(started.elapsed());
+            let round = self.wait_round.min(left).max(Duration::from_millis(1));
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(self.wait_replicas).arg(round.as_millis() as u64);
+            let acked = self
+                .connection
+                .clone()
+                .route_command(wait, route.clone())
+                .await?;
+            if matches!(acked, redis::Value::Int(n) if n as u64 >= self.wait_replicas) {
+                return Ok(());
+            }
+            if started.elapsed() >= self.replica_wait {
+                break acked;
+            }
+        };
         // No replica acknowledged: fine if the primary has none (nothing could be promoted
         // over it), remembered for a while so its writes do not each wait the timeout.
         let info = self
@@ -124,7 +137,7 @@ impl ClusterRedisTier {
         }
         Err(TierError::Unavailable(format!(
             "the write reached no replica within {:?} (WAIT answered {acked:?})",
-            self.wait_timeout
+            self.replica_wait
         )))
     }
 }

@@ -19,6 +19,7 @@
 //! policy = "allkeys-lru"
 //! max_age = "60s"
 //! outbox = "3s"                     # or "none"
+//! replica_wait = "5s"               # Redis Cluster with replicas
 //!
 //! [api.bus]
 //! url = "redis://127.0.0.1:6379"
@@ -89,6 +90,10 @@ pub struct NodeConfig {
     /// within about this plus a second, instead of twice the max age.
     #[serde(serialize_with = "setting::print_max_age")]
     pub outbox: Option<Duration>,
+    /// Redis Cluster with replicas: how long a write waits for a replica to hold it before
+    /// it fails (longer: a loaded replica slows writes instead of failing them).
+    #[serde(serialize_with = "setting::print_duration")]
+    pub replica_wait: Duration,
     /// The bus that keeps near caches coherent, and how writes use it.
     pub bus: BusConfig,
 }
@@ -149,6 +154,7 @@ impl NodeConfig {
             policy: PolicySpec::new(DEFAULT_POLICY),
             max_age: Some(DEFAULT_MAX_AGE),
             outbox: Some(DEFAULT_OUTBOX),
+            replica_wait: tiercache_tier::DEFAULT_REPLICA_WAIT,
             bus: BusConfig::default(),
         }
     }
@@ -223,6 +229,7 @@ impl NodeConfig {
     pub fn tier_options(&self) -> TierOptions {
         TierOptions {
             value_ttl: self.max_age,
+            replica_wait: self.replica_wait,
             ..TierOptions::default()
         }
     }
@@ -287,6 +294,9 @@ impl Keyed for NodeConfig {
             "policy" => self.policy = map.next_value_seed(Parsed::with(setting::policy))?,
             "max_age" => self.max_age = map.next_value_seed(Parsed::with(setting::max_age))?,
             "outbox" => self.outbox = map.next_value_seed(Parsed::with(setting::outbox))?,
+            "replica_wait" => {
+                self.replica_wait = map.next_value_seed(Parsed::with(setting::replica_wait))?;
+            }
             "bus" => map.next_value_seed(Over(&mut self.bus))?,
             other => return Err(serde::de::Error::unknown_field(other, Self::KEYS)),
         }

@@ -104,6 +104,19 @@ pub fn outbox(text: &str) -> Result<Option<Duration>, SettingError> {
     Ok(Some(after))
 }
 
+/// `replica_wait`: at least 1 ms.
+pub fn replica_wait(text: &str) -> Result<Duration, SettingError> {
+    let wait = duration("replica_wait", text)?;
+    if wait < Duration::from_millis(1) {
+        return Err(SettingError::Duration {
+            key: "replica_wait",
+            text: text.trim().to_owned(),
+            reason: "must be at least 1ms".into(),
+        });
+    }
+    Ok(wait)
+}
+
 /// `bus.url`: a bus URL (checked now, so a typo fails before anything starts), or `None`
 /// for `none`.
 pub fn bus_url(text: &str) -> Result<Option<String>, SettingError> {

@@ -45,6 +45,13 @@ pub struct TierArgs {
     /// about this plus a second [default: 3s].
     #[arg(long, value_name = "DURATION", env = "TIERCACHE_OUTBOX")]
     outbox: Option<String>,
+
+    /// Redis Cluster with replicas: how long a shared-tier write waits for a replica to
+    /// hold it before it fails (a failover could lose a write no replica holds). Longer:
+    /// a loaded replica slows writes instead of failing them; shorter: a write fails sooner
+    /// when a replica is really gone [default: 5s].
+    #[arg(long, value_name = "DURATION", env = "TIERCACHE_REPLICA_WAIT")]
+    replica_wait: Option<String>,
 }
 
 impl TierArgs {
@@ -55,6 +62,9 @@ impl TierArgs {
         }
         if let Some(text) = &self.outbox {
             node.outbox = setting::outbox(text)?;
+        }
+        if let Some(text) = &self.replica_wait {
+            node.replica_wait = setting::replica_wait(text)?;
         }
         if let Some(url) = &self.tier {
             node.tier = setting::tier(url)?;
