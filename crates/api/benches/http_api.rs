@@ -1,7 +1,9 @@
 //! The API's read path side by side with baselines, in one run, same client:
 //!
 //! * a **near-cache hit** over HTTP vs a bare axum handler that returns the same JSON from a
-//!   hash map (same route shape, same bytes, same connection handling);
+//!   hash map (same route shape, same bytes, same connection handling), and the same node
+//!   behind bearer tokens (`--auth-tokens`: the client sends a `read` token) to show what
+//!   authentication costs;
 //! * a **shared-tier hit** (near cache disabled, tier on a local redis-server) vs
 //!   `redis-benchmark -t get` at the same concurrency and value size, with the node's own
 //!   time for the Redis round trip (from its counters) to show where the time goes.
@@ -28,8 +30,9 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use bytes::Bytes;
-use tiercache_api::ApiOptions;
+use tiercache_api::{Access, ApiOptions};
 use tiercache_bench::http_load::{self, KeyDistribution, LoadReport, LoadSpec};
+use tiercache_core::{Secret, Tokens};
 use tiercache_node::{Node, NodeOptions};
 use tiercache_store::dataset::{self, kepler};
 use tiercache_store::{SqlOptions, SqlStore, Store};
@@ -108,7 +111,13 @@ async fn bare_axum(bodies: HashMap<String, Bytes>) -> SocketAddr {
     serve(router).await
 }
 
-async fn load(target: SocketAddr, keys: usize, requests: u64, concurrency: usize) -> LoadReport {
+async fn load(
+    target: SocketAddr,
+    keys: usize,
+    requests: u64,
+    concurrency: usize,
+    token: Option<&Secret>,
+) -> LoadReport {
     let spec = LoadSpec {
         targets: vec![target],
         distribution: KeyDistribution::Uniform,
@@ -119,6 +128,7 @@ async fn load(target: SocketAddr, keys: usize, requests: u64, concurrency: usize
         seed: 42,
         max_duration: Duration::from_secs(120),
         check_staleness: false,
+        token: token.cloned(),
     };
     let report = http_load::run(&spec, Arc::new(AtomicU64::new(0)))
         .await
@@ -200,6 +210,23 @@ fn main() {
             bodies.insert(row.key.clone(), Bytes::from(body));
         }
         let bare = bare_axum(bodies).await;
+        // The same node behind tokens: a file of ten, the client's among them.
+        let token = Secret::new("reader-token-0123456789abcdef");
+        let file: String = (0..9)
+            .map(|i| format!("other-token-{i:02}-0123456789 read,write\n"))
+            .chain([format!("{} read\n", token.expose())])
+            .collect();
+        let secured_api = serve(tiercache_api::router(
+            Arc::clone(&near_node),
+            ApiOptions {
+                access: Access {
+                    tokens: Some(Arc::new(Tokens::parse(&file).unwrap())),
+                    ..Access::default()
+                },
+                ..ApiOptions::default()
+            },
+        ))
+        .await;
 
         println!(
             "near-cache hit over HTTP vs a bare axum handler, {} keys, {value_size}-byte rows, \
@@ -207,27 +234,51 @@ fn main() {
             settings.keys, settings.requests, settings.runs
         );
         println!(
-            "{:>11} {:>12} {:>12} {:>7} {:>10} {:>10}",
-            "concurrency", "api req/s", "axum req/s", "ratio", "api p50", "axum p50"
+            "{:>11} {:>12} {:>12} {:>7} {:>10} {:>10} {:>13} {:>15} {:>12}",
+            "concurrency",
+            "api req/s",
+            "axum req/s",
+            "ratio",
+            "api p50",
+            "axum p50",
+            "tokens req/s",
+            "tokens / open",
+            "tokens p50"
         );
         for concurrency in [1usize, 16] {
-            let (mut ours, mut theirs) = (vec![], vec![]);
-            let (mut our_p50, mut their_p50) = (vec![], vec![]);
+            let (mut ours, mut theirs, mut secured) = (vec![], vec![], vec![]);
+            let (mut our_p50, mut their_p50, mut secured_p50) = (vec![], vec![], vec![]);
+            let mut cost = vec![];
             for _ in 0..settings.runs {
-                let a = load(near_api, settings.keys, settings.requests, concurrency).await;
+                let a = load(near_api, settings.keys, settings.requests, concurrency, None).await;
                 assert!(a.hits.near_ratio > 0.99, "not all near hits: {a:?}");
-                let b = load(bare, settings.keys, settings.requests, concurrency).await;
+                let b = load(bare, settings.keys, settings.requests, concurrency, None).await;
+                let c = load(
+                    secured_api,
+                    settings.keys,
+                    settings.requests,
+                    concurrency,
+                    Some(&token),
+                )
+                .await;
+                assert!(c.hits.near_ratio > 0.99, "not all near hits: {c:?}");
                 ours.push(a.throughput);
                 theirs.push(b.throughput);
+                secured.push(c.throughput);
+                cost.push(c.throughput / a.throughput);
                 our_p50.push(a.latency.p50_us);
                 their_p50.push(b.latency.p50_us);
+                secured_p50.push(c.latency.p50_us);
             }
             let (ours, theirs) = (median(ours), median(theirs));
             println!(
-                "{concurrency:>11} {ours:>12.0} {theirs:>12.0} {:>6.2}x {:>8.0}µs {:>8.0}µs",
+                "{concurrency:>11} {ours:>12.0} {theirs:>12.0} {:>6.2}x {:>8.0}µs {:>8.0}µs {:>13.0} {:>14.2}x {:>10.0}µs",
                 ours / theirs,
                 median(our_p50),
-                median(their_p50)
+                median(their_p50),
+                median(secured),
+                median(cost),
+                median(secured_p50)
             );
         }
 
@@ -250,7 +301,7 @@ fn main() {
             let (mut ours, mut theirs) = (vec![], vec![]);
             let (mut our_p50, mut their_p50, mut inside) = (vec![], vec![], vec![]);
             for _ in 0..settings.runs {
-                let a = load(shared_api, settings.keys, settings.requests, concurrency).await;
+                let a = load(shared_api, settings.keys, settings.requests, concurrency, None).await;
                 assert!(a.hits.shared_ratio > 0.99, "not all shared hits: {a:?}");
                 // The node's own time per shared hit (cumulative since start).
                 inside.push(shared_node.stats().latency.shared.p50_us);

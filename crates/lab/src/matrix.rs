@@ -185,6 +185,7 @@ impl Config {
             seed,
             max_duration: Duration::from_secs(600),
             check_staleness: false,
+            token: None,
         }
     }
 

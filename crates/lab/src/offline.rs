@@ -121,6 +121,7 @@ mod tests {
             seed: 5,
             max_duration: Duration::from_secs(1),
             check_staleness: false,
+            token: None,
         }
     }
 

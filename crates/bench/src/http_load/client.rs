@@ -16,6 +16,8 @@ pub struct Connection {
     target: SocketAddr,
     /// The `Host` header of every request (the target, as text).
     host: String,
+    /// `Bearer TOKEN` for every request, when the nodes ask for a token.
+    authorization: Option<hyper::header::HeaderValue>,
     sender: SendRequest<Full<Bytes>>,
 }
 
@@ -26,13 +28,35 @@ impl Connection {
         Ok(Connection {
             target,
             host: target.to_string(),
+            authorization: None,
             sender: handshake(target).await?,
         })
     }
 
+    /// Sends `Authorization: Bearer TOKEN` with every request from now on (none: no header).
+    pub fn with_token(mut self, token: Option<&tiercache_core::Secret>) -> Connection {
+        self.authorization = token.and_then(|token| {
+            let mut value =
+                hyper::header::HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        });
+        self
+    }
+
+    fn authorized(
+        &self,
+        mut request: hyper::http::request::Builder,
+    ) -> hyper::http::request::Builder {
+        if let Some(value) = &self.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, value.clone());
+        }
+        request
+    }
+
     /// `GET path`, ready to send.
     pub fn get(&self, path: &str) -> Request<Full<Bytes>> {
-        Request::get(path)
+        self.authorized(Request::get(path))
             .header(hyper::header::HOST, &self.host)
             .body(Full::new(Bytes::new()))
             .expect("requests built from valid parts")
@@ -40,7 +64,7 @@ impl Connection {
 
     /// `PUT path` with a JSON body, ready to send.
     pub fn put_json(&self, path: &str, body: String) -> Request<Full<Bytes>> {
-        Request::put(path)
+        self.authorized(Request::put(path))
             .header(hyper::header::HOST, &self.host)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
@@ -50,7 +74,8 @@ impl Connection {
     /// `POST path` with `body` as it is (`application/octet-stream`) and `headers`, ready
     /// to send.
     pub fn post(&self, path: &str, body: Bytes, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
-        let mut request = Request::post(path)
+        let mut request = self
+            .authorized(Request::post(path))
             .header(hyper::header::HOST, &self.host)
             .header(hyper::header::CONTENT_TYPE, "application/octet-stream");
         for &(name, value) in headers {

@@ -66,21 +66,29 @@ pub struct CoherenceSummary {
 }
 
 /// `GET /v1/stats` of one node.
-async fn read(target: SocketAddr) -> Result<StatsBody, String> {
-    let mut connection = Connection::open(target).await?;
+async fn read(
+    target: SocketAddr,
+    token: Option<&tiercache_core::Secret>,
+) -> Result<StatsBody, String> {
+    let mut connection = Connection::open(target).await?.with_token(token);
     let request = connection.get("/v1/stats");
     let (_, body) = connection.exchange(request).await?;
     serde_json::from_slice(&body).map_err(|e| format!("{target}/v1/stats: {e}"))
 }
 
 /// Every target's `/v1/stats`, or the first target whose stats could not be read and why.
-pub(super) async fn read_all(targets: &[SocketAddr]) -> Result<Vec<StatsBody>, LoadError> {
+pub(super) async fn read_all(
+    targets: &[SocketAddr],
+    token: Option<&tiercache_core::Secret>,
+) -> Result<Vec<StatsBody>, LoadError> {
     let mut all = Vec::with_capacity(targets.len());
     for target in targets {
-        let stats = read(*target).await.map_err(|error| LoadError::NodeStats {
-            target: *target,
-            error,
-        })?;
+        let stats = read(*target, token)
+            .await
+            .map_err(|error| LoadError::NodeStats {
+                target: *target,
+                error,
+            })?;
         all.push(stats);
     }
     Ok(all)

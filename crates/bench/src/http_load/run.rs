@@ -27,13 +27,14 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
         let target = spec.target_of(worker);
         let connection = Connection::open(target)
             .await
-            .map_err(|error| LoadError::Connect { target, error })?;
+            .map_err(|error| LoadError::Connect { target, error })?
+            .with_token(spec.token.as_ref());
         connections.push(connection);
     }
     // The staleness check judges stale reads by the nodes' delivery mode and notice delay:
     // without their stats it could not fail, so it refuses to run blind. A plain load run
     // just reports no node summaries.
-    let stats_before = node_stats::read_all(&spec.targets).await;
+    let stats_before = node_stats::read_all(&spec.targets, spec.token.as_ref()).await;
     if spec.check_staleness {
         stats_before.as_ref().map_err(Clone::clone)?;
     }
@@ -63,7 +64,7 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     if spec.check_staleness {
         report.staleness = Some(staleness::check(&total.history));
     }
-    let stats_after = node_stats::read_all(&spec.targets).await;
+    let stats_after = node_stats::read_all(&spec.targets, spec.token.as_ref()).await;
     if spec.check_staleness {
         stats_after.as_ref().map_err(Clone::clone)?;
     }
@@ -182,6 +183,7 @@ mod tests {
             seed: 1,
             max_duration: Duration::from_secs(5),
             check_staleness,
+            token: None,
         }
     }
 

@@ -84,6 +84,9 @@ pub struct LoadSpec {
     pub max_duration: Duration,
     /// Record every operation and check the history for stale reads.
     pub check_staleness: bool,
+    /// The bearer token sent with every request (nodes started with `--auth-tokens`; the
+    /// nodes' stats need its `admin` scope).
+    pub token: Option<tiercache_core::Secret>,
 }
 
 impl LoadSpec {
@@ -162,6 +165,7 @@ mod tests {
             seed: 1,
             max_duration: Duration::from_secs(1),
             check_staleness: false,
+            token: None,
         }
     }
 

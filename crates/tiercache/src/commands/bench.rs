@@ -93,6 +93,12 @@ pub struct BenchArgs {
     /// Do not draw the progress bar.
     #[arg(long)]
     no_progress: bool,
+
+    /// A file holding the bearer token to send, for nodes started with --auth-tokens (its
+    /// first line that is not blank or a `#` comment). Reads need its read scope, writes
+    /// its write scope; the nodes' stats in the report need admin.
+    #[arg(long, value_name = "FILE", env = "TIERCACHE_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
 }
 
 /// `http://HOST:PORT,…` → socket addresses, loopback-only unless `allow_remote`.
@@ -164,6 +170,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             targets
         }
     };
+    let token = args
+        .token_file
+        .as_deref()
+        .map(tiercache_core::Secret::from_file)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let spec = LoadSpec {
         targets: parse_targets(&targets, args.allow_remote)?,
         distribution: args.workload,
@@ -174,6 +186,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         seed: args.seed,
         max_duration: Duration::from_secs(args.max_seconds.max(1)),
         check_staleness: args.check_staleness,
+        token,
     };
     let report = runtime.block_on(run_with_progress(&spec, args.no_progress))?;
     if args.json {
