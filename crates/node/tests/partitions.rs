@@ -345,3 +345,149 @@ async fn a_write_the_tier_missed_still_notifies_and_retries_the_tier() {
     writer.close().await;
     reader.close().await;
 }
+
+/// A bus whose `send_to` refuses the first `failures` calls (then forwards): a lost
+/// acknowledgement, as a connection reset at the wrong moment would lose it.
+#[derive(Debug)]
+struct DroppingAcks {
+    inner: Arc<dyn Bus>,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl Bus for DroppingAcks {
+    async fn open_session(
+        &self,
+        options: SessionOptions,
+    ) -> tiercache_bus::BusResult<(
+        tiercache_bus::Session,
+        tokio::sync::mpsc::Receiver<tiercache_bus::SessionEvent>,
+    )> {
+        self.inner.open_session(options).await
+    }
+
+    async fn publish(
+        &self,
+        topic: &str,
+        payload: Bytes,
+    ) -> tiercache_bus::BusResult<tiercache_bus::Receivers> {
+        self.inner.publish(topic, payload).await
+    }
+
+    async fn send_to(
+        &self,
+        session: tiercache_bus::SessionId,
+        payload: Bytes,
+    ) -> tiercache_bus::BusResult<bool> {
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err(tiercache_bus::BusError::Unavailable(
+                "injected: the send was lost".into(),
+            ));
+        }
+        self.inner.send_to(session, payload).await
+    }
+
+    async fn alive(
+        &self,
+        sessions: &[tiercache_bus::SessionId],
+    ) -> tiercache_bus::BusResult<Vec<bool>> {
+        self.inner.alive(sessions).await
+    }
+
+    async fn append(
+        &self,
+        topic: &str,
+        payload: Bytes,
+    ) -> tiercache_bus::BusResult<tiercache_bus::Offset> {
+        self.inner.append(topic, payload).await
+    }
+
+    async fn read(
+        &self,
+        topic: &str,
+        after: Option<tiercache_bus::Offset>,
+        max: usize,
+    ) -> tiercache_bus::BusResult<Vec<tiercache_bus::Record>> {
+        self.inner.read(topic, after, max).await
+    }
+
+    async fn acknowledge(
+        &self,
+        topic: &str,
+        consumer: &str,
+        offset: tiercache_bus::Offset,
+    ) -> tiercache_bus::BusResult<()> {
+        self.inner.acknowledge(topic, consumer, offset).await
+    }
+
+    async fn acknowledged(
+        &self,
+        topic: &str,
+        consumer: &str,
+    ) -> tiercache_bus::BusResult<Option<tiercache_bus::Offset>> {
+        self.inner.acknowledged(topic, consumer).await
+    }
+
+    fn describe(&self) -> String {
+        "a bus that drops acknowledgements".into()
+    }
+}
+
+/// A receiver whose first two acknowledgement sends are refused sends it again: the
+/// synchronous writer is confirmed in milliseconds, not held until it gives up on a node
+/// that is alive and applied the notice (regression: the send was fire-and-forget).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_acknowledgement_is_sent_again_within_the_lease() {
+    let lease = Duration::from_millis(3000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    store.put(b"k", b"one", Precondition::None).await.unwrap();
+    let memory: Arc<dyn Bus> = Arc::new(tiercache_bus::MemoryBus::new());
+    let dropping: Arc<dyn Bus> = Arc::new(DroppingAcks {
+        inner: Arc::clone(&memory),
+        failures: std::sync::atomic::AtomicU32::new(2),
+    });
+    let coherence = CoherenceOptions {
+        delivery: Delivery::Sync,
+        session: SessionOptions::with_lease(lease),
+        ..CoherenceOptions::default()
+    };
+    let writer = Node::with_bus(
+        Arc::clone(&store),
+        None,
+        memory,
+        &NodeOptions::default(),
+        coherence,
+    )
+    .await
+    .unwrap();
+    let reader = Node::with_bus(
+        Arc::clone(&store),
+        None,
+        dropping,
+        &NodeOptions::default(),
+        coherence,
+    )
+    .await
+    .unwrap();
+    reader.get(b"k").await.unwrap();
+    assert_eq!(read(&reader, b"k").await.1, Source::Near);
+    let started = Instant::now();
+    let v2 = writer
+        .put(b"k", Bytes::from_static(b"two"), Precondition::None)
+        .await
+        .expect("confirmed");
+    let took = started.elapsed();
+    let stats = writer.stats().coherence.unwrap();
+    assert_eq!(
+        (stats.confirmed_writes, stats.lapsed_receivers),
+        (1, 0),
+        "{stats:?}"
+    );
+    assert!(took < lease / 2, "the writer waited {took:?}");
+    assert_eq!(read(&reader, b"k").await.0, v2);
+    writer.close().await;
+    reader.close().await;
+}

@@ -237,9 +237,29 @@ impl Coherence {
         }
         .encode();
         bump(&self.counters.acks_sent);
+        // A lost confirmation holds the writer until this node's lease lapses (or fails its
+        // write past two), so a send the bus refused is retried — within one lease: past
+        // it the writer has counted this node as lapsed anyway.
+        let lease = self.options.session.lease;
         // Off the event loop: the next notice need not wait for this one's round trip.
         tokio::spawn(async move {
-            let _ = bus.send_to(ack.session, payload).await;
+            let deadline = Instant::now() + lease;
+            let mut pause = Duration::from_millis(10);
+            loop {
+                match bus.send_to(ack.session, payload.clone()).await {
+                    // Delivered, or the writer's inbox is gone: nothing more to do.
+                    Ok(_) => return,
+                    Err(error) if Instant::now() + pause < deadline => {
+                        tracing::debug!(%error, "sending an acknowledgement failed; retrying");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(lease / 4);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "an acknowledgement could not be sent within the lease");
+                        return;
+                    }
+                }
+            }
         });
     }
 
