@@ -157,7 +157,6 @@ impl Link for ClusterLink {
     }
 
     async fn join(&self, channel: &str) -> RedisResult<()> {
-        self.leaving.joined(channel);
         self.connection.clone().ssubscribe(channel).await
     }
 

@@ -4,7 +4,7 @@
 //! connection carries which command and in their flavour of pub/sub. That difference is
 //! the [`Link`]; the rules are written once, in [`RedisIncarnation`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -148,27 +148,40 @@ pub(super) async fn take_lease(
     Ok(())
 }
 
-/// The channels an incarnation is leaving. Redis answers an unsubscribe with the same push it
-/// sends when it ends a subscription on its own (a slot moved to another shard, a primary
-/// was demoted): only the first is expected; the second means messages may have been
-/// missed, so it loses the session.
+/// The unsubscribes an incarnation sent whose confirmations have not arrived yet, by
+/// channel. Redis confirms an unsubscribe with the same push it sends when it ends a
+/// subscription on its own (a slot moved to another shard, a primary was demoted): only the
+/// first is expected; the second means messages may have been missed, so it loses the
+/// session. Counted, not just marked: a channel left and joined again at once has its
+/// confirmation still on the way while it is subscribed again (regression: the late
+/// confirmation was taken for the server's, and lost a healthy session).
 #[derive(Debug, Clone, Default)]
-pub(super) struct Leaving(Arc<Mutex<HashSet<Vec<u8>>>>);
+pub(super) struct Leaving(Arc<Mutex<HashMap<Vec<u8>, u32>>>);
 
 impl Leaving {
-    /// `channel` is about to be left.
+    /// An unsubscribe from `channel` is about to be sent.
     pub(super) fn expect(&self, channel: &str) {
-        self.0.lock().insert(channel.as_bytes().to_vec());
+        *self
+            .0
+            .lock()
+            .entry(channel.as_bytes().to_vec())
+            .or_default() += 1;
     }
 
-    /// `channel` is (re)joined: an unsubscribe push for it is unexpected again.
-    pub(super) fn joined(&self, channel: &str) {
-        self.0.lock().remove(channel.as_bytes());
-    }
-
-    /// Whether an unsubscribe push for `channel` was expected (and now seen).
+    /// Whether an unsubscribe push for `channel` confirms one this incarnation sent (it is
+    /// then no longer expected).
     fn seen(&self, channel: &[u8]) -> bool {
-        self.0.lock().remove(channel)
+        let mut pending = self.0.lock();
+        match pending.get_mut(channel) {
+            Some(count) => {
+                *count -= 1;
+                if *count == 0 {
+                    pending.remove(channel);
+                }
+                true
+            }
+            None => false,
+        }
     }
 }
 

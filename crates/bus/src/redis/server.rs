@@ -127,7 +127,6 @@ impl Link for ServerLink {
     }
 
     async fn join(&self, channel: &str) -> RedisResult<()> {
-        self.leaving.joined(channel);
         self.connection.clone().subscribe(channel).await
     }
 
