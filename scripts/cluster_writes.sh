@@ -23,7 +23,19 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port Redis Cluster can use: its bus listens 10 000 above, so at most 55 535.
+free_port() {
+  python3 -c '
+import random, socket
+while True:
+    port = random.randint(20000, 45000)
+    try:
+        for p in (port, port + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); s.close()
+        print(port); break
+    except OSError:
+        pass'
+}
 addresses=()
 for i in 1 2 3 4 5 6; do
   port=$(free_port)
@@ -70,3 +82,5 @@ print(f"replica wait {sys.argv[2]}: {report['writes']} writes, {report['reads']}
       f"Redis Cluster 3+3): {errors} errors {dict(report['errors'])}; {report['throughput']:.0f} req/s, "
       f"write p99 {report['write_latency']['p99_us'] / 1000:.1f} ms")
 PY
+# What the nodes said about failures (counted), to tell a replica wait from anything else.
+grep -hoE '(WARN|ERROR).*' "$work"/api-*.log 2>/dev/null | sed -E 's/[0-9]+/N/g' | sort | uniq -c | sort -rn | head -5 || true
