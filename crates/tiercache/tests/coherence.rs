@@ -243,6 +243,23 @@ fn fire(address: &str, method: &str, path: &str, body: &str) {
     }
 }
 
+/// For the crashed-writer tests: a redis-server (tier and bus) and a store service, and
+/// the `api` command line over them with `extra` flags (listening on a free port).
+fn crash_deployment(extra: &[&str]) -> (RedisServer, tempfile::TempDir, Process, Vec<String>) {
+    let redis = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let redis_url = format!("redis://{}", redis.address());
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_service(dir.path());
+    let store_url = format!("http://{}", store.addresses()[0]);
+    let mut api_args: Vec<String> = ["api", "--store", &store_url, "--tier", &redis_url]
+        .into_iter()
+        .chain(["--bus", &redis_url, "--listen", "127.0.0.1:0"])
+        .map(str::to_owned)
+        .collect();
+    api_args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    (redis, dir, store, api_args)
+}
+
 /// The failpoint aborts a writer right after its store commit: no shared-tier delete, no
 /// notice. With the outbox off, another node keeps its copy (and the tier its value) only
 /// until `--max-age` retires them; it then reads the committed version. The bound is twice
@@ -251,27 +268,10 @@ fn fire(address: &str, method: &str, path: &str, body: &str) {
 #[test]
 fn without_the_outbox_a_killed_writer_leaves_copies_that_expire() {
     const MAX_AGE_MS: u64 = 1000;
-    let redis = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
-    let redis_url = format!("redis://{}", redis.address());
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_service(dir.path());
-    let store_url = format!("http://{}", store.addresses()[0]);
     let max_age = format!("{MAX_AGE_MS}ms");
-    let api_args = [
-        "api",
-        "--store",
-        store_url.as_str(),
-        "--tier",
-        redis_url.as_str(),
-        "--bus",
-        redis_url.as_str(),
-        "--max-age",
-        max_age.as_str(),
-        "--outbox",
-        "none",
-        "--listen",
-        "127.0.0.1:0",
-    ];
+    let (_redis, dir, store, api_args) =
+        crash_deployment(&["--max-age", &max_age, "--outbox", "none"]);
+    let api_args: Vec<&str> = api_args.iter().map(String::as_str).collect();
     let reader = start(&api_args, dir.path(), 1);
     let mut writer = start_with_env(
         &api_args,
@@ -329,25 +329,9 @@ fn without_the_outbox_a_killed_writer_leaves_copies_that_expire() {
 #[test]
 fn with_the_outbox_a_killed_writer_s_write_reaches_every_copy_within_seconds() {
     const OUTBOX_MS: u64 = 1000;
-    let redis = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
-    let redis_url = format!("redis://{}", redis.address());
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_service(dir.path());
-    let store_url = format!("http://{}", store.addresses()[0]);
     let outbox = format!("{OUTBOX_MS}ms");
-    let api_args = [
-        "api",
-        "--store",
-        store_url.as_str(),
-        "--tier",
-        redis_url.as_str(),
-        "--bus",
-        redis_url.as_str(),
-        "--outbox",
-        outbox.as_str(),
-        "--listen",
-        "127.0.0.1:0",
-    ];
+    let (_redis, dir, store, api_args) = crash_deployment(&["--outbox", &outbox]);
+    let api_args: Vec<&str> = api_args.iter().map(String::as_str).collect();
     let reader = start(&api_args, dir.path(), 1);
     let r = reader.addresses()[0].clone();
     let bound = Duration::from_millis(OUTBOX_MS + 1000 + 1000);
