@@ -558,3 +558,159 @@ fn serve_asks_for_the_tokens_of_its_file() {
         200
     );
 }
+
+/// The resident memory of process `pid`, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap()
+}
+
+/// Whether the server closed `stream` (a read answers end-of-stream or a reset at once).
+fn closed(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    let mut buffer = [0u8; 64];
+    match stream.read(&mut buffer) {
+        Ok(read) => read == 0,
+        Err(error) => !matches!(
+            error.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+/// The slowloris case from the issue: 4 000 connections that sent a request line and half a
+/// header are all closed within the header timeout (2 s here), while fresh requests keep
+/// being answered.
+#[test]
+fn four_thousand_half_open_connections_are_closed_within_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(
+        &[
+            "api",
+            "--store",
+            "sqlite://s.db",
+            "--listen",
+            "127.0.0.1:0",
+            "--header-timeout-ms",
+            "2000",
+        ],
+        dir.path(),
+        1,
+    );
+    let address = node.addresses()[0].clone();
+    let opening = std::time::Instant::now();
+    // Each with the time it was opened: its own header timeout counts from then.
+    let mut slow: Vec<(TcpStream, std::time::Instant)> = (0..4000)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            (stream, std::time::Instant::now())
+        })
+        .collect();
+    println!(
+        "4000 half-open connections opened in {:?}",
+        opening.elapsed()
+    );
+    // Meanwhile, fresh requests are served.
+    for _ in 0..10 {
+        assert_eq!(http(&address, "GET", "/healthz", "").0, 200);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The header timeout (2 s), plus room for a loaded machine to get to each.
+    let allowed = Duration::from_secs(2) + Duration::from_secs(4);
+    let mut longest = Duration::ZERO;
+    while !slow.is_empty() {
+        let now = std::time::Instant::now();
+        slow.retain_mut(|(stream, opened)| {
+            if closed(stream) {
+                longest = longest.max(now - *opened);
+                return false;
+            }
+            assert!(
+                now - *opened < allowed,
+                "a half-open connection is still open {:?} after it was opened",
+                now - *opened
+            );
+            true
+        });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let opened = opening;
+    println!(
+        "4000 half-open connections all closed, {:?} after the first opened; each within {longest:?} of its opening (checked every 100 ms)",
+        opened.elapsed()
+    );
+    assert_eq!(http(&address, "GET", "/healthz", "").0, 200);
+}
+
+/// 10 000 connection attempts beyond the connection limit are closed on accept, and the
+/// server's resident memory grows by less than the stated bound (16 MiB) meanwhile.
+#[test]
+fn connections_beyond_the_limit_are_refused_without_memory_growth() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(
+        &[
+            "api",
+            "--store",
+            "sqlite://s.db",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-connections",
+            "50",
+        ],
+        dir.path(),
+        1,
+    );
+    let address = node.addresses()[0].clone();
+    // Hold the limit.
+    let held: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut buffer = [0u8; 512];
+            let read = stream.read(&mut buffer).unwrap();
+            assert!(buffer[..read].starts_with(b"HTTP/1.1 200"));
+            stream
+        })
+        .collect();
+    let before = resident_kib(node.id());
+    let mut refused = 0;
+    for _ in 0..10_000 {
+        let Ok(mut stream) = TcpStream::connect(&address) else {
+            continue;
+        };
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        if answer.is_empty() {
+            refused += 1;
+        }
+    }
+    let after = resident_kib(node.id());
+    println!(
+        "10 000 attempts beyond the limit: {refused} refused; resident memory {before} KiB -> {after} KiB"
+    );
+    assert_eq!(
+        refused, 10_000,
+        "every attempt beyond the limit is closed unanswered"
+    );
+    assert!(
+        after.saturating_sub(before) < 16 * 1024,
+        "resident memory grew from {before} KiB to {after} KiB"
+    );
+    drop(held);
+}
