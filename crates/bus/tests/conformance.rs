@@ -486,3 +486,75 @@ async fn redis_cluster_a_moved_slot_loses_the_session() {
         .unwrap();
     assert_eq!(next(&mut events).await, message(topic, "after"));
 }
+
+/// How many WAIT commands `node` ran.
+fn waits(node: &RedisServer) -> u64 {
+    let stats = node.command(&["INFO", "commandstats"]).unwrap();
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_wait:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+/// On a Cluster with replicas, a subscriber entry counts only once a replica holds it
+/// (`WAIT 1` on its shard): a failover cannot lose it and let a synchronous writer skip
+/// this session. With every replica frozen, subscribing fails (and the fill would not
+/// cache); thawed, it works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_subscriber_entries_wait_for_a_replica() {
+    let cluster =
+        RedisCluster::start(3, 1).expect("redis-server must be installed (scripts/test.sh)");
+    let seeds: Vec<String> = cluster.nodes().iter().map(RedisServer::address).collect();
+    let bus = RedisClusterBus::connect(&seeds).await.unwrap();
+    let (session, mut events): (Session, _) = bus.open_session(short_lease()).await.unwrap();
+    let topic = "o:waited";
+    let slot: u16 = cluster.nodes()[0]
+        .command(&["CLUSTER", "KEYSLOT", "{o:waited}"])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let primary = cluster
+        .nodes()
+        .iter()
+        .find(|node| owns(node, slot))
+        .unwrap();
+    let before = waits(primary);
+    // Right after creation a replica may still be syncing: retry (bounded).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Err(error) = session.subscribe(topic).await {
+        assert!(tokio::time::Instant::now() < deadline, "{error}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        waits(primary) > before,
+        "the subscriber entry was not waited for"
+    );
+    let replicas: Vec<&RedisServer> = cluster
+        .nodes()
+        .iter()
+        .filter(|node| {
+            node.command(&["INFO", "replication"])
+                .is_ok_and(|info| info.contains("role:slave"))
+        })
+        .collect();
+    for replica in &replicas {
+        replica.pause();
+    }
+    let refused = session.subscribe("o:frozen").await;
+    for replica in &replicas {
+        replica.resume();
+    }
+    let error = refused.expect_err("no replica can hold the entry");
+    assert!(
+        error.to_string().contains("no replica acknowledged"),
+        "{error}"
+    );
+    // A failed subscribe may have left half a subscription: the session starts over.
+    loop {
+        if let SessionEvent::Restored { .. } = next(&mut events).await {
+            break;
+        }
+    }
+    session.subscribe("o:frozen").await.unwrap();
+}

@@ -16,13 +16,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{PushInfo, RedisResult, Script};
 use tokio::sync::mpsc;
 
 use super::connection::{COMMAND_RETRIES, REDIS_TIMEOUT};
 use super::durable::DurableTopics;
 use super::incarnation::{
-    Leaving, Link, RedisIncarnation, forward_push, new_session_id, take_lease,
+    Leaving, Link, REPLICA_WAIT, RedisIncarnation, forward_push, new_session_id, replicated,
+    take_lease,
 };
 use super::{keys, scripts};
 use crate::error::{BusError, BusResult};
@@ -40,6 +42,9 @@ pub struct RedisClusterBus {
     commands: ClusterConnection,
     publish: Script,
     durable: DurableTopics<ClusterConnection>,
+    /// Whether the cluster had replicas when the bus connected: subscriber entries then
+    /// wait for one on their shard (`WAIT 1`).
+    replicated: bool,
 }
 
 impl std::fmt::Debug for RedisClusterBus {
@@ -89,11 +94,21 @@ impl RedisClusterBus {
             ));
         }
         let commands = connect(&client(seeds, None)?, seeds).await?;
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async(&mut commands.clone())
+            .await?;
+        let replicated = nodes.lines().any(|line| {
+            line.split_whitespace()
+                .nth(2)
+                .is_some_and(|flags| flags.contains("slave"))
+        });
         Ok(RedisClusterBus {
             seeds: seeds.to_vec(),
             durable: DurableTopics::new(commands.clone()),
             commands,
             publish: Script::new(scripts::SHARDED_PUBLISH),
+            replicated,
         })
     }
 }
@@ -122,6 +137,7 @@ impl Backend for RedisClusterBus {
             commands,
             forwarder,
             leaving,
+            replicated: self.replicated,
         };
         take_lease(&mut link.commands(), id, lease).await?;
         link.connection.clone().ssubscribe(&inbox).await?;
@@ -139,6 +155,8 @@ struct ClusterLink {
     forwarder: tokio::task::JoinHandle<()>,
     /// The channels being left, whose unsubscribe pushes are expected.
     leaving: Leaving,
+    /// Whether the cluster has replicas (see [`RedisClusterBus`]).
+    replicated: bool,
 }
 
 impl Drop for ClusterLink {
@@ -163,6 +181,23 @@ impl Link for ClusterLink {
     async fn leave(&self, channel: &str) -> RedisResult<()> {
         self.leaving.expect(channel);
         self.connection.clone().sunsubscribe(channel).await
+    }
+
+    async fn replicate(&self, key: &str) -> BusResult<()> {
+        if !self.replicated {
+            return Ok(());
+        }
+        // To the key's primary, through the command connection that wrote the entry there.
+        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+            key,
+            SlotAddr::Master,
+        )));
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(1).arg(REPLICA_WAIT.as_millis() as u64);
+        let answer = self.commands.clone().route_command(wait, route).await?;
+        let acknowledged: i64 = redis::from_redis_value(answer)
+            .map_err(|error| BusError::Internal(format!("WAIT answered: {error}")))?;
+        replicated(acknowledged, key)
     }
 
     async fn clean_up(&self, id: SessionId, topics: Vec<String>) {

@@ -38,6 +38,11 @@ pub(super) trait Link: Send + Sync + 'static {
     /// Unsubscribes the session's connection from `channel`; returns once Redis confirmed it.
     async fn leave(&self, channel: &str) -> RedisResult<()>;
 
+    /// When the server holding `key` has replicas: waits until one holds the writes sent
+    /// on [`Link::commands`] so far (`WAIT 1`), and fails when none does in time — a
+    /// failover would otherwise lose them. A no-op without replicas.
+    async fn replicate(&self, key: &str) -> BusResult<()>;
+
     /// Deletes the lease key of `id` and takes it out of the subscriber sets of `topics`,
     /// as far as it gets: the caller bounds it in time, and a lapsed lease ends the session
     /// anyway (publishers prune what is left).
@@ -79,6 +84,9 @@ impl<L: Link> Incarnation for RedisIncarnation<L> {
             .arg(self.id.0)
             .query_async(&mut self.link.commands())
             .await?;
+        // A writer counts the receivers in this set: an entry a failover lost would let a
+        // synchronous write return without this session's confirmation.
+        self.link.replicate(&keys::subscribers(topic)).await?;
         self.topics.lock().insert(topic.to_owned());
         Ok(())
     }
@@ -118,6 +126,22 @@ impl<L: Link> Incarnation for RedisIncarnation<L> {
         let topics: Vec<String> = self.topics.lock().drain().collect();
         // Best effort: a lapsed lease ends the session anyway.
         let _ = tokio::time::timeout(REDIS_TIMEOUT, self.link.clean_up(self.id, topics)).await;
+    }
+}
+
+/// How long a `WAIT` after a subscriber-set write may take: below the response timeout, so
+/// WAIT answers before the client gives up on it.
+pub(super) const REPLICA_WAIT: Duration =
+    Duration::from_millis(REDIS_TIMEOUT.as_millis() as u64 / 2);
+
+/// What a `WAIT` answered: `Ok` when at least one replica acknowledged.
+pub(super) fn replicated(acknowledged: i64, key: &str) -> BusResult<()> {
+    if acknowledged >= 1 {
+        Ok(())
+    } else {
+        Err(BusError::Unavailable(format!(
+            "no replica acknowledged the subscriber entry {key} within {REPLICA_WAIT:?}"
+        )))
     }
 }
 

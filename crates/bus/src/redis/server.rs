@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use super::connection::{COMMAND_RETRIES, REDIS_TIMEOUT};
 use super::durable::DurableTopics;
 use super::incarnation::{
-    Leaving, Link, RedisIncarnation, forward_push, new_session_id, take_lease,
+    Leaving, Link, REPLICA_WAIT, RedisIncarnation, forward_push, new_session_id, replicated,
+    take_lease,
 };
 use super::{keys, scripts};
 use crate::error::{BusError, BusResult};
@@ -38,6 +39,9 @@ pub struct RedisBus {
     commands: ConnectionManager,
     publish: Script,
     durable: DurableTopics<ConnectionManager>,
+    /// Whether the server had replicas when the bus connected: subscriber entries then
+    /// wait for one (`WAIT 1`).
+    replicated: bool,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -63,12 +67,18 @@ impl RedisBus {
         )
         .await
         .map_err(|_| BusError::Unavailable(format!("{address}: connection timed out")))??;
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut commands.clone())
+            .await?;
+        let replicated = !info.contains("connected_slaves:0");
         Ok(RedisBus {
             address: address.to_owned(),
             client,
             durable: DurableTopics::new(commands.clone()),
             commands,
             publish: Script::new(scripts::PUBLISH),
+            replicated,
         })
     }
 }
@@ -100,6 +110,7 @@ impl Backend for RedisBus {
             connection,
             commands: self.commands.clone(),
             leaving,
+            replicated: self.replicated,
         };
         Ok(Arc::new(RedisIncarnation::new(id, link)))
     }
@@ -115,6 +126,8 @@ struct ServerLink {
     commands: ConnectionManager,
     /// The channels being left, whose unsubscribe pushes are expected.
     leaving: Leaving,
+    /// Whether the server has replicas (see [`RedisBus`]).
+    replicated: bool,
 }
 
 #[async_trait]
@@ -133,6 +146,19 @@ impl Link for ServerLink {
     async fn leave(&self, channel: &str) -> RedisResult<()> {
         self.leaving.expect(channel);
         self.connection.clone().unsubscribe(channel).await
+    }
+
+    async fn replicate(&self, key: &str) -> BusResult<()> {
+        if !self.replicated {
+            return Ok(());
+        }
+        // On the session's connection, where the subscriber entry was written.
+        let acknowledged: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(REPLICA_WAIT.as_millis() as u64)
+            .query_async(&mut self.connection.clone())
+            .await?;
+        replicated(acknowledged, key)
     }
 
     async fn clean_up(&self, id: SessionId, topics: Vec<String>) {
