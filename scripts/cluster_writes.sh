@@ -55,21 +55,25 @@ done
 sleep 2 # the replicas' first sync
 seeds=$(IFS=,; echo "${addresses[*]:0:3}")
 
-start() { # NAME ARGS…: starts a tiercache role, prints its address
+# Not in a $(…) subshell: the pid must reach `pids` so the cleanup stops the process.
+start() { # NAME ARGS…: starts a tiercache role; its address goes to $address
   local name=$1; shift
   "$bin" "$@" >"$work/$name.out" 2>"$work/$name.log" &
   pids+=($!)
   for _ in $(seq 200); do
-    if grep -q '^listening on ' "$work/$name.out"; then sed -n 's/^listening on //p' "$work/$name.out" | head -1; return; fi
+    if grep -q '^listening on ' "$work/$name.out"; then
+      address=$(sed -n 's/^listening on //p' "$work/$name.out" | head -1); return
+    fi
     sleep 0.05
   done
   echo "error: $name did not start: $(tail -3 "$work/$name.log")" >&2; exit 1
 }
-store=$(start store store --db "sqlite://$work/store.db" --listen 127.0.0.1:0)
+start store store --db "sqlite://$work/store.db" --listen 127.0.0.1:0
+store=$address
 targets=()
 for i in 1 2 3; do
-  address=$(start "api-$i" api --store "http://$store" --tier "redis-cluster://$seeds" --bus "redis-cluster://$seeds" \
-    --invalidation sync --replica-wait "$replica_wait" --listen 127.0.0.1:0 --id "api-$i")
+  start "api-$i" api --store "http://$store" --tier "redis-cluster://$seeds" --bus "redis-cluster://$seeds" \
+    --invalidation sync --replica-wait "$replica_wait" --listen 127.0.0.1:0 --id "api-$i"
   targets+=("http://$address")
 done
 "$bin" bench --target "$(IFS=,; echo "${targets[*]}")" --requests "$requests" --concurrency 24 \

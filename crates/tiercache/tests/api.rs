@@ -392,7 +392,7 @@ fn bad_arguments_are_one_line_errors() {
         "reader-0123456789abcdef read\n",
     )
     .unwrap();
-    let cases: [(&[&str], &str); 15] = [
+    let cases: [(&[&str], &str); 17] = [
         (
             &[
                 "api",
@@ -451,6 +451,14 @@ fn bad_arguments_are_one_line_errors() {
         (
             &["up", "--auth-tokens", "reader.tokens", "--dir", "up-data"],
             "no token with the admin scope",
+        ),
+        (
+            &["up", "--outbox", "5ms", "--dir", "up-data"],
+            "outbox must be at least 100ms",
+        ),
+        (
+            &["up", "--max-connections", "0", "--dir", "up-data"],
+            "--max-connections must be at least 1",
         ),
     ];
     for (args, expected) in cases {

@@ -275,7 +275,15 @@ fn up_secure_generates_tokens_the_nodes_ask_for_and_the_admins_send() {
     let dir = tempfile::tempdir().unwrap();
     let (up, processes) = up(
         dir.path(),
-        &["--secure", "--nodes", "1", "--log-nodes", "0"],
+        &[
+            "--secure",
+            "--nodes",
+            "1",
+            "--log-nodes",
+            "0",
+            "--rate-limit",
+            "1000",
+        ],
         &[],
     );
     let tokens = tokens_by_scope(&dir.path().join("deployment/secrets/tokens"));
@@ -328,6 +336,13 @@ fn up_secure_generates_tokens_the_nodes_ask_for_and_the_admins_send() {
         let command_line = String::from_utf8_lossy(&command_line);
         for token in tokens.values() {
             assert!(!command_line.contains(token.as_str()), "{command_line}");
+        }
+        // The API flags given to `up` reach the API nodes.
+        if process["role"] == "api" {
+            assert!(
+                command_line.contains("--rate-limit\x001000"),
+                "{command_line}"
+            );
         }
     }
     stop_and_check_nothing_left(up, &processes);

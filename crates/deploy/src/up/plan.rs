@@ -101,6 +101,9 @@ pub struct UpOptions {
     pub child_args: Vec<String>,
     /// The API nodes' tokens and the admins' (none: the nodes ask for no token).
     pub auth: Option<UpAuth>,
+    /// Flags every API node gets after its own (limits, outbox, replica wait), as given to
+    /// `up`.
+    pub api_args: Vec<String>,
 }
 
 /// One tiercache child: its role, id, port and arguments (without `--listen`, which is
@@ -266,6 +269,7 @@ impl UpOptions {
                 if let Some(auth) = &self.auth {
                     args.extend(["--auth-tokens".into(), auth.tokens.display().to_string()]);
                 }
+                args.extend(self.api_args.iter().cloned());
                 spec(Role::Api, id, port, args)
             })
             .collect()
@@ -301,6 +305,7 @@ mod tests {
             restart: false,
             child_args: Vec::new(),
             auth: None,
+            api_args: Vec::new(),
         }
     }
 
@@ -392,6 +397,21 @@ mod tests {
                 .iter()
                 .chain(&open.admins("http://s", &[1]))
                 .any(|child| child.args.iter().any(|arg| arg.contains("token")))
+        );
+    }
+
+    #[test]
+    fn the_api_flags_given_to_up_reach_every_api_node_and_only_them() {
+        let mut tuned = options(2);
+        tuned.api_args = vec!["--rate-limit".into(), "50".into()];
+        for node in tuned.api_nodes("http://s", None, None, &[1, 2]) {
+            assert!(node.args.windows(2).any(|w| w == ["--rate-limit", "50"]));
+        }
+        assert!(
+            !tuned
+                .admins("http://s", &[1])
+                .iter()
+                .any(|admin| admin.args.iter().any(|arg| arg == "--rate-limit"))
         );
     }
 }

@@ -90,6 +90,31 @@ pub struct UpArgs {
     #[arg(long)]
     secure: bool,
 
+    /// Each API node's per-client rate limit, requests per second (see `api --help`)
+    /// [default: none].
+    #[arg(long, value_name = "PER_SECOND")]
+    rate_limit: Option<f64>,
+
+    /// Each API node's burst under --rate-limit.
+    #[arg(long, value_name = "N")]
+    rate_burst: Option<u32>,
+
+    /// Each API node's connection limit [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+
+    /// Each API node's header-read (and idle keep-alive) timeout, in ms [default: 30000].
+    #[arg(long, value_name = "MS")]
+    header_timeout_ms: Option<u64>,
+
+    /// The API nodes' outbox delay, or none (see `api --help`) [default: 3s].
+    #[arg(long, value_name = "DURATION")]
+    outbox: Option<String>,
+
+    /// The API nodes' replica wait on a Redis Cluster tier (see `api --help`) [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    replica_wait: Option<String>,
+
     /// Restart a child that exits, on the same port, with backoff.
     #[arg(long)]
     restart: bool,
@@ -102,6 +127,7 @@ pub struct UpArgs {
 /// Runs the deployment until a shutdown signal.
 pub fn run(args: UpArgs, logging: &crate::logging::LoggingArgs) -> anyhow::Result<()> {
     let tier: UpTier = args.tier.parse().map_err(anyhow::Error::msg)?;
+    check_api_args(&args)?;
     let auth = UpAuth::prepare(&args.dir, args.auth_tokens.as_deref(), args.secure)
         .map_err(anyhow::Error::msg)?;
     let options = UpOptions {
@@ -118,6 +144,7 @@ pub fn run(args: UpArgs, logging: &crate::logging::LoggingArgs) -> anyhow::Resul
         restart: args.restart,
         child_args: logging.to_flags(),
         auth: auth.clone(),
+        api_args: api_args(&args),
     };
     options.validate().map_err(anyhow::Error::msg)?;
     // Before the first child starts: Ctrl-C at the terminal must reach only `up`.
@@ -182,4 +209,54 @@ fn print_table(processes: &[ProcessInfo]) {
             process.role, process.id, process.url, process.pid
         );
     }
+}
+
+/// Refuses, before anything starts, the API node settings the nodes would refuse.
+fn check_api_args(args: &UpArgs) -> anyhow::Result<()> {
+    use tiercache_deploy::setting;
+    if let Some(text) = &args.outbox {
+        setting::outbox(text)?;
+    }
+    if let Some(text) = &args.replica_wait {
+        setting::replica_wait(text)?;
+    }
+    if let Some(rate) = args.rate_limit {
+        anyhow::ensure!(
+            rate.is_finite() && rate >= 0.0,
+            "--rate-limit must be a number of requests per second, 0 for none, got {rate}"
+        );
+    }
+    anyhow::ensure!(
+        args.max_connections != Some(0),
+        "--max-connections must be at least 1"
+    );
+    anyhow::ensure!(
+        args.header_timeout_ms
+            .is_none_or(|ms| (1..=600_000).contains(&ms)),
+        "--header-timeout-ms must be from 1 to 600000"
+    );
+    Ok(())
+}
+
+/// The flags `up` passes on to every API node, in their `api` spelling.
+fn api_args(args: &UpArgs) -> Vec<String> {
+    let mut forwarded = Vec::new();
+    let mut pass = |flag: &str, value: Option<String>| {
+        if let Some(value) = value {
+            forwarded.extend([flag.to_owned(), value]);
+        }
+    };
+    pass("--rate-limit", args.rate_limit.map(|v| v.to_string()));
+    pass("--rate-burst", args.rate_burst.map(|v| v.to_string()));
+    pass(
+        "--max-connections",
+        args.max_connections.map(|v| v.to_string()),
+    );
+    pass(
+        "--header-timeout-ms",
+        args.header_timeout_ms.map(|v| v.to_string()),
+    );
+    pass("--outbox", args.outbox.clone());
+    pass("--replica-wait", args.replica_wait.clone());
+    forwarded
 }
