@@ -1,14 +1,14 @@
 //! Tokens, scopes and the rate limit over real sockets: each row of the access table in
 //! `tiercache_api`'s docs, answered by a node on a free loopback port.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tiercache_api::{Access, ApiOptions, RateLimit, router, serve_with};
+use tiercache_api::{Access, ApiOptions, RateLimit};
 use tiercache_core::Tokens;
-use tiercache_node::{Node, NodeOptions};
-use tiercache_store::{SqlOptions, SqlStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,24 +23,13 @@ fn tokens() -> Arc<Tokens> {
     Arc::new(Tokens::parse(&text).unwrap())
 }
 
-/// An API node over a SQLite store in a temporary directory, with `access`, on a free port.
+/// An API node with `access`, on a free port.
 async fn serve(access: Access) -> (SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let store = SqlStore::open(&url, SqlOptions::default()).await.unwrap();
-    let node = Node::start(Arc::new(store), None, &NodeOptions::default())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let options = ApiOptions {
+    common::served(ApiOptions {
         access,
         ..ApiOptions::default()
-    };
-    let limits = options.limits.clone();
-    let app = router(node, options);
-    tokio::spawn(serve_with(listener, app, limits, std::future::pending()));
-    (address, dir)
+    })
+    .await
 }
 
 /// An answer: its status and its whole text (headers and body).

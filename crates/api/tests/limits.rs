@@ -2,30 +2,22 @@
 //! cut off, and connections beyond the limit are closed on accept while the others are
 //! served.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tiercache_api::{ApiOptions, ServeLimits, router, serve_with};
-use tiercache_node::{Node, NodeOptions};
-use tiercache_store::{SqlOptions, SqlStore};
+use tiercache_api::{ApiOptions, ServeLimits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// An API node over a SQLite store in a temporary directory (kept while the returned
-/// directory lives), served with `limits` on a free port.
+/// An API node served with `limits` on a free port.
 async fn serve_limited(limits: ServeLimits) -> (SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let store = SqlStore::open(&url, SqlOptions::default()).await.unwrap();
-    let node = Node::start(Arc::new(store), None, &NodeOptions::default())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = router(node, ApiOptions::default());
-    tokio::spawn(serve_with(listener, app, limits, std::future::pending()));
-    (address, dir)
+    common::served(ApiOptions {
+        limits,
+        ..ApiOptions::default()
+    })
+    .await
 }
 
 /// Reads until the peer closes (bounded by `within`); returns what came and when it ended,

@@ -469,23 +469,19 @@ fn bad_arguments_are_one_line_errors() {
     }
 }
 
+/// `tiercache api` over a SQLite store in `dir`, on a free port, with `extra` flags.
+fn standalone_api(dir: &Path, extra: &[&str]) -> Process {
+    let mut args = vec!["api", "--store", "sqlite://s.db", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    start(&args, dir, 1)
+}
+
 #[test]
 fn api_limits_slow_and_surplus_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start(
-        &[
-            "api",
-            "--store",
-            "sqlite://s.db",
-            "--listen",
-            "127.0.0.1:0",
-            "--header-timeout-ms",
-            "300",
-            "--max-connections",
-            "1",
-        ],
+    let node = standalone_api(
         dir.path(),
-        1,
+        &["--header-timeout-ms", "300", "--max-connections", "1"],
     );
     let address = node.addresses()[0].clone();
     // Whether the server closed `stream` within `seconds` (a read timeout is "still open").
@@ -599,19 +595,7 @@ fn closed(stream: &mut TcpStream) -> bool {
 #[test]
 fn four_thousand_half_open_connections_are_closed_within_the_header_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start(
-        &[
-            "api",
-            "--store",
-            "sqlite://s.db",
-            "--listen",
-            "127.0.0.1:0",
-            "--header-timeout-ms",
-            "2000",
-        ],
-        dir.path(),
-        1,
-    );
+    let node = standalone_api(dir.path(), &["--header-timeout-ms", "2000"]);
     let address = node.addresses()[0].clone();
     let opening = std::time::Instant::now();
     // Each with the time it was opened: its own header timeout counts from then.
@@ -665,19 +649,7 @@ fn four_thousand_half_open_connections_are_closed_within_the_header_timeout() {
 #[test]
 fn connections_beyond_the_limit_are_refused_without_memory_growth() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start(
-        &[
-            "api",
-            "--store",
-            "sqlite://s.db",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-connections",
-            "50",
-        ],
-        dir.path(),
-        1,
-    );
+    let node = standalone_api(dir.path(), &["--max-connections", "50"]);
     let address = node.addresses()[0].clone();
     // Hold the limit.
     let held: Vec<TcpStream> = (0..50)
