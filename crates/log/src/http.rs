@@ -10,7 +10,9 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 
 /// `METHOD base + path` with an optional JSON body; (status, body) or why it failed. `base`
-/// is `http://HOST:PORT` (a bare `HOST:PORT` is accepted too).
+/// is `http://HOST:PORT` (a bare `HOST:PORT` is accepted too), or `https://HOST:PORT`: TLS
+/// presenting this process's identity ([`tiercache_tls::process`]), as the roles' mutual TLS
+/// asks.
 pub async fn request(
     base: &str,
     method: &str,
@@ -31,19 +33,28 @@ pub async fn request_with_token(
     token: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, Bytes), String> {
-    let authority = base
-        .strip_prefix("http://")
-        .unwrap_or(base)
-        .trim_end_matches('/')
-        .to_owned();
+    let (tls, authority) = match base.strip_prefix("https://") {
+        Some(rest) => (true, rest),
+        None => (false, base.strip_prefix("http://").unwrap_or(base)),
+    };
+    let authority = authority.trim_end_matches('/').to_owned();
     let exchange = async {
-        let stream = tokio::net::TcpStream::connect(&authority)
-            .await
-            .map_err(|error| format!("connecting to {authority}: {error}"))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|error| format!("HTTP handshake with {authority}: {error}"))?;
-        tokio::spawn(connection);
+        let mut sender = if tls {
+            let identity = tiercache_tls::process::identity_for(base)?;
+            let config = identity
+                .client_config()
+                .map_err(|error| format!("TLS for {base}: {error}"))?;
+            handshake(
+                tiercache_tls::connect(&authority, config).await?,
+                &authority,
+            )
+            .await?
+        } else {
+            let stream = tokio::net::TcpStream::connect(&authority)
+                .await
+                .map_err(|error| format!("connecting to {authority}: {error}"))?;
+            handshake(stream, &authority).await?
+        };
         let mut request = Request::builder()
             .method(method)
             .uri(path)
@@ -75,4 +86,19 @@ pub async fn request_with_token(
                 "{method} {path} on {authority}: no answer within {timeout:?}"
             ))
         })
+}
+
+/// HTTP/1.1 over `stream`, its connection driven by a task of its own.
+async fn handshake<S>(
+    stream: S,
+    authority: &str,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|error| format!("HTTP handshake with {authority}: {error}"))?;
+    tokio::spawn(connection);
+    Ok(sender)
 }

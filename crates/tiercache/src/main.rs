@@ -4,6 +4,7 @@
 mod commands;
 mod config;
 mod logging;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,9 @@ struct Cli {
 
     #[command(flatten)]
     logging: logging::LoggingArgs,
+
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +54,9 @@ enum Command {
     Up(commands::up::UpArgs),
     /// List the live nodes registered in the store's registry (the binder).
     Nodes(commands::nodes::NodesArgs),
+    /// Write a local CA and a certificate per role (store, api, admin, lognode, client) for
+    /// TLS between the roles.
+    Certs(commands::certs::CertsArgs),
     /// Drive running API nodes with a seeded workload; report throughput, latency
     /// percentiles and hit ratio per tier.
     Bench(commands::bench::BenchArgs),
@@ -58,6 +65,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(error) = logging::init(&cli.logging) {
+        eprintln!("error: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(error) = cli.tls.install() {
         eprintln!("error: {error:#}");
         return ExitCode::FAILURE;
     }
@@ -74,6 +85,7 @@ fn main() -> ExitCode {
         Command::Up(args) => commands::up::run(args, &cli.logging),
         Command::Nodes(args) => commands::nodes::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Certs(args) => commands::certs::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

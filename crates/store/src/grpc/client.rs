@@ -38,12 +38,26 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl StoreClient {
-    /// Connects to the store at `address` (`host:port` or `http://host:port`), failing with
-    /// `Unavailable` when nothing answers there.
+    /// Connects to the store at `address` (`host:port`, `http://host:port`, or
+    /// `https://host:port` for mutual TLS with this process's identity, see
+    /// [`tiercache_tls::process`]), failing with `Unavailable` when nothing answers there.
     pub async fn connect(address: &str, limits: Limits) -> StoreResult<StoreClient> {
-        let endpoint = endpoint(address)?;
+        StoreClient::connect_as(address, limits, None).await
+    }
+
+    /// [`StoreClient::connect`] presenting `identity` (instead of the process's) when
+    /// `address` is `https://`.
+    pub async fn connect_as(
+        address: &str,
+        limits: Limits,
+        identity: Option<&tiercache_tls::Identity>,
+    ) -> StoreResult<StoreClient> {
+        let endpoint = endpoint(address, identity)?;
         let channel = endpoint.connect().await.map_err(|error| {
-            StoreError::Unavailable(format!("cannot reach the store at {address}: {error}"))
+            StoreError::Unavailable(format!(
+                "cannot reach the store at {address}: {}",
+                with_causes(&error)
+            ))
         })?;
         Ok(StoreClient::with_channel(channel, limits))
     }
@@ -51,7 +65,7 @@ impl StoreClient {
     /// A client that connects on its first call (and again whenever the connection drops).
     pub fn connect_lazy(address: &str, limits: Limits) -> StoreResult<StoreClient> {
         Ok(StoreClient::with_channel(
-            endpoint(address)?.connect_lazy(),
+            endpoint(address, None)?.connect_lazy(),
             limits,
         ))
     }
@@ -73,17 +87,50 @@ impl StoreClient {
     }
 }
 
-fn endpoint(address: &str) -> StoreResult<Endpoint> {
+fn endpoint(address: &str, identity: Option<&tiercache_tls::Identity>) -> StoreResult<Endpoint> {
     let uri = if address.contains("://") {
         address.to_owned()
     } else {
         format!("http://{address}")
     };
-    Ok(Endpoint::from_shared(uri)
+    let endpoint = Endpoint::from_shared(uri)
         .map_err(|error| StoreError::invalid(format!("bad store address {address:?}: {error}")))?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_TIMEOUT)
-        .tcp_nodelay(true))
+        .tcp_nodelay(true);
+    if !address.starts_with("https://") {
+        return Ok(endpoint);
+    }
+    let identity = match identity {
+        Some(identity) => identity,
+        None => tiercache_tls::process::identity_for(address).map_err(StoreError::invalid)?,
+    };
+    endpoint
+        .tls_config(client_tls(identity))
+        .map_err(|error| StoreError::invalid(format!("TLS for {address}: {error}")))
+}
+
+/// TLS trusting only `identity`'s CA, presenting its certificate when it has one.
+fn client_tls(identity: &tiercache_tls::Identity) -> tonic::transport::ClientTlsConfig {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(identity.ca_pem()));
+    match identity.certificate_and_key_pem() {
+        Some((certificate, key)) => tls.identity(Identity::from_pem(certificate, key)),
+        None => tls,
+    }
+}
+
+/// `error` and its causes, `: `-separated (tonic's transport error alone says only
+/// "transport error"; the cause says "connection refused" or which certificate was refused).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 fn precondition(precondition: Precondition) -> Option<proto::Precondition> {

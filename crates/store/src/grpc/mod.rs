@@ -69,7 +69,15 @@ pub fn error_from_status(status: &Status) -> StoreError {
     if let Ok(error) = serde_json::from_slice::<StoreError>(status.details()) {
         return error;
     }
-    let message = status.message().to_owned();
+    let mut message = status.message().to_owned();
+    // A transport failure (a refused TLS handshake, a reset) says only "transport error";
+    // its causes say what happened.
+    let mut cause = std::error::Error::source(status);
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        cause = inner.source();
+    }
     match status.code() {
         Code::InvalidArgument | Code::OutOfRange => StoreError::InvalidArgument(message),
         Code::NotFound => StoreError::NotFound(message),

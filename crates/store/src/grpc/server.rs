@@ -362,6 +362,9 @@ pub struct ServeOptions {
     pub metrics: Arc<RpcMetrics>,
     /// How much load one server takes: calls at once, their time, dead connections.
     pub load: LoadLimits,
+    /// Serve mutual TLS with this identity: a caller must present a certificate of its CA
+    /// (none: plain HTTP/2).
+    pub tls: Option<tiercache_tls::Identity>,
 }
 
 /// The default [`LoadLimits::call_timeout`]: the client's own call timeout.
@@ -441,7 +444,11 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
     let load = &options.load;
-    Server::builder()
+    let mut server = Server::builder();
+    if let Some(identity) = &options.tls {
+        server = server.tls_config(mutual_tls(identity)?)?;
+    }
+    server
         .timeout(load.call_timeout)
         .max_concurrent_streams(load.max_streams_per_connection)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
@@ -470,6 +477,20 @@ pub async fn serve(
         )
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
+}
+
+/// Mutual TLS for the store's callers: they must present a certificate of `identity`'s CA.
+fn mutual_tls(
+    identity: &tiercache_tls::Identity,
+) -> Result<tonic::transport::ServerTlsConfig, tonic::transport::Error> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let (certificate, key) = identity
+        .certificate_and_key_pem()
+        .expect("a serving identity has a certificate (checked where the options are built)");
+    Ok(ServerTlsConfig::new()
+        .identity(Identity::from_pem(certificate, key))
+        .client_ca_root(Certificate::from_pem(identity.ca_pem()))
+        .timeout(tiercache_tls::DEFAULT_HANDSHAKE_TIMEOUT))
 }
 
 /// The reflection service in both versions clients speak: `grpc.reflection.v1` and the older

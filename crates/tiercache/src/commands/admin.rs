@@ -129,7 +129,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
-        let url = format!("http://{address}");
+        let url = format!("{}://{address}", crate::tls::scheme());
         let id = config.id.clone().unwrap_or_else(|| address.to_string());
         let mut options = AdminOptions::new(id.clone(), url.clone());
         options.lease = Duration::from_millis(config.lease_ms);
@@ -140,13 +140,13 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         let membership = Membership::join(registry, ADMIN_ROLE, &id, &url, heartbeat).await?;
 
         let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(
-            axum::serve(listener, tiercache_admin::router(admin.clone()))
-                .with_graceful_shutdown(async {
-                    let _ = serving_stopped.await;
-                })
-                .into_future(),
-        );
+        let server = tokio::spawn(crate::tls::serve_http(
+            listener,
+            tiercache_admin::router(admin.clone()),
+            async {
+                let _ = serving_stopped.await;
+            },
+        ));
         println!("listening on {address}");
         tracing::info!(
             "tiercache admin: {id} on {url}, store {}, lease {} ms, registered as {ADMIN_ROLE}/{id} (Ctrl-C to stop)",

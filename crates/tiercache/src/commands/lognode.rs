@@ -177,7 +177,7 @@ pub fn run(args: LogNodeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", args.listen))?;
         let address = listener.local_addr()?;
-        let url = format!("http://{address}");
+        let url = format!("{}://{address}", crate::tls::scheme());
         let id = args.id.clone().unwrap_or_else(|| address.to_string());
         let session = SessionOptions::with_lease(Duration::from_millis(args.bus_lease_ms));
         let node = LogNode::start_with(
@@ -192,13 +192,13 @@ pub fn run(args: LogNodeArgs) -> anyhow::Result<()> {
         .context("opening the bus session")?;
         let node = Arc::new(node);
         let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(
-            axum::serve(listener, tiercache_log::router(node.clone()))
-                .with_graceful_shutdown(async {
-                    let _ = serving_stopped.await;
-                })
-                .into_future(),
-        );
+        let server = tokio::spawn(crate::tls::serve_http(
+            listener,
+            tiercache_log::router(node.clone()),
+            async {
+                let _ = serving_stopped.await;
+            },
+        ));
         // Registered only once it serves: the admin sends its assignment at once.
         let registry: Arc<dyn Registry> = store;
         let heartbeat = Duration::from_millis(args.heartbeat_ms);

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod bench;
+pub mod certs;
 pub mod demo;
 pub mod lab;
 pub mod load;

@@ -198,6 +198,7 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
                 limits,
                 metrics: Arc::clone(&metrics),
                 load,
+                tls: crate::tls::serving_identity(),
             },
             shutdown,
         )
@@ -239,7 +240,7 @@ async fn serve_metrics(
         )
         .route("/healthz", get(|| async { "ok" }));
     Ok(tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
+        if let Err(error) = crate::tls::serve_http(listener, router, std::future::pending()).await {
             tracing::warn!(%error, "the /metrics server stopped");
         }
     }))
