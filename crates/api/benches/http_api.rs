@@ -129,6 +129,7 @@ async fn load(
         max_duration: Duration::from_secs(120),
         check_staleness: false,
         token: token.cloned(),
+        tls: None,
     };
     let report = http_load::run(&spec, Arc::new(AtomicU64::new(0)))
         .await

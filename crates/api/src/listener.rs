@@ -2,7 +2,9 @@
 //! to send a request's headers, also when idle between requests (a slow, silent or idle
 //! client cannot hold a connection open), and
 //! at most [`ServeLimits::max_connections`] connections are served at once (more are closed
-//! as soon as they are accepted, so file descriptors cannot run out). On shutdown the
+//! as soon as they are accepted, so file descriptors cannot run out). With an identity it
+//! serves TLS, each handshake within the header timeout and off the accept loop (clients are
+//! not asked for a certificate: they prove who they are with tokens). On shutdown the
 //! listener closes and the requests in flight finish.
 
 use std::future::Future;
@@ -49,14 +51,24 @@ impl Default for ServeLimits {
     }
 }
 
-/// Serves `router` on `listener` within `limits` (with `TCP_NODELAY` on every connection)
-/// until `shutdown` completes, then waits for the requests in flight.
+/// Serves `router` on `listener` within `limits` (with `TCP_NODELAY` on every connection),
+/// over TLS with `tls`'s certificate when given, until `shutdown` completes, then waits for
+/// the requests in flight. Fails at once when `tls` has no certificate.
 pub async fn serve_with(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,
+    tls: Option<&tiercache_tls::Identity>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let tls = match tls {
+        Some(identity) => Some(tiercache_tls::TlsAcceptor::from(
+            identity
+                .server_config(tiercache_tls::ClientAuth::None)
+                .map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -101,16 +113,45 @@ pub async fn serve_with(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+        let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            // A connection's error (a client gone, a header timeout) ends only it.
-            let _ = connection.await;
+            // A connection's error (a client gone, a header timeout, a failed handshake)
+            // ends only it.
+            match tls {
+                None => serve_connection(&http, watcher, stream, service).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+                    if let Ok(Ok(stream)) = handshake {
+                        serve_connection(&http, watcher, stream, service).await;
+                    }
+                }
+            }
             drop(slot);
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Serves one connection's requests until it closes, ends with an error, or the graceful
+/// shutdown has finished its request in flight.
+async fn serve_connection<I, S>(
+    http: &http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: I,
+    service: S,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request<Incoming>, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    let _ = watcher.watch(connection).await;
 }

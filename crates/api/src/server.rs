@@ -94,5 +94,5 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, router, ServeLimits::default(), shutdown).await
+    serve_with(listener, router, ServeLimits::default(), None, shutdown).await
 }

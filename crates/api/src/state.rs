@@ -24,6 +24,9 @@ pub struct ApiOptions {
     /// Who may send which request: tokens, their scopes, a rate limit (see [`Access`];
     /// by default everything is open and unlimited).
     pub access: Access,
+    /// Serve TLS with this identity's certificate (clients are not asked for one); none:
+    /// plain HTTP.
+    pub tls: Option<tiercache_tls::Identity>,
 }
 
 impl Default for ApiOptions {
@@ -34,6 +37,7 @@ impl Default for ApiOptions {
             node_name: "api".to_owned(),
             limits: ServeLimits::default(),
             access: Access::default(),
+            tls: None,
         }
     }
 }

@@ -97,13 +97,15 @@ pub struct RunningNodes {
     pub nodes: Vec<Arc<Node>>,
     /// The nodes' entries in the binder, once [`Self::join_binder`] registered them.
     memberships: Vec<Membership>,
+    /// `https` when the nodes serve TLS, else `http`: the scheme of their URLs.
+    scheme: &'static str,
     stop: watch::Sender<bool>,
     servers: JoinSet<std::io::Result<()>>,
 }
 
 impl RunningNodes {
     /// Registers every node in the binder under the role `api`: node i as `id(i, address)`
-    /// at `http://ADDRESS`, renewed every `heartbeat` (see [`Membership`]) until
+    /// at `http://ADDRESS` (`https://` when they serve TLS), renewed every `heartbeat` (see [`Membership`]) until
     /// [`Self::stop`] removes them.
     pub async fn join_binder(
         &mut self,
@@ -116,7 +118,7 @@ impl RunningNodes {
                 Arc::clone(&registry),
                 API_ROLE,
                 &id(index, *address),
-                &format!("http://{address}"),
+                &format!("{}://{address}", self.scheme),
                 heartbeat,
             )
             .await?;
@@ -214,6 +216,11 @@ pub async fn start_nodes(
         addresses: Vec::with_capacity(count),
         nodes: Vec::with_capacity(count),
         memberships: Vec::new(),
+        scheme: if setup.api.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         stop,
         servers: JoinSet::new(),
     };
@@ -279,14 +286,13 @@ pub async fn start_nodes(
                 source,
             })?);
         running.nodes.push(node);
-        running.servers.spawn(tiercache_api::serve_with(
-            listener,
-            router,
-            setup.api.limits.clone(),
-            async move {
+        let (limits, tls) = (setup.api.limits.clone(), setup.api.tls.clone());
+        running.servers.spawn(async move {
+            tiercache_api::serve_with(listener, router, limits, tls.as_ref(), async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
-            },
-        ));
+            })
+            .await
+        });
     }
     Ok(running)
 }

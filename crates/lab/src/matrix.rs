@@ -186,6 +186,7 @@ impl Config {
             max_duration: Duration::from_secs(600),
             check_staleness: false,
             token: None,
+            tls: None,
         }
     }
 

@@ -122,6 +122,7 @@ mod tests {
             max_duration: Duration::from_secs(1),
             check_staleness: false,
             token: None,
+            tls: None,
         }
     }
 

@@ -12,7 +12,8 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use tiercache_launch::Process;
 
-use common::{address, http, http_as, of_role, run, up};
+use common::{address, http, https_as, of_role, run, up};
+use tiercache_tls::{Identity, TlsFiles};
 
 fn alive(pid: u64) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_ok()
@@ -280,7 +281,7 @@ fn up_secure_generates_tokens_the_nodes_ask_for_and_the_admins_send() {
             "--nodes",
             "1",
             "--log-nodes",
-            "0",
+            "3",
             "--rate-limit",
             "1000",
         ],
@@ -288,33 +289,90 @@ fn up_secure_generates_tokens_the_nodes_ask_for_and_the_admins_send() {
     );
     let tokens = tokens_by_scope(&dir.path().join("deployment/secrets/tokens"));
     let (app, reader, admin) = (&tokens["read,write"], &tokens["read"], &tokens["admin"]);
+    for process in &processes {
+        if process["role"] != "redis" {
+            assert!(
+                process["url"].as_str().unwrap().starts_with("https://"),
+                "{process}"
+            );
+        }
+    }
     let node = address(of_role(&processes, "api")[0]);
+    let certs = dir.path().join("deployment/certs");
+    // A client of the API needs only the CA (it proves who it is with a token).
+    let api_client = Identity::load(&TlsFiles {
+        ca: certs.join("ca.pem"),
+        cert: None,
+        key: None,
+    })
+    .unwrap();
+    let call = |method: &str, path: &str, body: &str, token: Option<&str>| {
+        https_as(&node, method, path, body, token, &api_client).unwrap()
+    };
 
-    let (code, body) = http(&node, "PUT", "/v1/objects/secret-key", "\"v\"");
+    let (code, body) = call("PUT", "/v1/objects/secret-key", "\"v\"", None);
     assert_eq!(
         (code, body["error"].as_str()),
         (401, Some("unauthenticated")),
         "{body}"
     );
-    let (code, _) = http_as(&node, "PUT", "/v1/objects/secret-key", "\"v\"", Some(app));
-    assert_eq!(code, 200);
-    let (code, body) = http_as(&node, "GET", "/v1/objects/secret-key", "", Some(reader));
+    let (code, body) = call("PUT", "/v1/objects/secret-key", "\"v\"", Some(app));
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = call("GET", "/v1/objects/secret-key", "", Some(reader));
     assert_eq!((code, body["value"].as_str()), (200, Some("v")), "{body}");
-    let (code, body) = http_as(&node, "DELETE", "/v1/objects/secret-key", "", Some(reader));
+    let (code, body) = call("DELETE", "/v1/objects/secret-key", "", Some(reader));
     assert_eq!(
         (code, body["error"].as_str()),
         (403, Some("permission_denied")),
         "{body}"
     );
-    let (code, _) = http_as(&node, "GET", "/v1/stats", "", Some(app));
-    assert_eq!(code, 403);
-    let (code, _) = http_as(&node, "GET", "/v1/stats", "", Some(admin));
-    assert_eq!(code, 200);
-    assert_eq!(http(&node, "GET", "/healthz", "").0, 200);
+    assert_eq!(call("GET", "/v1/stats", "", Some(app)).0, 403);
+    assert_eq!(call("GET", "/v1/stats", "", Some(admin)).0, 200);
+    assert_eq!(call("GET", "/healthz", "", None).0, 200);
+    // Plain HTTP to a TLS port gets no HTTP answer.
+    {
+        use std::io::{Read, Write};
+        let mut plain = std::net::TcpStream::connect(&node).unwrap();
+        plain
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        plain
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = plain.read_to_end(&mut answer);
+        assert!(!answer.starts_with(b"HTTP/1.1"), "{answer:?}");
+    }
 
-    // The admins read the node's stats with the token `up` gave them.
+    // An application log: the API node appends through the bus and reads the log nodes'
+    // copies over mutual TLS.
+    let (code, body) = call("POST", "/v1/logs/secure-app", "hello", Some(app));
+    assert_eq!(code, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, read) = call("GET", "/v1/logs/secure-app", "", Some(reader));
+        assert_eq!(code, 200, "{read}");
+        if read["messages"].as_array().is_some_and(|m| m.len() == 1) {
+            assert_eq!(read["replicas"]["answered"], 3, "{read}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{read}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The admins read the node's stats over TLS with the token `up` gave them; the admin's
+    // own API is mutual TLS: the client certificate gets in, a CA-only client does not.
     let admin_address = address(of_role(&processes, "admin")[0]);
-    let (code, fleet) = http(&admin_address, "GET", "/v1/admin/nodes", "");
+    let operator = Identity::load(&tiercache_tls::certs::role_files(&certs, "client")).unwrap();
+    let (code, fleet) = https_as(
+        &admin_address,
+        "GET",
+        "/v1/admin/nodes",
+        "",
+        None,
+        &operator,
+    )
+    .unwrap();
     assert_eq!(code, 200, "{fleet}");
     let nodes = fleet["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 1, "{fleet}");
@@ -322,14 +380,29 @@ fn up_secure_generates_tokens_the_nodes_ask_for_and_the_admins_send() {
         nodes[0]["error"].is_null() && nodes[0]["stats"].is_object(),
         "{fleet}"
     );
+    let refused = https_as(
+        &admin_address,
+        "GET",
+        "/v1/admin/nodes",
+        "",
+        None,
+        &api_client,
+    );
+    assert!(refused.is_err(), "{refused:?}");
 
-    // The token file is the owner's alone, and no child's command line holds a token.
+    // The token file and the keys are the owner's alone, and no child's command line
+    // holds a token.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.path().join("deployment/secrets/tokens"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+    for private in [
+        "secrets/tokens",
+        "certs/ca.key",
+        "certs/api.key",
+        "certs/store.key",
+    ] {
+        let path = dir.path().join("deployment").join(private);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{private}: mode {mode:o}");
+    }
     for process in &processes {
         let pid = process["pid"].as_u64().unwrap();
         let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();

@@ -46,6 +46,7 @@ pub use connect::connect;
 pub use error::TlsError;
 pub use identity::{Identity, TlsFiles};
 pub use listener::{DEFAULT_HANDSHAKE_TIMEOUT, TlsListener};
+pub use rustls::{ClientConfig, ServerConfig};
 pub use tokio_rustls::{TlsAcceptor, client::TlsStream as ClientTlsStream, server::TlsStream};
 
 /// The one crypto provider of every configuration built here. rustls marks ring's provider

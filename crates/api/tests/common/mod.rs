@@ -20,6 +20,12 @@ pub async fn served(options: ApiOptions) -> (SocketAddr, tempfile::TempDir) {
     let address = listener.local_addr().unwrap();
     let limits = options.limits.clone();
     let app = router(node, options);
-    tokio::spawn(serve_with(listener, app, limits, std::future::pending()));
+    tokio::spawn(serve_with(
+        listener,
+        app,
+        limits,
+        None,
+        std::future::pending(),
+    ));
     (address, dir)
 }

@@ -3,6 +3,7 @@
 //! through the same client as the load generator.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,9 +12,10 @@ use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-/// A kept-alive connection to one node.
+/// A kept-alive connection to one node, over TLS when opened with a client configuration.
 pub struct Connection {
     target: SocketAddr,
+    tls: Option<Arc<tiercache_tls::ClientConfig>>,
     /// The `Host` header of every request (the target, as text).
     host: String,
     /// `Bearer TOKEN` for every request, when the nodes ask for a token.
@@ -25,11 +27,21 @@ impl Connection {
     /// Connects to `target` (with `TCP_NODELAY`: requests are small and latency is the
     /// measurement).
     pub async fn open(target: SocketAddr) -> Result<Connection, String> {
+        Connection::open_with(target, None).await
+    }
+
+    /// [`Connection::open`], over TLS with `tls` when given (the server's certificate is
+    /// checked against the target's address).
+    pub async fn open_with(
+        target: SocketAddr,
+        tls: Option<Arc<tiercache_tls::ClientConfig>>,
+    ) -> Result<Connection, String> {
         Ok(Connection {
             target,
             host: target.to_string(),
             authorization: None,
-            sender: handshake(target).await?,
+            sender: handshake(target, tls.as_ref()).await?,
+            tls,
         })
     }
 
@@ -111,18 +123,32 @@ impl Connection {
     /// little so a worker facing a dead node does not spin (its request count bounds the
     /// attempts).
     pub async fn reopen(&mut self) {
-        match handshake(self.target).await {
+        match handshake(self.target, self.tls.as_ref()).await {
             Ok(fresh) => self.sender = fresh,
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
 }
 
-async fn handshake(target: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+async fn handshake(
+    target: SocketAddr,
+    tls: Option<&Arc<tiercache_tls::ClientConfig>>,
+) -> Result<SendRequest<Full<Bytes>>, String> {
+    if let Some(tls) = tls {
+        let stream = tiercache_tls::connect(&target.to_string(), Arc::clone(tls)).await?;
+        return http1(stream).await;
+    }
     let stream = tokio::net::TcpStream::connect(target)
         .await
         .map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    http1(stream).await
+}
+
+async fn http1<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;

@@ -4,6 +4,7 @@
 //! instead of reading as 0.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tiercache_node::{CoherenceStats, NodeStats, StatsBody, WriteBehindStats};
 
@@ -69,8 +70,11 @@ pub struct CoherenceSummary {
 async fn read(
     target: SocketAddr,
     token: Option<&tiercache_core::Secret>,
+    tls: Option<&Arc<tiercache_tls::ClientConfig>>,
 ) -> Result<StatsBody, String> {
-    let mut connection = Connection::open(target).await?.with_token(token);
+    let mut connection = Connection::open_with(target, tls.cloned())
+        .await?
+        .with_token(token);
     let request = connection.get("/v1/stats");
     let (_, body) = connection.exchange(request).await?;
     serde_json::from_slice(&body).map_err(|e| format!("{target}/v1/stats: {e}"))
@@ -80,10 +84,11 @@ async fn read(
 pub(super) async fn read_all(
     targets: &[SocketAddr],
     token: Option<&tiercache_core::Secret>,
+    tls: Option<&Arc<tiercache_tls::ClientConfig>>,
 ) -> Result<Vec<StatsBody>, LoadError> {
     let mut all = Vec::with_capacity(targets.len());
     for target in targets {
-        let stats = read(*target, token)
+        let stats = read(*target, token, tls)
             .await
             .map_err(|error| LoadError::NodeStats {
                 target: *target,

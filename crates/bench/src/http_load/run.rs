@@ -22,10 +22,18 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     spec.validate()?;
     // Connect every worker first, so a wrong address fails fast and connection setup does
     // not count in the measurement.
+    let tls = match &spec.tls {
+        Some(identity) => Some(
+            identity
+                .client_config()
+                .map_err(|error| LoadError::BadSpec(format!("TLS: {error}")))?,
+        ),
+        None => None,
+    };
     let mut connections = Vec::with_capacity(spec.concurrency);
     for worker in 0..spec.concurrency {
         let target = spec.target_of(worker);
-        let connection = Connection::open(target)
+        let connection = Connection::open_with(target, tls.clone())
             .await
             .map_err(|error| LoadError::Connect { target, error })?
             .with_token(spec.token.as_ref());
@@ -34,7 +42,7 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     // The staleness check judges stale reads by the nodes' delivery mode and notice delay:
     // without their stats it could not fail, so it refuses to run blind. A plain load run
     // just reports no node summaries.
-    let stats_before = node_stats::read_all(&spec.targets, spec.token.as_ref()).await;
+    let stats_before = node_stats::read_all(&spec.targets, spec.token.as_ref(), tls.as_ref()).await;
     if spec.check_staleness {
         stats_before.as_ref().map_err(Clone::clone)?;
     }
@@ -64,7 +72,7 @@ pub async fn run(spec: &LoadSpec, done: Arc<AtomicU64>) -> Result<LoadReport, Lo
     if spec.check_staleness {
         report.staleness = Some(staleness::check(&total.history));
     }
-    let stats_after = node_stats::read_all(&spec.targets, spec.token.as_ref()).await;
+    let stats_after = node_stats::read_all(&spec.targets, spec.token.as_ref(), tls.as_ref()).await;
     if spec.check_staleness {
         stats_after.as_ref().map_err(Clone::clone)?;
     }
@@ -184,6 +192,7 @@ mod tests {
             max_duration: Duration::from_secs(5),
             check_staleness,
             token: None,
+            tls: None,
         }
     }
 

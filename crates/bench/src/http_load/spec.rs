@@ -87,6 +87,9 @@ pub struct LoadSpec {
     /// The bearer token sent with every request (nodes started with `--auth-tokens`; the
     /// nodes' stats need its `admin` scope).
     pub token: Option<tiercache_core::Secret>,
+    /// Talk TLS to the nodes, trusting this identity's CA (nodes serving TLS; none: plain
+    /// HTTP).
+    pub tls: Option<tiercache_tls::Identity>,
 }
 
 impl LoadSpec {
@@ -166,6 +169,7 @@ mod tests {
             max_duration: Duration::from_secs(1),
             check_staleness: false,
             token: None,
+            tls: None,
         }
     }
 

@@ -34,8 +34,7 @@ fn store_answers(url: &str) -> Result<(), String> {
         .build()
         .map_err(|error| error.to_string())?;
     runtime.block_on(async {
-        let address = url.trim_start_matches("http://");
-        let client = StoreClient::connect(address, Limits::default())
+        let client = StoreClient::connect(url, Limits::default())
             .await
             .map_err(|error| error.to_string())?;
         client
@@ -46,8 +45,26 @@ fn store_answers(url: &str) -> Result<(), String> {
     })
 }
 
-/// `GET /healthz` answers 200.
+/// `GET /healthz` answers 200 (over TLS, presenting this process's identity, for an
+/// `https://` URL).
 fn healthz(url: &str) -> Result<(), String> {
+    if url.starts_with("https://") {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| error.to_string())?;
+        let (status, _) = runtime.block_on(tiercache_log::http::request(
+            url,
+            "GET",
+            "/healthz",
+            None,
+            Duration::from_secs(2),
+        ))?;
+        return match status {
+            200 => Ok(()),
+            other => Err(format!("/healthz answered {other}")),
+        };
+    }
     let address = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).map_err(|error| error.to_string())?;
     stream

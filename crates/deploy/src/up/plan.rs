@@ -104,6 +104,9 @@ pub struct UpOptions {
     /// Flags every API node gets after its own (limits, outbox, replica wait), as given to
     /// `up`.
     pub api_args: Vec<String>,
+    /// TLS between every role: a directory of `tiercache certs` (an absolute path); each
+    /// child gets its role's certificate and serves TLS, and every URL is `https://`.
+    pub certs: Option<PathBuf>,
 }
 
 /// One tiercache child: its role, id, port and arguments (without `--listen`, which is
@@ -118,6 +121,8 @@ pub struct ChildSpec {
     pub port: u16,
     /// Its command line after the binary, `--listen` included.
     pub args: Vec<String>,
+    /// Whether it serves TLS.
+    pub tls: bool,
 }
 
 impl ChildSpec {
@@ -130,9 +135,10 @@ impl ChildSpec {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` when it serves TLS.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 }
 
@@ -175,7 +181,7 @@ impl UpOptions {
 
     /// The store's child, on `port`.
     pub fn store(&self, port: u16) -> ChildSpec {
-        spec(
+        self.spec(
             Role::Store,
             "store".to_owned(),
             port,
@@ -205,7 +211,7 @@ impl UpOptions {
                         auth.admin_token.display().to_string(),
                     ]);
                 }
-                spec(Role::Admin, id, port, args)
+                self.spec(Role::Admin, id, port, args)
             })
             .collect()
     }
@@ -230,7 +236,7 @@ impl UpOptions {
                     "--data".into(),
                     data.display().to_string(),
                 ];
-                spec(Role::Log, id, port, args)
+                self.spec(Role::Log, id, port, args)
             })
             .collect()
     }
@@ -270,19 +276,40 @@ impl UpOptions {
                     args.extend(["--auth-tokens".into(), auth.tokens.display().to_string()]);
                 }
                 args.extend(self.api_args.iter().cloned());
-                spec(Role::Api, id, port, args)
+                self.spec(Role::Api, id, port, args)
             })
             .collect()
     }
 }
 
-fn spec(role: Role, id: String, port: u16, mut args: Vec<String>) -> ChildSpec {
-    args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
-    ChildSpec {
-        role,
-        id,
-        port,
-        args,
+impl UpOptions {
+    /// A child of `role`: `args`, then `--listen` on `port`, then its role's certificate
+    /// when the deployment runs TLS.
+    fn spec(&self, role: Role, id: String, port: u16, mut args: Vec<String>) -> ChildSpec {
+        args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
+        if let Some(certs) = &self.certs {
+            let certificate = match role {
+                Role::Log => "lognode",
+                other => other.as_str(),
+            };
+            let files = tiercache_tls::certs::role_files(certs, certificate);
+            for (flag, path) in [
+                ("--tls-ca", Some(files.ca)),
+                ("--tls-cert", files.cert),
+                ("--tls-key", files.key),
+            ] {
+                if let Some(path) = path {
+                    args.extend([flag.into(), path.display().to_string()]);
+                }
+            }
+        }
+        ChildSpec {
+            role,
+            id,
+            port,
+            args,
+            tls: self.certs.is_some(),
+        }
     }
 }
 
@@ -306,6 +333,7 @@ mod tests {
             child_args: Vec::new(),
             auth: None,
             api_args: Vec::new(),
+            certs: None,
         }
     }
 

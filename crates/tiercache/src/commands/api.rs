@@ -153,6 +153,7 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
         node_name: "api".to_owned(),
         limits,
         access,
+        tls: crate::tls::serving_identity(),
     };
     super::runtime()?.block_on(async move {
         // Before anything can print `listening on`: see `shutdown_signal`.
@@ -183,11 +184,12 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
             entry.role, entry.id, entry.address
         );
         tracing::info!(
-            "tiercache api: store {}, {tier_text}, {}, near cache {} ({}), on http://{} (Ctrl-C to stop)",
+            "tiercache api: store {}, {tier_text}, {}, near cache {} ({}), on {}://{} (Ctrl-C to stop)",
             config.store,
             setup.describe(),
             config.node.near_capacity,
             config.node.policy,
+            crate::tls::scheme(),
             nodes.addresses[0]
         );
         tokio::select! {

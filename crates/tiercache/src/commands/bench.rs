@@ -101,14 +101,20 @@ pub struct BenchArgs {
     token_file: Option<std::path::PathBuf>,
 }
 
-/// `http://HOST:PORT,…` → socket addresses, loopback-only unless `allow_remote`.
-pub fn parse_targets(text: &str, allow_remote: bool) -> anyhow::Result<Vec<SocketAddr>> {
+/// `http://HOST:PORT,…` (or all `https://`) → socket addresses, and whether they are
+/// reached over TLS; loopback-only unless `allow_remote`.
+pub fn parse_targets(text: &str, allow_remote: bool) -> anyhow::Result<(Vec<SocketAddr>, bool)> {
     let mut targets = Vec::new();
+    let mut schemes = std::collections::BTreeSet::new();
     for item in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let authority = item
-            .strip_prefix("http://")
-            .with_context(|| format!("target {item:?} must look like http://HOST:PORT"))?
-            .trim_end_matches('/');
+        let (scheme, authority) = item
+            .split_once("://")
+            .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+            .with_context(|| {
+                format!("target {item:?} must look like http://HOST:PORT or https://HOST:PORT")
+            })?;
+        schemes.insert(scheme);
+        let authority = authority.trim_end_matches('/');
         let address = authority
             .to_socket_addrs()
             .with_context(|| format!("target {item:?}: cannot resolve {authority:?}"))?
@@ -121,7 +127,11 @@ pub fn parse_targets(text: &str, allow_remote: bool) -> anyhow::Result<Vec<Socke
         targets.push(address);
     }
     anyhow::ensure!(!targets.is_empty(), "--target names no address");
-    Ok(targets)
+    anyhow::ensure!(
+        schemes.len() == 1,
+        "the targets mix http:// and https://; one run talks to its nodes one way"
+    );
+    Ok((targets, schemes.contains("https")))
 }
 
 /// Runs `spec` with a progress bar.
@@ -176,8 +186,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .map(tiercache_core::Secret::from_file)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    let (targets, tls) = parse_targets(&targets, args.allow_remote)?;
+    let tls = match tls {
+        true => Some(
+            tiercache_tls::process::identity_for("an https:// target")
+                .map_err(anyhow::Error::msg)?
+                .clone(),
+        ),
+        false => None,
+    };
     let spec = LoadSpec {
-        targets: parse_targets(&targets, args.allow_remote)?,
+        targets,
         distribution: args.workload,
         keys: args.keys,
         requests: args.requests,
@@ -187,6 +206,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         max_duration: Duration::from_secs(args.max_seconds.max(1)),
         check_staleness: args.check_staleness,
         token,
+        tls,
     };
     let report = runtime.block_on(run_with_progress(&spec, args.no_progress))?;
     if args.json {

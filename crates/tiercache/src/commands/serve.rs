@@ -97,6 +97,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let api = ApiOptions {
         limits,
         access,
+        tls: crate::tls::serving_identity(),
         ..ApiOptions::default()
     };
     std::fs::create_dir_all(&config.data)

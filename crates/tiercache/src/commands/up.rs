@@ -86,7 +86,12 @@ pub struct UpArgs {
 
     /// Secure the deployment: the API nodes ask for bearer tokens, from --auth-tokens or
     /// else from DIR/secrets/tokens (generated with three random tokens on the first run —
-    /// read,write for the application, read, admin — and kept after).
+    /// read,write for the application, read, admin — and kept after); and every role talks
+    /// TLS, with certificates from DIR/certs (a local CA and one certificate per role,
+    /// generated on the first run and kept): mutual TLS between the roles, server TLS on
+    /// the API nodes. Clients then use https:// and DIR/certs/ca.pem (tools:
+    /// --tls-ca DIR/certs/ca.pem --tls-cert DIR/certs/client.pem --tls-key
+    /// DIR/certs/client.key).
     #[arg(long)]
     secure: bool,
 
@@ -124,12 +129,33 @@ pub struct UpArgs {
     json: bool,
 }
 
+/// The deployment's certificates under `DIR/certs` (written on the first run, kept after),
+/// as an absolute path; `up` itself checks its children's health as the `client` role.
+fn prepare_certs(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let certs = std::path::absolute(dir.join("certs")).context("finding DIR/certs")?;
+    tiercache_tls::certs::generate(&certs, &tiercache_tls::certs::CertOptions::default())
+        .context("writing the deployment's certificates")?;
+    let client = tiercache_tls::Identity::load(&tiercache_tls::certs::role_files(&certs, "client"))
+        .context("reading the deployment's client certificate")?;
+    if !tiercache_tls::process::install(client) {
+        tracing::warn!(
+            "up: the --tls-* flags given are used for the health checks, not DIR/certs/client.pem"
+        );
+    }
+    Ok(certs)
+}
+
 /// Runs the deployment until a shutdown signal.
 pub fn run(args: UpArgs, logging: &crate::logging::LoggingArgs) -> anyhow::Result<()> {
     let tier: UpTier = args.tier.parse().map_err(anyhow::Error::msg)?;
     check_api_args(&args)?;
     let auth = UpAuth::prepare(&args.dir, args.auth_tokens.as_deref(), args.secure)
         .map_err(anyhow::Error::msg)?;
+    let certs = match args.secure {
+        true => Some(prepare_certs(&args.dir)?),
+        false => None,
+    };
+    let certs_dir = certs.clone();
     let options = UpOptions {
         binary: std::env::current_exe().context("finding the tiercache binary")?,
         dir: args.dir.clone(),
@@ -145,6 +171,7 @@ pub fn run(args: UpArgs, logging: &crate::logging::LoggingArgs) -> anyhow::Resul
         child_args: logging.to_flags(),
         auth: auth.clone(),
         api_args: api_args(&args),
+        certs: certs_dir,
     };
     options.validate().map_err(anyhow::Error::msg)?;
     // Before the first child starts: Ctrl-C at the terminal must reach only `up`.
@@ -171,16 +198,22 @@ pub fn run(args: UpArgs, logging: &crate::logging::LoggingArgs) -> anyhow::Resul
         started.elapsed().as_millis()
     );
     let tokens = auth.as_ref().map(|auth| auth.tokens.display().to_string());
+    let certs = certs.map(|certs| certs.display().to_string());
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "processes": processes, "tokens": tokens })
+            serde_json::json!({ "processes": processes, "tokens": tokens, "certs": certs })
         );
     } else {
         print_table(&processes);
         if let Some(tokens) = &tokens {
             println!(
                 "API tokens: {tokens} (send `Authorization: Bearer TOKEN`; dashboards: /#token=TOKEN)"
+            );
+        }
+        if let Some(certs) = &certs {
+            println!(
+                "TLS: certificates in {certs}; trust {certs}/ca.pem (curl --cacert), and present {certs}/client.pem with client.key to the store, admins and log nodes"
             );
         }
     }

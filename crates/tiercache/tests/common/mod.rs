@@ -86,6 +86,55 @@ fn exchange(address: &str, request: &str) -> String {
     answer
 }
 
+/// [`http_as`] over TLS, trusting and presenting `identity` (a certificate when it has
+/// one): (status, JSON body), or the error that ended the exchange (a refused handshake).
+pub fn https_as(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+    identity: &tiercache_tls::Identity,
+) -> Result<(u16, Value), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authorization = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{authorization}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answer = runtime.block_on(async {
+        let config = identity.client_config().map_err(|e| e.to_string())?;
+        let exchange = async {
+            let mut stream = tiercache_tls::connect(address, config).await?;
+            stream
+                .write_all(request.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut answer = Vec::new();
+            stream
+                .read_to_end(&mut answer)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(String::from_utf8_lossy(&answer).into_owned())
+        };
+        tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .map_err(|_| "no answer within 10 s".to_owned())?
+    })?;
+    let status = answer
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {answer:?}"))?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
 /// `GET path` on a fresh connection: the body as text (a 200 is asserted).
 pub fn http_text(address: &str, path: &str) -> String {
     let answer = exchange(
@@ -162,5 +211,7 @@ pub fn of_role<'a>(processes: &'a [Value], role: &str) -> Vec<&'a Value> {
 /// The `HOST:PORT` of a listed process.
 pub fn address(process: &Value) -> String {
     let url = process["url"].as_str().unwrap();
-    url.trim_start_matches("http://").to_owned()
+    url.trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .to_owned()
 }
