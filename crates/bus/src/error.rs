@@ -23,6 +23,46 @@ pub enum BusError {
     /// An unexpected answer.
     #[error("bus error: {0}")]
     Internal(String),
+    /// Redis refused the credentials, or the user lacks an ACL right the bus needs (see
+    /// [`REQUIRED_RIGHTS`]).
+    #[error("bus refused: {0}")]
+    Refused(String),
+}
+
+/// The ACL rights the bus's Redis user needs, as `ACL SETUSER` takes them: its keys and
+/// channels under `tc:`, and the commands of sessions, subscriptions and scripts.
+pub const REQUIRED_RIGHTS: &str = "~tc:* &tc:* +@read +@write +@pubsub +@scripting +@connection +@transaction +info +wait +cluster|slots +cluster|shards +cluster|nodes +readonly";
+
+/// Whether Redis refused who we are or what we asked (an ACL rule), rather than failed.
+pub(crate) fn is_refusal(error: &redis::RedisError) -> bool {
+    if error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("NOPERM" | "WRONGPASS" | "NOAUTH"))
+    {
+        return true;
+    }
+    // A Cluster client wraps the first connections' errors in an I/O error: only the text
+    // still says what the server answered.
+    let text = error.to_string();
+    ["WRONGPASS", "NOPERM", "NOAUTH", "AuthenticationFailed"]
+        .iter()
+        .any(|refusal| text.contains(refusal))
+}
+
+/// A connection error at `address`: a refusal names who was refused and the rights the bus
+/// needs; anything else is `Unavailable`.
+pub(crate) fn refused_or_unavailable(
+    address: &str,
+    auth: &tiercache_core::RedisAuth,
+    error: &redis::RedisError,
+) -> BusError {
+    if is_refusal(error) {
+        BusError::Refused(format!(
+            "Redis at {address} refused the bus{}: {error}; its ACL user needs {REQUIRED_RIGHTS}",
+            auth.describe()
+        ))
+    } else {
+        BusError::Unavailable(format!("Redis at {address}: {error}"))
+    }
 }
 
 impl BusError {
@@ -32,13 +72,16 @@ impl BusError {
             BusError::InvalidUrl(_) | BusError::InvalidArgument(_) => ErrorCode::InvalidArgument,
             BusError::SessionLost(_) | BusError::Unavailable(_) => ErrorCode::Unavailable,
             BusError::Internal(_) => ErrorCode::Internal,
+            BusError::Refused(_) => ErrorCode::PermissionDenied,
         }
     }
 }
 
 impl From<redis::RedisError> for BusError {
     fn from(error: redis::RedisError) -> BusError {
-        if error.is_io_error()
+        if is_refusal(&error) {
+            BusError::Refused(error.to_string())
+        } else if error.is_io_error()
             || error.is_connection_dropped()
             || error.is_connection_refusal()
             || error.is_timeout()

@@ -59,7 +59,7 @@ mod topic;
 mod url;
 
 pub use self::redis::{RedisBus, RedisClusterBus};
-pub use error::{BusError, BusResult};
+pub use error::{BusError, BusResult, REQUIRED_RIGHTS};
 pub use memory::MemoryBus;
 pub use model::{Bus, Offset, Receivers, Record};
 pub use session::{DEFAULT_LEASE, Session, SessionEvent, SessionId, SessionOptions};

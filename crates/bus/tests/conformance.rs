@@ -558,3 +558,71 @@ async fn redis_cluster_subscriber_entries_wait_for_a_replica() {
     }
     session.subscribe("o:frozen").await.unwrap();
 }
+
+/// The bus's ACL user: exactly the rights the bus documents, and nothing more.
+const BUS_USER: &str = "tc-bus";
+const BUS_PASSWORD: &str = "bus-password-for-tests";
+
+/// A user who may do anything, but not on tiercache's keys and channels.
+fn add_stranger(add: impl Fn(&str, &str, &str) -> std::io::Result<()>) {
+    add("stranger", "stranger-password", "~other:* &other:* +@all").unwrap();
+}
+
+/// Opening the bus as `stranger` or with a wrong password fails with `Refused`, naming the
+/// rights the bus needs.
+async fn refuses_users_without_the_bus_rights(url_of: impl Fn(&str) -> String) {
+    match tiercache_bus::open(&url_of("stranger:stranger-password")).await {
+        Err(BusError::Refused(message)) => {
+            assert!(message.to_uppercase().contains("NOPERM"), "{message}");
+            assert!(message.contains("as stranger"), "{message}");
+            assert!(message.contains("~tc:* &tc:*"), "{message}");
+            assert!(!message.contains("stranger-password"), "{message}");
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a user without the bus's rights opened the bus"),
+    }
+    match tiercache_bus::open(&url_of(&format!("{BUS_USER}:not-the-password"))).await {
+        Err(BusError::Refused(message)) => {
+            let lower = message.to_lowercase();
+            assert!(
+                lower.contains("wrongpass") || lower.contains("authentication failed"),
+                "{message}"
+            );
+            assert!(!message.contains("not-the-password"), "{message}");
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a wrong password opened the bus"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_single_server_as_an_acl_user_with_only_the_bus_rights() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    server
+        .add_user(BUS_USER, BUS_PASSWORD, tiercache_bus::REQUIRED_RIGHTS)
+        .unwrap();
+    add_stranger(|name, password, rights| server.add_user(name, password, rights));
+    let url_of = |credentials: &str| format!("redis://{credentials}@{}", server.address());
+    refuses_users_without_the_bus_rights(url_of).await;
+    let bus = tiercache_bus::open(&url_of(&format!("{BUS_USER}:{BUS_PASSWORD}")))
+        .await
+        .unwrap();
+    run_suite(bus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_as_an_acl_user_with_only_the_bus_rights() {
+    let cluster =
+        RedisCluster::start(3, 1).expect("redis-server must be installed (scripts/test.sh)");
+    cluster
+        .add_user(BUS_USER, BUS_PASSWORD, tiercache_bus::REQUIRED_RIGHTS)
+        .unwrap();
+    add_stranger(|name, password, rights| cluster.add_user(name, password, rights));
+    let seeds: Vec<String> = cluster.nodes().iter().map(RedisServer::address).collect();
+    let url_of = |credentials: &str| format!("redis-cluster://{credentials}@{}", seeds.join(","));
+    refuses_users_without_the_bus_rights(url_of).await;
+    let bus = tiercache_bus::open(&url_of(&format!("{BUS_USER}:{BUS_PASSWORD}")))
+        .await
+        .unwrap();
+    run_suite(bus).await;
+}

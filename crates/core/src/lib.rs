@@ -10,6 +10,8 @@
 //! - [`Version`]: the per-object version the store assigns; strictly increasing per key.
 //! - [`metrics`]: `/metrics` of every long-running role, in the Prometheus text format.
 //! - [`Secret`]: a credential that prints as `<secret>` wherever it is shown.
+//! - [`RedisAuth`]: the ACL user and password of a Redis URL; [`redact_url`] for any URL
+//!   that is printed.
 //! - [`Tokens`]: the bearer tokens of a token file and their [`Scope`]s, compared in
 //!   constant time.
 
@@ -19,6 +21,8 @@ mod byte_size;
 mod error_code;
 /// `/metrics` of every role: families read at scrape time, encoded by `prometheus-client`.
 pub mod metrics;
+/// The ACL user and password of a Redis URL: [`RedisAuth`].
+mod redis_auth;
 /// Credentials kept out of logs: [`Secret`].
 mod secret;
 /// Bearer tokens and their scopes: [`Tokens`].
@@ -28,6 +32,7 @@ mod version;
 
 pub use byte_size::{ByteSize, ParseByteSizeError};
 pub use error_code::ErrorCode;
+pub use redis_auth::{REDIS_PASSWORD_FILE_VAR, REDIS_PASSWORD_VAR, RedisAuth, redact_url};
 pub use secret::Secret;
 pub use tokens::{MIN_TOKEN_LEN, Scope, Scopes, TokenFileError, Tokens};
 pub use version::Version;

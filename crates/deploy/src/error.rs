@@ -10,7 +10,7 @@ use tiercache_tier::TierError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `http://…`: the store service did not answer.
-    #[error("connecting to the store service at {url}")]
+    #[error("connecting to the store service at {}", tiercache_core::redact_url(.url))]
     StoreService {
         /// The store's URL.
         url: String,
@@ -19,7 +19,7 @@ pub enum Error {
         source: StoreError,
     },
     /// `sqlite://…`, `postgres://…`: the database could not be opened.
-    #[error("opening the store database {url}")]
+    #[error("opening the store database {}", tiercache_core::redact_url(.url))]
     StoreDatabase {
         /// The database URL.
         url: String,
@@ -37,7 +37,7 @@ pub enum Error {
         source: StoreError,
     },
     /// The shared tier could not be opened.
-    #[error("opening the shared tier {url}")]
+    #[error("opening the shared tier {}", tiercache_core::redact_url(.url))]
     Tier {
         /// The tier's URL.
         url: String,
@@ -46,7 +46,7 @@ pub enum Error {
         source: TierError,
     },
     /// The bus could not be opened.
-    #[error("opening the bus {url}")]
+    #[error("opening the bus {}", tiercache_core::redact_url(.url))]
     Bus {
         /// The bus's URL.
         url: String,

@@ -158,6 +158,16 @@ impl RedisServer {
         format!("redis://{}", self.address())
     }
 
+    /// Creates (or replaces) the ACL user `name` with `password` and `rights` (as `ACL
+    /// SETUSER` takes them, space-separated: `~tc:* +@read …`). The `default` user stays
+    /// as it was, so set-up commands keep working.
+    pub fn add_user(&self, name: &str, password: &str, rights: &str) -> std::io::Result<()> {
+        let password = format!(">{password}");
+        let mut args = vec!["ACL", "SETUSER", name, "reset", "on", password.as_str()];
+        args.extend(rights.split_whitespace());
+        self.command(&args).map(drop)
+    }
+
     /// Its process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(Process::id)
@@ -302,6 +312,13 @@ impl RedisCluster {
     /// Mutable access, to kill or pause a node.
     pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
         &mut self.nodes
+    }
+
+    /// [`RedisServer::add_user`] on every node.
+    pub fn add_user(&self, name: &str, password: &str, rights: &str) -> std::io::Result<()> {
+        self.nodes
+            .iter()
+            .try_for_each(|node| node.add_user(name, password, rights))
     }
 
     /// `redis-cluster://h:p,h:p,…` over every node.

@@ -18,22 +18,65 @@ pub enum TierError {
     /// An unexpected answer.
     #[error("shared tier error: {0}")]
     Internal(String),
+    /// Redis refused the credentials, or the user lacks an ACL right the tier needs (see
+    /// [`REQUIRED_RIGHTS`]).
+    #[error("shared tier refused: {0}")]
+    Refused(String),
 }
+
+/// The ACL rights the tier's Redis user needs, as `ACL SETUSER` takes them.
+pub const REQUIRED_RIGHTS: &str = "~tc:* +@read +@write +@scripting +@connection +@transaction +info +wait +cluster|slots +cluster|shards +cluster|nodes +readonly";
 
 impl TierError {
     /// The error's classification.
     pub fn code(&self) -> ErrorCode {
         match self {
             TierError::InvalidUrl(_) | TierError::Unsupported(_) => ErrorCode::InvalidArgument,
+            TierError::Refused(_) => ErrorCode::PermissionDenied,
             TierError::Unavailable(_) => ErrorCode::Unavailable,
             TierError::Internal(_) => ErrorCode::Internal,
         }
     }
 }
 
+/// Whether Redis refused who we are (a wrong password, no authentication) or what we asked
+/// (an ACL rule), rather than failed.
+pub(crate) fn is_refusal(error: &redis::RedisError) -> bool {
+    if error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("NOPERM" | "WRONGPASS" | "NOAUTH"))
+    {
+        return true;
+    }
+    // A Cluster client wraps the first connections' errors in an I/O error: only the text
+    // still says what the server answered.
+    let text = error.to_string();
+    ["WRONGPASS", "NOPERM", "NOAUTH", "AuthenticationFailed"]
+        .iter()
+        .any(|refusal| text.contains(refusal))
+}
+
+/// A connection error at `address`: a refusal says who was refused and which rights the
+/// tier needs; anything else is `Unavailable`.
+pub(crate) fn refused_or_unavailable(
+    address: &str,
+    auth: &tiercache_core::RedisAuth,
+    error: &redis::RedisError,
+) -> TierError {
+    if is_refusal(error) {
+        TierError::Refused(format!(
+            "Redis at {address} refused the tier{}: {error}; its ACL user needs {REQUIRED_RIGHTS}",
+            auth.describe()
+        ))
+    } else {
+        TierError::Unavailable(format!("Redis at {address}: {error}"))
+    }
+}
+
 impl From<redis::RedisError> for TierError {
     fn from(error: redis::RedisError) -> TierError {
-        if error.is_io_error()
+        if is_refusal(&error) {
+            TierError::Refused(error.to_string())
+        } else if error.is_io_error()
             || error.is_connection_dropped()
             || error.is_connection_refusal()
             || error.is_timeout()

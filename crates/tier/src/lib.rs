@@ -37,11 +37,11 @@ pub mod slot;
 /// Tier URLs and [`open`].
 mod url;
 
-pub use error::{TierError, TierResult};
+pub use error::{REQUIRED_RIGHTS, TierError, TierResult};
 pub use memory::MemoryNode;
 pub use model::{
     DEFAULT_REPLICA_WAIT, Entry, SetOutcome, Tier, TierOptions, TierStats, write_refused,
 };
 pub use redis_settings::redis_server_args;
 pub use redis_tier::RedisNode;
-pub use url::{TierUrl, open};
+pub use url::{TierUrl, open, split_credentials};

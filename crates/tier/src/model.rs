@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tiercache_cache::PolicySpec;
-use tiercache_core::Version;
+use tiercache_core::{RedisAuth, Version};
 
 use crate::error::TierResult;
 
@@ -138,6 +138,11 @@ pub struct TierOptions {
     /// into a slower write instead of a failed one; a shorter one fails sooner when a
     /// replica is really gone. Waited in rounds of half `redis_timeout`.
     pub replica_wait: Duration,
+    /// Redis: who to authenticate as on every server (default: nobody). Set by [`open`]
+    /// from the URL's `USER:PASSWORD@` (or the environment, see [`RedisAuth`]).
+    ///
+    /// [`open`]: crate::open
+    pub redis_auth: RedisAuth,
 }
 
 /// The default [`TierOptions::replica_wait`].
@@ -152,6 +157,7 @@ impl Default for TierOptions {
             redis_timeout: Duration::from_secs(2),
             value_ttl: None,
             replica_wait: DEFAULT_REPLICA_WAIT,
+            redis_auth: RedisAuth::default(),
         }
     }
 }

@@ -140,6 +140,33 @@ pub(crate) async fn write(
     Ok(outcome(held))
 }
 
+/// The key the rights probe touches: under the tier's prefix, never holding a value.
+const RIGHTS_PROBE_KEY: &str = "tc:rights-probe";
+
+/// Fails with `Refused` when the connection's user lacks a right the tier uses: reading and
+/// deleting its keys, and running scripts. Only refusals count (a replica answering
+/// `READONLY` to the delete has the rights). Run once per connection set-up, so a node
+/// with the wrong ACL user refuses to start instead of failing its first requests.
+pub(crate) async fn probe_rights<C: redis::aio::ConnectionLike + Send>(
+    connection: &mut C,
+    address: &str,
+    auth: &tiercache_core::RedisAuth,
+) -> TierResult<()> {
+    let probes = [
+        redis::cmd("EXISTS").arg(RIGHTS_PROBE_KEY).clone(),
+        redis::cmd("DEL").arg(RIGHTS_PROBE_KEY).clone(),
+        redis::cmd("EVAL").arg("return 1").arg(0).clone(),
+    ];
+    for probe in probes {
+        if let Err(error) = probe.query_async::<redis::Value>(connection).await
+            && crate::error::is_refusal(&error)
+        {
+            return Err(crate::error::refused_or_unavailable(address, auth, &error));
+        }
+    }
+    Ok(())
+}
+
 /// One Redis server, reached through a reconnecting connection.
 #[derive(Clone)]
 pub struct RedisNode {
@@ -160,7 +187,7 @@ impl RedisNode {
     /// Connects to `address` (`host:port`), failing with `Unavailable` when nothing answers
     /// within the options' timeout.
     pub async fn connect(address: &str, options: &TierOptions) -> TierResult<RedisNode> {
-        let client = redis::Client::open(format!("redis://{address}/"))
+        let client = redis::Client::open(options.redis_auth.client_url(address, ""))
             .map_err(|error| TierError::InvalidUrl(format!("{address}: {error}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.redis_timeout))
@@ -172,7 +199,10 @@ impl RedisNode {
         )
         .await
         .map_err(|_| TierError::Unavailable(format!("no answer from Redis at {address}")))?
-        .map_err(|error| TierError::Unavailable(format!("Redis at {address}: {error}")))?;
+        .map_err(|error| {
+            crate::error::refused_or_unavailable(address, &options.redis_auth, &error)
+        })?;
+        probe_rights(&mut connection.clone(), address, &options.redis_auth).await?;
         Ok(RedisNode {
             address: address.to_owned(),
             connection,

@@ -48,12 +48,16 @@ impl ClusterRedisTier {
         seeds: &[String],
         options: &TierOptions,
     ) -> TierResult<ClusterRedisTier> {
-        let client = ClusterClient::builder(seeds.iter().map(|seed| format!("redis://{seed}/")))
-            .connection_timeout(options.redis_timeout)
-            .response_timeout(options.redis_timeout)
-            .retries(3)
-            .build()
-            .map_err(|error| TierError::InvalidUrl(format!("redis-cluster://: {error}")))?;
+        let client = ClusterClient::builder(
+            seeds
+                .iter()
+                .map(|seed| options.redis_auth.client_url(seed, "")),
+        )
+        .connection_timeout(options.redis_timeout)
+        .response_timeout(options.redis_timeout)
+        .retries(3)
+        .build()
+        .map_err(|error| TierError::InvalidUrl(format!("redis-cluster://: {error}")))?;
         // Bounded: connection set-up can otherwise wait on an unresponsive seed.
         let connection =
             tokio::time::timeout(options.redis_timeout * 3, client.get_async_connection())
@@ -62,8 +66,18 @@ impl ClusterRedisTier {
                     TierError::Unavailable(format!("no Redis Cluster answered at {seeds:?}"))
                 })?
                 .map_err(|error| {
-                    TierError::Unavailable(format!("Redis Cluster at {seeds:?}: {error}"))
+                    crate::error::refused_or_unavailable(
+                        &format!("{seeds:?}"),
+                        &options.redis_auth,
+                        &error,
+                    )
                 })?;
+        crate::redis_tier::probe_rights(
+            &mut connection.clone(),
+            &format!("{seeds:?}"),
+            &options.redis_auth,
+        )
+        .await?;
         let mut tier = ClusterRedisTier {
             connection,
             scripts: Scripts::new(options),

@@ -3,6 +3,8 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
+use tiercache_core::RedisAuth;
+
 use crate::error::{TierError, TierResult};
 use crate::memory::{MemoryTier, PartitionedTier, ReplicatedTier};
 use crate::model::{Counted, Tier, TierOptions};
@@ -109,8 +111,28 @@ impl FromStr for TierUrl {
     }
 }
 
-/// Opens the tier a URL names (connecting to its servers, for Redis).
+/// Splits a Redis URL's credentials (`USER:PASSWORD@` before the addresses, or the
+/// environment's, see [`RedisAuth`]) from the rest: the URL without them, and who to
+/// authenticate as. Other URLs come back as they are.
+pub fn split_credentials(url: &str) -> TierResult<(String, RedisAuth)> {
+    match url.split_once("://") {
+        Some((scheme, rest)) if scheme.starts_with("redis") => {
+            let (auth, rest) = RedisAuth::split(rest).map_err(|error| {
+                TierError::InvalidUrl(format!("{}: {error}", tiercache_core::redact_url(url)))
+            })?;
+            Ok((format!("{scheme}://{rest}"), auth))
+        }
+        _ => Ok((url.to_owned(), RedisAuth::default())),
+    }
+}
+
+/// Opens the tier a URL names (connecting to its servers, for Redis, as the URL's user).
 pub async fn open(url: &str, options: &TierOptions) -> TierResult<Arc<dyn Tier>> {
+    let (url, redis_auth) = split_credentials(url)?;
+    let options = &TierOptions {
+        redis_auth,
+        ..options.clone()
+    };
     Ok(match url.parse::<TierUrl>()? {
         TierUrl::Memory => Arc::new(Counted::new(MemoryTier::new(options)?)),
         TierUrl::MemoryPartitioned(n) => Arc::new(Counted::new(PartitionedTier::new(n, options)?)),

@@ -358,3 +358,74 @@ async fn values_expire_after_the_value_ttl() {
     let server = RedisServer::start().expect("redis-server must start for this test");
     values_expire(open(&server.url(), &aging).await.unwrap()).await;
 }
+
+/// The tier's ACL user: exactly the rights the tier documents.
+const TIER_USER: &str = "tc-tier";
+const TIER_PASSWORD: &str = "tier-password-for-tests";
+
+/// Opening the tier as a user without its rights, or with a wrong password, fails with
+/// `Refused` naming the rights; the password never shows.
+async fn refuses_users_without_the_tier_rights(url_of: impl Fn(&str) -> String) {
+    match open(&url_of("stranger:stranger-password"), &options()).await {
+        Err(tiercache_tier::TierError::Refused(message)) => {
+            assert!(message.to_uppercase().contains("NOPERM"), "{message}");
+            assert!(message.contains("as stranger"), "{message}");
+            assert!(message.contains("~tc:*"), "{message}");
+            assert!(!message.contains("stranger-password"), "{message}");
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a user without the tier's rights opened the tier"),
+    }
+    match open(&url_of(&format!("{TIER_USER}:wrong")), &options()).await {
+        Err(tiercache_tier::TierError::Refused(message)) => {
+            let lower = message.to_lowercase();
+            assert!(
+                lower.contains("wrongpass") || lower.contains("authentication failed"),
+                "{message}"
+            );
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a wrong password opened the tier"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_single_server_conforms_as_an_acl_user_with_only_the_tier_rights() {
+    let server = RedisServer::start().expect("redis-server must start for this test");
+    server
+        .add_user(TIER_USER, TIER_PASSWORD, tiercache_tier::REQUIRED_RIGHTS)
+        .unwrap();
+    server
+        .add_user("stranger", "stranger-password", "~other:* +@all")
+        .unwrap();
+    let url_of = |credentials: &str| format!("redis://{credentials}@{}", server.address());
+    refuses_users_without_the_tier_rights(url_of).await;
+    let url = url_of(&format!("{TIER_USER}:{TIER_PASSWORD}"));
+    let tier = open(&url, &options()).await.unwrap();
+    assert!(
+        !tier.describe().contains(TIER_PASSWORD),
+        "{}",
+        tier.describe()
+    );
+    run_suite(tier).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_conforms_as_an_acl_user_with_only_the_tier_rights() {
+    let cluster = RedisCluster::start(3, 1).expect("a Redis Cluster must start for this test");
+    cluster
+        .add_user(TIER_USER, TIER_PASSWORD, tiercache_tier::REQUIRED_RIGHTS)
+        .unwrap();
+    cluster
+        .add_user("stranger", "stranger-password", "~other:* +@all")
+        .unwrap();
+    let seeds: Vec<String> = cluster.nodes().iter().map(RedisServer::address).collect();
+    let url_of = |credentials: &str| format!("redis-cluster://{credentials}@{}", seeds.join(","));
+    refuses_users_without_the_tier_rights(url_of).await;
+    run_suite(
+        open(&url_of(&format!("{TIER_USER}:{TIER_PASSWORD}")), &options())
+            .await
+            .unwrap(),
+    )
+    .await;
+}

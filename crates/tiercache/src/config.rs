@@ -436,8 +436,15 @@ impl ConfigFile {
     }
 }
 
-/// Prints a configuration section as TOML under its header.
+/// Prints a configuration section as TOML under its header, with every URL's password
+/// shown as `<secret>`.
 pub fn print_section<T: Serialize>(header: &str, section: &T) -> anyhow::Result<()> {
+    print!("{}", section_text(header, section)?);
+    Ok(())
+}
+
+/// What [`print_section`] prints.
+fn section_text<T: Serialize>(header: &str, section: &T) -> anyhow::Result<String> {
     #[derive(Serialize)]
     struct Wrapper<'a, T> {
         #[serde(flatten)]
@@ -445,13 +452,47 @@ pub fn print_section<T: Serialize>(header: &str, section: &T) -> anyhow::Result<
     }
     let mut inner = std::collections::BTreeMap::new();
     inner.insert(header, section);
-    print!("{}", toml::to_string(&Wrapper { inner })?);
-    Ok(())
+    let mut value = toml::Value::try_from(Wrapper { inner })?;
+    redact_urls(&mut value);
+    Ok(toml::to_string(&value)?)
+}
+
+/// Replaces the password of every URL in `value` by `<secret>`.
+fn redact_urls(value: &mut toml::Value) {
+    match value {
+        toml::Value::String(text) if text.contains("://") => {
+            *text = tiercache_core::redact_url(text);
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(redact_urls),
+        toml::Value::Table(table) => table.iter_mut().for_each(|(_, item)| redact_urls(item)),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_configurations_hide_url_passwords() {
+        #[derive(Serialize)]
+        struct Section {
+            store: String,
+            tier: String,
+            nested: Vec<String>,
+        }
+        let text = section_text(
+            "api",
+            &Section {
+                store: "postgres://app:hunter22@db:5432/x".into(),
+                tier: "redis-cluster://tc-api:hunter22@h:1,h:2".into(),
+                nested: vec!["redis://:hunter22@h:1".into()],
+            },
+        )
+        .unwrap();
+        assert!(!text.contains("hunter22"), "{text}");
+        assert!(text.contains("postgres://app:<secret>@db:5432/x"), "{text}");
+    }
 
     #[test]
     fn unknown_keys_are_errors_with_a_line_number() {

@@ -27,7 +27,7 @@ use super::incarnation::{
     take_lease,
 };
 use super::{keys, scripts};
-use crate::error::{BusError, BusResult};
+use crate::error::{BusError, BusResult, refused_or_unavailable};
 use crate::model::{Bus, Offset, Receivers, Record};
 use crate::session::{
     Backend, Incarnation, Session, SessionEvent, SessionId, SessionOptions, Sink,
@@ -38,6 +38,8 @@ use crate::topic::check_topic;
 #[derive(Clone)]
 pub struct RedisClusterBus {
     seeds: Vec<String>,
+    /// Who every connection authenticates as.
+    auth: tiercache_core::RedisAuth,
     /// Publishes, liveness checks, the sessions' own commands and their clean-up.
     commands: ClusterConnection,
     publish: Script,
@@ -58,12 +60,13 @@ impl std::fmt::Debug for RedisClusterBus {
 /// A cluster client for `seeds`, optionally delivering pushes to `push`.
 fn client(
     seeds: &[String],
+    auth: &tiercache_core::RedisAuth,
     push: Option<mpsc::UnboundedSender<PushInfo>>,
 ) -> BusResult<ClusterClient> {
     let mut builder = ClusterClient::builder(
         seeds
             .iter()
-            .map(|seed| format!("redis://{seed}/?protocol=resp3")),
+            .map(|seed| auth.client_url(seed, "?protocol=resp3")),
     )
     .use_protocol(redis::ProtocolVersion::RESP3)
     .connection_timeout(REDIS_TIMEOUT)
@@ -78,26 +81,41 @@ fn client(
 }
 
 /// Connects a cluster client, bounded in time.
-async fn connect(client: &ClusterClient, seeds: &[String]) -> BusResult<ClusterConnection> {
+async fn connect(
+    client: &ClusterClient,
+    seeds: &[String],
+    auth: &tiercache_core::RedisAuth,
+) -> BusResult<ClusterConnection> {
     tokio::time::timeout(REDIS_TIMEOUT * 3, client.get_async_connection())
         .await
         .map_err(|_| BusError::Unavailable(format!("no Redis Cluster answered at {seeds:?}")))?
-        .map_err(|error| BusError::Unavailable(format!("Redis Cluster at {seeds:?}: {error}")))
+        .map_err(|error| refused_or_unavailable(&format!("{seeds:?}"), auth, &error))
 }
 
 impl RedisClusterBus {
     /// Connects to the Redis Cluster that `seeds` (`HOST:PORT` each) belong to.
     pub async fn connect(seeds: &[String]) -> BusResult<RedisClusterBus> {
+        RedisClusterBus::connect_as(seeds, &tiercache_core::RedisAuth::default()).await
+    }
+
+    /// [`RedisClusterBus::connect`] as `auth`'s user; fails with `Refused` when it lacks a
+    /// right the bus needs.
+    pub async fn connect_as(
+        seeds: &[String],
+        auth: &tiercache_core::RedisAuth,
+    ) -> BusResult<RedisClusterBus> {
         if seeds.is_empty() {
             return Err(BusError::InvalidUrl(
                 "redis-cluster:// needs at least one HOST:PORT".into(),
             ));
         }
-        let commands = connect(&client(seeds, None)?, seeds).await?;
+        let commands = connect(&client(seeds, auth, None)?, seeds, auth).await?;
+        super::probe_rights(&mut commands.clone(), &format!("{seeds:?}"), auth).await?;
         let nodes: String = redis::cmd("CLUSTER")
             .arg("NODES")
             .query_async(&mut commands.clone())
-            .await?;
+            .await
+            .map_err(|error| refused_or_unavailable(&format!("{seeds:?}"), auth, &error))?;
         let replicated = nodes.lines().any(|line| {
             line.split_whitespace()
                 .nth(2)
@@ -105,6 +123,7 @@ impl RedisClusterBus {
         });
         Ok(RedisClusterBus {
             seeds: seeds.to_vec(),
+            auth: auth.clone(),
             durable: DurableTopics::new(commands.clone()),
             commands,
             publish: Script::new(scripts::SHARDED_PUBLISH),
@@ -121,7 +140,12 @@ impl Backend for RedisClusterBus {
         let inbox = keys::inbox(id);
         // The client's pushes arrive on a channel; a task turns them into session events.
         let (pushes, mut received) = mpsc::unbounded_channel::<PushInfo>();
-        let connection = connect(&client(&self.seeds, Some(pushes))?, &self.seeds).await?;
+        let connection = connect(
+            &client(&self.seeds, &self.auth, Some(pushes))?,
+            &self.seeds,
+            &self.auth,
+        )
+        .await?;
         let leaving = Leaving::default();
         let forwarder = {
             let (inbox, leaving) = (inbox.clone(), leaving.clone());

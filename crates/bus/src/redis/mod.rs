@@ -49,3 +49,31 @@ mod server;
 
 pub use cluster::RedisClusterBus;
 pub use server::RedisBus;
+
+/// The key and channel the rights probe touches: under the bus's prefix, never holding a
+/// value or a subscriber.
+const RIGHTS_PROBE: &str = "tc:bus:rights-probe";
+
+/// Fails with `Refused` when the connection's user lacks a right the bus uses: reading and
+/// deleting its keys, running scripts, publishing on its channels. Only refusals count.
+/// Run when the bus connects, so a node with the wrong ACL user refuses to start.
+async fn probe_rights<C: redis::aio::ConnectionLike + Send>(
+    connection: &mut C,
+    address: &str,
+    auth: &tiercache_core::RedisAuth,
+) -> crate::error::BusResult<()> {
+    let probes = [
+        redis::cmd("EXISTS").arg(RIGHTS_PROBE).clone(),
+        redis::cmd("DEL").arg(RIGHTS_PROBE).clone(),
+        redis::cmd("EVAL").arg("return 1").arg(0).clone(),
+        redis::cmd("PUBLISH").arg(RIGHTS_PROBE).arg("").clone(),
+    ];
+    for probe in probes {
+        if let Err(error) = probe.query_async::<redis::Value>(connection).await
+            && crate::error::is_refusal(&error)
+        {
+            return Err(crate::error::refused_or_unavailable(address, auth, &error));
+        }
+    }
+    Ok(())
+}

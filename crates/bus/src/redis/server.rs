@@ -55,7 +55,16 @@ impl std::fmt::Debug for RedisBus {
 impl RedisBus {
     /// Connects to the Redis server at `address` (`HOST:PORT`).
     pub async fn connect(address: &str) -> BusResult<RedisBus> {
-        let client = redis::Client::open(format!("redis://{address}/?protocol=resp3"))
+        RedisBus::connect_as(address, &tiercache_core::RedisAuth::default()).await
+    }
+
+    /// [`RedisBus::connect`] as `auth`'s user; fails with `Refused` when it lacks a right
+    /// the bus needs.
+    pub async fn connect_as(
+        address: &str,
+        auth: &tiercache_core::RedisAuth,
+    ) -> BusResult<RedisBus> {
+        let client = redis::Client::open(auth.client_url(address, "?protocol=resp3"))
             .map_err(|error| BusError::InvalidUrl(format!("{address}: {error}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
@@ -66,11 +75,14 @@ impl RedisBus {
             ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
-        .map_err(|_| BusError::Unavailable(format!("{address}: connection timed out")))??;
+        .map_err(|_| BusError::Unavailable(format!("{address}: connection timed out")))?
+        .map_err(|error| crate::error::refused_or_unavailable(address, auth, &error))?;
+        super::probe_rights(&mut commands.clone(), address, auth).await?;
         let info: String = redis::cmd("INFO")
             .arg("replication")
             .query_async(&mut commands.clone())
-            .await?;
+            .await
+            .map_err(|error| crate::error::refused_or_unavailable(address, auth, &error))?;
         let replicated = !info.contains("connected_slaves:0");
         Ok(RedisBus {
             address: address.to_owned(),

@@ -150,7 +150,8 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         println!("listening on {address}");
         tracing::info!(
             "tiercache admin: {id} on {url}, store {}, lease {} ms, registered as {ADMIN_ROLE}/{id} (Ctrl-C to stop)",
-            config.store, config.lease_ms
+            tiercache_core::redact_url(&config.store),
+            config.lease_ms
         );
         // Ticks until the signal, then hands the lease over.
         admin.clone().run(shutdown).await;

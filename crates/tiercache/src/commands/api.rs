@@ -185,7 +185,7 @@ pub fn run(args: ApiArgs) -> anyhow::Result<()> {
         );
         tracing::info!(
             "tiercache api: store {}, {tier_text}, {}, near cache {} ({}), on {}://{} (Ctrl-C to stop)",
-            config.store,
+            tiercache_core::redact_url(&config.store),
             setup.describe(),
             config.node.near_capacity,
             config.node.policy,

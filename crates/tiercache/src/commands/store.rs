@@ -176,7 +176,7 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         let shutdown = super::shutdown_signal();
         let store = SqlStore::open(&db, options)
             .await
-            .with_context(|| format!("opening {}", db))?;
+            .with_context(|| format!("opening {}", tiercache_core::redact_url(&db)))?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {}", listen))?;
@@ -189,7 +189,7 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         tracing::info!(
             "tiercache store: {} database {} served on {address} (Ctrl-C to stop)",
             store.backend_name(),
-            db
+            tiercache_core::redact_url(&db)
         );
         let served = serve(
             Arc::new(store.clone()),
