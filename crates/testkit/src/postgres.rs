@@ -1,5 +1,6 @@
 //! A throwaway PostgreSQL cluster: `initdb` into a temporary directory, `postgres` on a free
-//! loopback port, trust authentication for the `postgres` user.
+//! loopback port, trust authentication for the `postgres` user; every other role logs in
+//! with its password (SCRAM), see [`Postgres::create_role`].
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -137,6 +138,12 @@ impl Postgres {
                 detail: String::from_utf8_lossy(&output.stderr).into_owned(),
             });
         }
+        // `postgres` (the tests' set-up) is trusted; any other role needs its password.
+        let hba = "local all all trust\n\
+                   host all postgres 127.0.0.1/32 trust\n\
+                   host all all 127.0.0.1/32 scram-sha-256\n";
+        std::fs::write(self.data_dir().join("pg_hba.conf"), hba)
+            .map_err(Error::io("writing pg_hba.conf"))?;
         Ok(())
     }
 
@@ -183,6 +190,32 @@ impl Postgres {
 
     /// Creates an empty database and returns its URL.
     pub fn create_database(&self, name: &str) -> Result<String, Error> {
+        self.psql(
+            &format!("CREATE DATABASE \"{name}\""),
+            &format!("database {name}"),
+        )?;
+        Ok(self.database_url(name))
+    }
+
+    /// Creates a role that logs in with `password` only, and a database it owns; returns
+    /// the database's URL for that role, without the password.
+    pub fn create_role(&self, role: &str, password: &str, database: &str) -> Result<String, Error> {
+        self.psql(
+            &format!("CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'"),
+            &format!("role {role}"),
+        )?;
+        self.psql(
+            &format!("CREATE DATABASE \"{database}\" OWNER \"{role}\""),
+            &format!("database {database}"),
+        )?;
+        Ok(format!(
+            "postgres://{role}@127.0.0.1:{}/{database}",
+            self.port
+        ))
+    }
+
+    /// Runs one SQL statement as `postgres`.
+    fn psql(&self, statement: &str, what: &str) -> Result<(), Error> {
         let output = Command::new(self.bin.join("psql"))
             .args([
                 "-h",
@@ -193,16 +226,16 @@ impl Postgres {
                 "postgres",
             ])
             .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
-            .arg(format!("CREATE DATABASE \"{name}\""))
+            .arg(statement)
             .output()
             .map_err(Error::io("running psql"))?;
         if !output.status.success() {
             return Err(Error::NotReady {
-                what: format!("database {name}"),
+                what: what.to_owned(),
                 detail: String::from_utf8_lossy(&output.stderr).into_owned(),
             });
         }
-        Ok(self.database_url(name))
+        Ok(())
     }
 
     /// Stops the server (fast shutdown) and leaves it stopped; [`restart`](Self::restart)
