@@ -273,11 +273,14 @@ fn tokens_by_scope(path: &std::path::Path) -> std::collections::HashMap<String, 
 
 #[test]
 fn up_secure_generates_tokens_the_nodes_ask_for_and_the_admins_send() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let (up, processes) = up(
         dir.path(),
         &[
             "--secure",
+            "--tier",
+            "redis",
             "--nodes",
             "1",
             "--log-nodes",
@@ -360,6 +363,36 @@ fn up_secure_generates_tokens_the_nodes_ask_for_and_the_admins_send() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // Redis has access control: an anonymous client can do nothing; the API nodes reach it
+    // as tc-api, the log nodes as tc-log, their passwords in files.
+    let redis = address(of_role(&processes, "redis")[0]);
+    let port: u16 = redis.rsplit_once(':').unwrap().1.parse().unwrap();
+    let anonymous = tiercache_launch::redis_command(port, &["GET", "tc:anything"]);
+    assert!(
+        anonymous
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("NOAUTH")),
+        "{anonymous:?}"
+    );
+    for (role, user) in [("api", "tc-api@"), ("log", "tc-log@")] {
+        let pid = of_role(&processes, role)[0]["pid"].as_u64().unwrap();
+        let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(
+            String::from_utf8_lossy(&command_line).contains(user),
+            "{role}"
+        );
+    }
+    for role in ["api", "log"] {
+        let mode = std::fs::metadata(
+            dir.path()
+                .join(format!("deployment/secrets/redis-{role}.password")),
+        )
+        .unwrap()
+        .permissions()
+        .mode();
+        assert_eq!(mode & 0o077, 0);
+    }
+
     // The admins read the node's stats over TLS with the token `up` gave them; the admin's
     // own API is mutual TLS: the client certificate gets in, a CA-only client does not.
     let admin_address = address(of_role(&processes, "admin")[0]);
@@ -392,7 +425,6 @@ fn up_secure_generates_tokens_the_nodes_ask_for_and_the_admins_send() {
 
     // The token file and the keys are the owner's alone, and no child's command line
     // holds a token.
-    use std::os::unix::fs::PermissionsExt;
     for private in [
         "secrets/tokens",
         "certs/ca.key",

@@ -114,6 +114,7 @@ impl Child {
 fn launch(binary: &Path, log: &Path, spec: &ChildSpec) -> Result<Process> {
     let mut command = Command::new(binary);
     command.args(&spec.args);
+    command.envs(spec.env.iter().map(|(name, value)| (name, value)));
     let what = spec.name();
     let mut process = Launch::new(what.clone(), command)
         .ready(Ready::listening(1))

@@ -9,7 +9,8 @@ use tiercache_launch::free_port;
 
 use super::child::Child;
 use super::plan::{Role, UpOptions};
-use super::redis::UpRedis;
+use super::redis::{UpRedis, with_user};
+use super::secrets::{RedisUser, RedisUsers};
 use crate::{Error, LocalRedis, Result};
 
 /// How often `watch` looks at the children.
@@ -79,10 +80,44 @@ impl Deployment {
             Some((tier, bus)) => (tier, Some(bus)),
             None => (None, None),
         };
+        let users = match (&mut self.redis, self.options.redis_users) {
+            (Some(redis), true) => {
+                let (users, default_password) =
+                    RedisUsers::generate(&self.options.dir).map_err(Error::Settings)?;
+                redis.secure(&users, &default_password)?;
+                progress(
+                    "Redis access control on: ACL users tc-api and tc-log, passwords under DIR/secrets",
+                );
+                Some(users)
+            }
+            _ => None,
+        };
+        // Each role reaches Redis as its own user, its password read from a file.
+        let as_user = |url: &str, user: Option<&RedisUser>| match user {
+            Some(user) => with_user(url, &user.name),
+            None => url.to_owned(),
+        };
+        let password_env = |user: Option<&RedisUser>| -> Vec<(String, String)> {
+            user.map(|user| {
+                vec![(
+                    tiercache_core::REDIS_PASSWORD_FILE_VAR.to_owned(),
+                    user.password_file.display().to_string(),
+                )]
+            })
+            .unwrap_or_default()
+        };
+        let (api_user, log_user) = (
+            users.as_ref().map(|users| &users.api),
+            users.as_ref().map(|users| &users.log),
+        );
         match &bus {
             Some(bus) => {
                 let ports: Vec<u16> = (0..self.options.log_nodes).map(|_| free_port()).collect();
-                for node in self.options.log_nodes(&store_url, bus, &ports) {
+                for mut node in self
+                    .options
+                    .log_nodes(&store_url, &as_user(bus, log_user), &ports)
+                {
+                    node.env = password_env(log_user);
                     self.start_child(&binary, logs, node, progress)?;
                 }
             }
@@ -97,10 +132,13 @@ impl Deployment {
             );
         }
         let api_ports: Vec<u16> = (0..self.options.nodes).map(|_| free_port()).collect();
+        let tier = tier.map(|tier| as_user(&tier, api_user));
+        let bus = bus.map(|bus| as_user(&bus, api_user));
         let api_nodes =
             self.options
                 .api_nodes(&store_url, tier.as_deref(), bus.as_deref(), &api_ports);
-        for node in api_nodes {
+        for mut node in api_nodes {
+            node.env = password_env(api_user);
             self.start_child(&binary, logs, node, progress)?;
         }
         Ok(())

@@ -107,6 +107,9 @@ pub struct UpOptions {
     /// TLS between every role: a directory of `tiercache certs` (an absolute path); each
     /// child gets its role's certificate and serves TLS, and every URL is `https://`.
     pub certs: Option<PathBuf>,
+    /// Redis with access control: an ACL user per role (API nodes, log nodes) with only the
+    /// rights it needs, a password on the `default` user.
+    pub redis_users: bool,
 }
 
 /// One tiercache child: its role, id, port and arguments (without `--listen`, which is
@@ -123,6 +126,8 @@ pub struct ChildSpec {
     pub args: Vec<String>,
     /// Whether it serves TLS.
     pub tls: bool,
+    /// Environment variables it gets (a password file's path, never a password).
+    pub env: Vec<(String, String)>,
 }
 
 impl ChildSpec {
@@ -309,6 +314,7 @@ impl UpOptions {
             port,
             args,
             tls: self.certs.is_some(),
+            env: Vec::new(),
         }
     }
 }
@@ -334,6 +340,7 @@ mod tests {
             auth: None,
             api_args: Vec::new(),
             certs: None,
+            redis_users: false,
         }
     }
 

@@ -4,6 +4,7 @@
 use tiercache_launch::{RedisCluster, RedisServer};
 
 use super::plan::UpTier;
+use super::secrets::RedisUsers;
 use crate::Result;
 use crate::local_redis::{start_cluster, start_replicated, start_single};
 
@@ -52,6 +53,35 @@ impl UpRedis {
         }
     }
 
+    /// Turns on access control on every server: the roles' users with their rights, and a
+    /// password on the `default` user (replicas authenticate to their primaries with it),
+    /// so a client without a user and password can do nothing.
+    pub(crate) fn secure(&mut self, users: &RedisUsers, default_password: &str) -> Result<()> {
+        let fail = |error: std::io::Error| {
+            crate::Error::Settings(format!("turning on Redis access control: {error}"))
+        };
+        let servers = self.servers_mut();
+        for (_, server) in &servers {
+            for user in [&users.api, &users.log] {
+                let password = user.password().map_err(crate::Error::Settings)?;
+                server
+                    .add_user(&user.name, password.expose(), &user.rights)
+                    .map_err(fail)?;
+            }
+            server
+                .command(&["CONFIG", "SET", "masterauth", default_password])
+                .map_err(fail)?;
+        }
+        // Last: from here on, the default user needs the password too.
+        let password = format!(">{default_password}");
+        for (_, server) in &servers {
+            server
+                .command(&["ACL", "SETUSER", "default", "resetpass", &password])
+                .map_err(fail)?;
+        }
+        Ok(())
+    }
+
     /// Every server, with its id.
     pub(crate) fn servers_mut(&mut self) -> Vec<(String, &mut RedisServer)> {
         match self {
@@ -75,5 +105,13 @@ impl UpRedis {
                 servers
             }
         }
+    }
+}
+
+/// `url` with `user@` before its addresses: `redis://h:1` → `redis://tc-api@h:1`.
+pub(crate) fn with_user(url: &str, user: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{user}@{rest}"),
+        None => url.to_owned(),
     }
 }

@@ -80,6 +80,70 @@ fn generated_file() -> Result<String, String> {
     ))
 }
 
+/// The Redis users of a secured deployment: one per role that talks to Redis, each with a
+/// password file (mode 600) its processes read through `TIERCACHE_REDIS_PASSWORD_FILE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisUsers {
+    /// The API nodes' user: the tier's and the bus's rights.
+    pub api: RedisUser,
+    /// The log nodes' user: the bus's rights.
+    pub log: RedisUser,
+}
+
+/// One Redis ACL user and its password file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisUser {
+    /// The user's name.
+    pub name: String,
+    /// Its password's file, an absolute path.
+    pub password_file: PathBuf,
+    /// What `ACL SETUSER` gives it (after `reset on >PASSWORD`).
+    pub rights: String,
+}
+
+impl RedisUsers {
+    /// Fresh passwords for the roles' users (Redis starts empty on every run), written
+    /// under `DIR/secrets`, and one for Redis's `default` user, which `up` alone uses.
+    /// Returns the users and the default user's password.
+    pub fn generate(dir: &Path) -> Result<(RedisUsers, String), String> {
+        let user = |name: &str, role: &str, rights: String| -> Result<RedisUser, String> {
+            let password_file = dir.join("secrets").join(format!("redis-{role}.password"));
+            write_private(
+                &password_file,
+                &format!(
+                    "# the Redis password of ACL user {name}, written by tiercache up\n{}\n",
+                    random_token()?
+                ),
+            )?;
+            Ok(RedisUser {
+                name: name.to_owned(),
+                password_file: absolute(&password_file)?,
+                rights,
+            })
+        };
+        let users = RedisUsers {
+            api: user(
+                "tc-api",
+                "api",
+                format!(
+                    "{} {}",
+                    tiercache_tier::REQUIRED_RIGHTS,
+                    tiercache_bus::REQUIRED_RIGHTS
+                ),
+            )?,
+            log: user("tc-log", "log", tiercache_bus::REQUIRED_RIGHTS.to_owned())?,
+        };
+        Ok((users, random_token()?))
+    }
+}
+
+impl RedisUser {
+    /// Its password, read back from its file.
+    pub fn password(&self) -> Result<tiercache_core::Secret, String> {
+        tiercache_core::Secret::from_file(&self.password_file)
+    }
+}
+
 /// 24 random bytes from the kernel, as 48 hex characters.
 fn random_token() -> Result<String, String> {
     let mut bytes = [0u8; 24];

@@ -91,7 +91,9 @@ pub struct UpArgs {
     /// generated on the first run and kept): mutual TLS between the roles, server TLS on
     /// the API nodes. Clients then use https:// and DIR/certs/ca.pem (tools:
     /// --tls-ca DIR/certs/ca.pem --tls-cert DIR/certs/client.pem --tls-key
-    /// DIR/certs/client.key).
+    /// DIR/certs/client.key). Redis gets access control: an ACL user per role (tc-api,
+    /// tc-log) with only its rights, passwords in DIR/secrets (fresh each run), and a
+    /// password on its default user.
     #[arg(long)]
     secure: bool,
 
@@ -172,6 +174,7 @@ pub fn run(args: UpArgs, logging: &crate::logging::LoggingArgs) -> anyhow::Resul
         auth: auth.clone(),
         api_args: api_args(&args),
         certs: certs_dir,
+        redis_users: args.secure,
     };
     options.validate().map_err(anyhow::Error::msg)?;
     // Before the first child starts: Ctrl-C at the terminal must reach only `up`.
