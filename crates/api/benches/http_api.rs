@@ -2,8 +2,9 @@
 //!
 //! * a **near-cache hit** over HTTP vs a bare axum handler that returns the same JSON from a
 //!   hash map (same route shape, same bytes, same connection handling), and the same node
-//!   behind bearer tokens (`--auth-tokens`: the client sends a `read` token) to show what
-//!   authentication costs;
+//!   behind bearer tokens (`--auth-tokens`: the client sends a `read` token) and over TLS
+//!   (the node serves a certificate of a local CA, the client checks it; each worker keeps
+//!   its connection, so the handshake is paid once) to show what each costs;
 //! * a **shared-tier hit** (near cache disabled, tier on a local redis-server) vs
 //!   `redis-benchmark -t get` at the same concurrency and value size, with the node's own
 //!   time for the Redis round trip (from its counters) to show where the time goes.
@@ -118,6 +119,17 @@ async fn load(
     concurrency: usize,
     token: Option<&Secret>,
 ) -> LoadReport {
+    load_over(target, keys, requests, concurrency, token, None).await
+}
+
+async fn load_over(
+    target: SocketAddr,
+    keys: usize,
+    requests: u64,
+    concurrency: usize,
+    token: Option<&Secret>,
+    tls: Option<&tiercache_tls::Identity>,
+) -> LoadReport {
     let spec = LoadSpec {
         targets: vec![target],
         distribution: KeyDistribution::Uniform,
@@ -129,7 +141,7 @@ async fn load(
         max_duration: Duration::from_secs(120),
         check_staleness: false,
         token: token.cloned(),
-        tls: None,
+        tls: tls.cloned(),
     };
     let report = http_load::run(&spec, Arc::new(AtomicU64::new(0)))
         .await
@@ -229,13 +241,42 @@ fn main() {
         ))
         .await;
 
+        // The same node over TLS, with certificates of a local CA.
+        let certs = dir.path().join("certs");
+        tiercache_tls::certs::generate(&certs, &Default::default()).unwrap();
+        let server_identity =
+            tiercache_tls::Identity::load(&tiercache_tls::certs::role_files(&certs, "api"))
+                .unwrap();
+        let client_identity = tiercache_tls::Identity::load(&tiercache_tls::TlsFiles {
+            ca: certs.join("ca.pem"),
+            cert: None,
+            key: None,
+        })
+        .unwrap();
+        let tls_api = {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let router = tiercache_api::router(Arc::clone(&near_node), ApiOptions::default());
+            tokio::spawn(async move {
+                tiercache_api::serve_with(
+                    listener,
+                    router,
+                    tiercache_api::ServeLimits::default(),
+                    Some(&server_identity),
+                    std::future::pending(),
+                )
+                .await
+            });
+            address
+        };
+
         println!(
             "near-cache hit over HTTP vs a bare axum handler, {} keys, {value_size}-byte rows, \
              {} requests per run, median of {} interleaved runs",
             settings.keys, settings.requests, settings.runs
         );
         println!(
-            "{:>11} {:>12} {:>12} {:>7} {:>10} {:>10} {:>13} {:>15} {:>12}",
+            "{:>11} {:>12} {:>12} {:>7} {:>10} {:>10} {:>13} {:>15} {:>12} {:>10} {:>11} {:>9}",
             "concurrency",
             "api req/s",
             "axum req/s",
@@ -244,12 +285,16 @@ fn main() {
             "axum p50",
             "tokens req/s",
             "tokens / open",
-            "tokens p50"
+            "tokens p50",
+            "tls req/s",
+            "tls / open",
+            "tls p50"
         );
         for concurrency in [1usize, 16] {
             let (mut ours, mut theirs, mut secured) = (vec![], vec![], vec![]);
             let (mut our_p50, mut their_p50, mut secured_p50) = (vec![], vec![], vec![]);
             let mut cost = vec![];
+            let (mut tls, mut tls_p50, mut tls_cost) = (vec![], vec![], vec![]);
             for _ in 0..settings.runs {
                 let a = load(near_api, settings.keys, settings.requests, concurrency, None).await;
                 assert!(a.hits.near_ratio > 0.99, "not all near hits: {a:?}");
@@ -263,6 +308,19 @@ fn main() {
                 )
                 .await;
                 assert!(c.hits.near_ratio > 0.99, "not all near hits: {c:?}");
+                let d = load_over(
+                    tls_api,
+                    settings.keys,
+                    settings.requests,
+                    concurrency,
+                    None,
+                    Some(&client_identity),
+                )
+                .await;
+                assert!(d.hits.near_ratio > 0.99, "not all near hits: {d:?}");
+                tls.push(d.throughput);
+                tls_p50.push(d.latency.p50_us);
+                tls_cost.push(d.throughput / a.throughput);
                 ours.push(a.throughput);
                 theirs.push(b.throughput);
                 secured.push(c.throughput);
@@ -273,13 +331,16 @@ fn main() {
             }
             let (ours, theirs) = (median(ours), median(theirs));
             println!(
-                "{concurrency:>11} {ours:>12.0} {theirs:>12.0} {:>6.2}x {:>8.0}µs {:>8.0}µs {:>13.0} {:>14.2}x {:>10.0}µs",
+                "{concurrency:>11} {ours:>12.0} {theirs:>12.0} {:>6.2}x {:>8.0}µs {:>8.0}µs {:>13.0} {:>14.2}x {:>10.0}µs {:>10.0} {:>10.2}x {:>7.0}µs",
                 ours / theirs,
                 median(our_p50),
                 median(their_p50),
                 median(secured),
                 median(cost),
-                median(secured_p50)
+                median(secured_p50),
+                median(tls),
+                median(tls_cost),
+                median(tls_p50)
             );
         }
 

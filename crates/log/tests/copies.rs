@@ -1,7 +1,9 @@
 //! Copies of a log, read and caught up: the [`LogCopy`] suite on a node in process and the
 //! same node over HTTP, then catch-up between three log nodes serving each other over HTTP
 //! on the in-process bus and on a real redis-server — a fresh copy, a copy that missed
-//! appends while its bus session was lost, and the epoch fence of assignments.
+//! appends while its bus session was lost, and the epoch fence of assignments; and a copy
+//! cut off by the network (fault proxies blackholing its bus and its peers) that catches up
+//! once the network heals.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -409,6 +411,102 @@ async fn catch_up_on_redis() {
         a_fresh_copy_catches_up_before_it_acknowledges,
         a_copy_that_lost_its_session_stops_acknowledging_and_catches_up,
         an_older_assignment_is_refused);
+}
+
+// ---- a network partition ----
+
+/// Log node 3 reaches Redis and both peers only through fault proxies. Blackholing them
+/// partitions it: appends go on with two acknowledgements, its lease lapses. Healed, it
+/// subscribes again, pulls what it missed from its peers (through the proxies) and
+/// acknowledges again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_partitioned_from_its_peers_catches_up_when_healed() {
+    use tiercache_testkit::fault_proxy::FaultProxy;
+    let server = RedisServer::start().expect("the Redis run needs redis-server");
+    let bus = tiercache_bus::open(&server.url()).await.unwrap();
+    let redis_address: std::net::SocketAddr = server.address().parse().unwrap();
+    let bus_proxy = FaultProxy::start(redis_address, 1).unwrap();
+    let partitioned_bus = tiercache_bus::open(&format!("redis://{}", bus_proxy.address()))
+        .await
+        .unwrap();
+
+    let mut trio = Trio::new(bus.clone(), short_lease()).await;
+    // Replace node 3 by one on the proxied bus.
+    trio.nodes[2].node.close().await;
+    trio.nodes[2] = Served::start(partitioned_bus, "log-3", short_lease()).await;
+    let peer_proxies: Vec<FaultProxy> = trio.nodes[..2]
+        .iter()
+        .enumerate()
+        .map(|(n, served)| {
+            let address = served
+                .node
+                .url()
+                .trim_start_matches("http://")
+                .parse()
+                .unwrap();
+            FaultProxy::start(address, 10 + n as u64).unwrap()
+        })
+        .collect();
+    let body = trio.assignment(1, "app", &[0, 1, 2]);
+    for served in &trio.nodes[..2] {
+        served.node.apply(&body).await.unwrap();
+    }
+    // Node 3's view of the assignment: its peers at their proxies.
+    let mut seen_by_3 = body.clone();
+    for (peer, proxy) in seen_by_3
+        .apps
+        .get_mut("app")
+        .unwrap()
+        .iter_mut()
+        .zip(&peer_proxies)
+    {
+        peer.url = format!("http://{}", proxy.address());
+    }
+    trio.nodes[2].node.apply(&seen_by_3).await.unwrap();
+    for served in &trio.nodes {
+        eventually("ready", async || served.node.is_ready("app")).await;
+    }
+    let before = trio.publish("app", "before").await;
+    assert_eq!(
+        trio.ackers(before, Duration::from_millis(500)).await,
+        ["log-1", "log-2", "log-3"]
+    );
+
+    let cut = trio.nodes[2].node.clone();
+    let generation = cut.session().generation();
+    bus_proxy.blackhole();
+    peer_proxies.iter().for_each(FaultProxy::blackhole);
+    let mut missed = Vec::new();
+    for n in 0..20 {
+        let id = trio.publish("app", &format!("while partitioned {n}")).await;
+        assert_eq!(
+            trio.ackers(id, Duration::from_millis(150)).await,
+            ["log-1", "log-2"],
+            "message {n}"
+        );
+        missed.push(id);
+    }
+    eventually("the partitioned copy's lease lapsed", async || {
+        cut.session().generation() > generation || !cut.is_ready("app")
+    })
+    .await;
+
+    bus_proxy.heal();
+    peer_proxies.iter().for_each(FaultProxy::heal);
+    eventually("caught up after the heal", async || {
+        cut.is_ready("app") && {
+            let held = ids_of(&**cut.storage(), "app").await;
+            missed.iter().all(|id| held.contains(id))
+        }
+    })
+    .await;
+    assert!(cut.counters().sessions_lost.load(Ordering::Relaxed) >= 1);
+    let after = trio.publish("app", "after").await;
+    assert_eq!(
+        trio.ackers(after, Duration::from_millis(1000)).await,
+        ["log-1", "log-2", "log-3"]
+    );
+    trio.close().await;
 }
 
 // ---- damaged segment files on one copy ----

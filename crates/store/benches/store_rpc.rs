@@ -2,7 +2,8 @@
 //!
 //! * `Get` of a row that is in SQLite's page cache vs `Echo` of a payload of the same size,
 //!   at concurrency 1 and 16 (one shared HTTP/2 connection, as an API node uses it):
-//!   throughput and p50/p99 latency, median of several interleaved runs;
+//!   throughput and p50/p99 latency, median of several interleaved runs; and the same `Get`
+//!   over mutual TLS (certificates of a local CA), to show what TLS between roles costs;
 //! * `BatchPut` rows/s over gRPC on SQLite and PostgreSQL (500 rows per batch);
 //! * `load --dataset kepler` rows/s on SQLite and PostgreSQL (what `tiercache load` does).
 //!
@@ -109,7 +110,31 @@ async fn get_versus_echo(settings: &Settings) {
         .unwrap();
     let payload_bytes = rows.iter().map(|r| r.value.len()).sum::<usize>() / rows.len();
 
-    let store_address = serve_on_loopback(Arc::new(store)).await.unwrap();
+    let store_address = serve_on_loopback(Arc::new(store.clone())).await.unwrap();
+    // The same store behind mutual TLS.
+    let certs = dir.path().join("certs");
+    tiercache_tls::certs::generate(&certs, &Default::default()).unwrap();
+    let identity = |role: &str| {
+        tiercache_tls::Identity::load(&tiercache_tls::certs::role_files(&certs, role)).unwrap()
+    };
+    let tls_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tls_address = tls_listener.local_addr().unwrap();
+    tokio::spawn(serve(
+        Arc::new(store),
+        tls_listener,
+        ServeOptions {
+            tls: Some(identity("store")),
+            ..ServeOptions::default()
+        },
+        std::future::pending(),
+    ));
+    let tls_client = StoreClient::connect_as(
+        &format!("https://{tls_address}"),
+        Limits::default(),
+        Some(&identity("api")),
+    )
+    .await
+    .unwrap();
     let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let echo_address = echo_listener.local_addr().unwrap();
     tokio::spawn(
@@ -131,12 +156,13 @@ async fn get_versus_echo(settings: &Settings) {
         settings.keys, settings.runs, settings.seconds
     );
     println!(
-        "| concurrency | Echo ops/s | Get ops/s | Get / Echo | Echo p50 / p99 µs | Get p50 / p99 µs |"
+        "| concurrency | Echo ops/s | Get ops/s | Get / Echo | Echo p50 / p99 µs | Get p50 / p99 µs | Get over mTLS ops/s | mTLS / plain | mTLS p50 / p99 µs |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for concurrency in [1usize, 16] {
         let mut echo_runs = Vec::new();
         let mut get_runs = Vec::new();
+        let mut tls_runs = Vec::new();
         for _ in 0..settings.runs {
             let echo = echo.clone();
             let payload = vec![7u8; payload_bytes];
@@ -163,6 +189,19 @@ async fn get_versus_echo(settings: &Settings) {
                 })
                 .await,
             );
+            let client = tls_client.clone();
+            let keys = keys.clone();
+            tls_runs.push(
+                drive(concurrency, settings.seconds, move |i| {
+                    let client = client.clone();
+                    let keys = keys.clone();
+                    async move {
+                        let key = &keys[(i as usize) % keys.len()];
+                        assert!(client.get(key).await.unwrap().value().is_some());
+                    }
+                })
+                .await,
+            );
         }
         let summary = |runs: &[Run]| {
             (
@@ -178,9 +217,16 @@ async fn get_versus_echo(settings: &Settings) {
             .zip(&get_runs)
             .map(|(e, g)| g.ops_per_second / e.ops_per_second)
             .collect();
+        let (tls_ops, tls_p50, tls_p99) = summary(&tls_runs);
+        let tls_ratios: Vec<f64> = get_runs
+            .iter()
+            .zip(&tls_runs)
+            .map(|(plain, tls)| tls.ops_per_second / plain.ops_per_second)
+            .collect();
         println!(
-            "| {concurrency} | {echo_ops:.0} | {get_ops:.0} | {:.2}× | {echo_p50:.0} / {echo_p99:.0} | {get_p50:.0} / {get_p99:.0} |",
-            median(ratios)
+            "| {concurrency} | {echo_ops:.0} | {get_ops:.0} | {:.2}× | {echo_p50:.0} / {echo_p99:.0} | {get_p50:.0} / {get_p99:.0} | {tls_ops:.0} | {:.2}× | {tls_p50:.0} / {tls_p99:.0} |",
+            median(ratios),
+            median(tls_ratios)
         );
     }
 }

@@ -24,6 +24,34 @@ const OPERATIONS: u64 = 200_000;
 /// returns (whether bench succeeded, its JSON report, its stderr).
 fn serve_and_check(serve_args: &[&str]) -> (bool, Value, String) {
     let dir = tempfile::tempdir().unwrap();
+    serve_and_check_in(dir.path(), serve_args, &[], None)
+}
+
+/// [`serve_and_check`] in `dir`, with `env` for `serve` and, with `certs`, TLS: the nodes
+/// serve it with the `api` certificate and bench trusts the CA.
+fn serve_and_check_in(
+    dir: &std::path::Path,
+    serve_args: &[&str],
+    env: &[(&str, &str)],
+    certs: Option<&std::path::Path>,
+) -> (bool, Value, String) {
+    let tls_flags = |role: &str| -> Vec<String> {
+        let Some(certs) = certs else {
+            return Vec::new();
+        };
+        let files = tiercache_tls::certs::role_files(certs, role);
+        let mut flags = vec!["--tls-ca".to_owned(), files.ca.display().to_string()];
+        if role != "client" {
+            flags.extend([
+                "--tls-cert".to_owned(),
+                files.cert.unwrap().display().to_string(),
+                "--tls-key".to_owned(),
+                files.key.unwrap().display().to_string(),
+            ]);
+        }
+        flags
+    };
+    let scheme = if certs.is_some() { "https" } else { "http" };
     let mut args = vec![
         "serve",
         "--nodes",
@@ -33,32 +61,35 @@ fn serve_and_check(serve_args: &[&str]) -> (bool, Value, String) {
         "--no-progress",
     ];
     args.extend_from_slice(serve_args);
-    let serve = start(&args, dir.path(), 3);
+    let serve_tls = tls_flags("api");
+    args.extend(serve_tls.iter().map(String::as_str));
+    let serve = start_with_env(&args, dir, 3, env);
     let nodes: Vec<String> = serve
         .addresses()
         .iter()
-        .map(|address| format!("http://{address}"))
+        .map(|address| format!("{scheme}://{address}"))
         .collect();
     let requests = OPERATIONS.to_string();
-    let (ok, stdout, stderr) = run(
-        &[
-            "bench",
-            "--nodes",
-            &nodes.join(","),
-            "--write-ratio",
-            "0.1",
-            "--requests",
-            &requests,
-            "--concurrency",
-            "12",
-            "--check-staleness",
-            "--no-progress",
-            "--json",
-            "--max-seconds",
-            "900",
-        ],
-        dir.path(),
-    );
+    let bench_tls = tls_flags("client");
+    let nodes = nodes.join(",");
+    let mut bench_args = vec![
+        "bench",
+        "--nodes",
+        &nodes,
+        "--write-ratio",
+        "0.1",
+        "--requests",
+        &requests,
+        "--concurrency",
+        "12",
+        "--check-staleness",
+        "--no-progress",
+        "--json",
+        "--max-seconds",
+        "900",
+    ];
+    bench_args.extend(bench_tls.iter().map(String::as_str));
+    let (ok, stdout, stderr) = run(&bench_args, dir);
     let report: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|error| panic!("bench printed no JSON ({error}): {stdout}\n{stderr}"));
     terminate(serve);
@@ -88,8 +119,50 @@ fn assert_complete_run(report: &Value) {
 
 fn assert_no_stale_read_in_sync_mode(bus: &str) {
     let (ok, report, stderr) = serve_and_check(&["--invalidation", "sync", "--bus", bus]);
+    assert_sync_run_without_stale_reads(ok, &report, &stderr);
+}
+
+/// The same check with everything secured: the nodes serve TLS (bench checks their
+/// certificate), and reach Redis as an ACL user with only the documented rights, its
+/// password in a file. `bus` gets `USER@` put before its addresses.
+fn assert_no_stale_read_in_sync_mode_secured(
+    bus: &str,
+    add_user: impl Fn(&str, &str, &str) -> std::io::Result<()>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    tiercache_tls::certs::generate(&certs, &Default::default()).unwrap();
+    let password = "coherence-test-password";
+    let password_file = dir.path().join("redis.password");
+    std::fs::write(&password_file, password).unwrap();
+    let rights = format!(
+        "{} {}",
+        tiercache_tier::REQUIRED_RIGHTS,
+        tiercache_bus::REQUIRED_RIGHTS
+    );
+    let bus = match bus.split_once("://") {
+        Some((scheme, rest)) if scheme.starts_with("redis") => {
+            add_user("tc-api", password, &rights).unwrap();
+            format!("{scheme}://tc-api@{rest}")
+        }
+        _ => bus.to_owned(),
+    };
+    let env = [(
+        "TIERCACHE_REDIS_PASSWORD_FILE",
+        password_file.to_str().unwrap(),
+    )];
+    let (ok, report, stderr) = serve_and_check_in(
+        dir.path(),
+        &["--invalidation", "sync", "--bus", &bus],
+        &env,
+        Some(&certs),
+    );
+    assert_sync_run_without_stale_reads(ok, &report, &stderr);
+}
+
+fn assert_sync_run_without_stale_reads(ok: bool, report: &Value, stderr: &str) {
     assert!(ok, "{stderr}");
-    assert_complete_run(&report);
+    assert_complete_run(report);
     assert_eq!(
         report["coherence"]["delivery"],
         serde_json::json!(["sync", "sync", "sync"])
@@ -111,6 +184,29 @@ fn sync_delivery_serves_no_stale_read_with_the_in_process_bus() {
 fn sync_delivery_serves_no_stale_read_with_the_redis_bus() {
     let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
     assert_no_stale_read_in_sync_mode(&format!("redis://{}", server.address()));
+}
+
+#[test]
+fn sync_delivery_serves_no_stale_read_over_tls_with_the_in_process_bus() {
+    assert_no_stale_read_in_sync_mode_secured("memory://", |_, _, _| Ok(()));
+}
+
+#[test]
+fn sync_delivery_serves_no_stale_read_over_tls_as_an_acl_user_on_redis() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    assert_no_stale_read_in_sync_mode_secured(
+        &format!("redis://{}", server.address()),
+        |name, password, rights| server.add_user(name, password, rights),
+    );
+}
+
+#[test]
+fn sync_delivery_serves_no_stale_read_over_tls_as_an_acl_user_on_a_redis_cluster() {
+    let cluster = tiercache_testkit::RedisCluster::start(3, 0)
+        .expect("redis-server must be installed (scripts/test.sh)");
+    assert_no_stale_read_in_sync_mode_secured(&cluster.url(), |name, password, rights| {
+        cluster.add_user(name, password, rights)
+    });
 }
 
 /// Asynchronous delivery may serve stale reads, but only within the time notices take to
