@@ -100,6 +100,25 @@ async fn channel(address: std::net::SocketAddr) -> Channel {
         .unwrap()
 }
 
+/// `Get`s of `keys` in turn through `client` from `concurrency` tasks for `seconds`.
+async fn drive_gets(
+    client: &StoreClient,
+    keys: &Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+    seconds: f64,
+) -> Run {
+    let (client, keys) = (client.clone(), Arc::clone(keys));
+    drive(concurrency, seconds, move |i| {
+        let client = client.clone();
+        let keys = keys.clone();
+        async move {
+            let key = &keys[(i as usize) % keys.len()];
+            assert!(client.get(key).await.unwrap().value().is_some());
+        }
+    })
+    .await
+}
+
 async fn get_versus_echo(settings: &Settings) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/bench.db", dir.path().display());
@@ -176,32 +195,8 @@ async fn get_versus_echo(settings: &Settings) {
                 })
                 .await,
             );
-            let client = client.clone();
-            let keys = keys.clone();
-            get_runs.push(
-                drive(concurrency, settings.seconds, move |i| {
-                    let client = client.clone();
-                    let keys = keys.clone();
-                    async move {
-                        let key = &keys[(i as usize) % keys.len()];
-                        assert!(client.get(key).await.unwrap().value().is_some());
-                    }
-                })
-                .await,
-            );
-            let client = tls_client.clone();
-            let keys = keys.clone();
-            tls_runs.push(
-                drive(concurrency, settings.seconds, move |i| {
-                    let client = client.clone();
-                    let keys = keys.clone();
-                    async move {
-                        let key = &keys[(i as usize) % keys.len()];
-                        assert!(client.get(key).await.unwrap().value().is_some());
-                    }
-                })
-                .await,
-            );
+            get_runs.push(drive_gets(&client, &keys, concurrency, settings.seconds).await);
+            tls_runs.push(drive_gets(&tls_client, &keys, concurrency, settings.seconds).await);
         }
         let summary = |runs: &[Run]| {
             (
