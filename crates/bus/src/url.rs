@@ -64,18 +64,11 @@ impl FromStr for BusUrl {
 }
 
 /// Opens the bus a URL names, for Redis as the URL's user (`USER:PASSWORD@` before the
-/// addresses, or the environment's password: see [`RedisAuth`]). Every `memory://` call
+/// addresses, or the environment's password: see [`RedisAuth`]), over TLS for `rediss://`
+/// and `rediss-cluster://`. Every `memory://` call
 /// makes a new, separate hub: share the returned `Arc` between the nodes of one process.
 pub async fn open(url: &str) -> BusResult<Arc<dyn Bus>> {
-    let (url, auth) = match url.split_once("://") {
-        Some((scheme, rest)) if scheme.starts_with("redis") => {
-            let (auth, rest) = RedisAuth::split(rest).map_err(|error| {
-                BusError::InvalidUrl(format!("{}: {error}", tiercache_core::redact_url(url)))
-            })?;
-            (format!("{scheme}://{rest}"), auth)
-        }
-        _ => (url.to_owned(), RedisAuth::default()),
-    };
+    let (url, auth) = RedisAuth::split_url(url).map_err(BusError::InvalidUrl)?;
     Ok(match url.parse::<BusUrl>()? {
         BusUrl::Memory => Arc::new(MemoryBus::new()),
         BusUrl::Redis(address) => Arc::new(RedisBus::connect_as(&address, &auth).await?),

@@ -487,6 +487,56 @@ async fn redis_cluster_a_moved_slot_loses_the_session() {
     assert_eq!(next(&mut events).await, message(topic, "after"));
 }
 
+/// A Cluster session renews over its own connections and then pings every primary on them:
+/// when the shard holding one of its subscriptions freezes, the session is lost even though
+/// its lease key lives on a shard that still answers (renewals over a shared command
+/// connection to that other shard kept it alive, deaf to the frozen shard's notices).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_a_frozen_subscription_shard_loses_the_session() {
+    // The other shards keep answering while one is down (no CLUSTERDOWN everywhere), so
+    // only the session's own check can notice.
+    let cluster = RedisCluster::start_with(3, 0, &["--cluster-require-full-coverage", "no"])
+        .expect("redis-server must be installed (scripts/test.sh)");
+    let seeds: Vec<String> = cluster.nodes().iter().map(RedisServer::address).collect();
+    let bus = RedisClusterBus::connect(&seeds).await.unwrap();
+    let (session, mut events): (Session, _) = bus.open_session(short_lease()).await.unwrap();
+    let nodes = cluster.nodes();
+    let slot_of = |key: &str| -> u16 {
+        nodes[0]
+            .command(&["CLUSTER", "KEYSLOT", key])
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let owner_of = |key: &str| {
+        nodes
+            .iter()
+            .position(|node| owns(node, slot_of(key)))
+            .unwrap()
+    };
+    let id = session.id().unwrap();
+    let lease_owner = owner_of(&format!("tc:bus:s:{{{}}}", id.0));
+    // A topic whose channel lives on another shard than the lease key.
+    let topic = (0..100)
+        .map(|n| format!("o:frozen-{n}"))
+        .find(|topic| owner_of(&format!("{{{topic}}}")) != lease_owner)
+        .unwrap();
+    session.subscribe(&topic).await.unwrap();
+    let frozen = owner_of(&format!("{{{topic}}}"));
+    nodes[frozen].pause();
+    let lost = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(SessionEvent::Lost { reason, .. }) = events.recv().await {
+                return reason;
+            }
+        }
+    })
+    .await;
+    nodes[frozen].resume();
+    let reason = lost.expect("the session stayed up while a shard of its subscriptions froze");
+    assert!(reason.contains("renewal"), "{reason}");
+}
+
 /// How many WAIT commands `node` ran.
 fn waits(node: &RedisServer) -> u64 {
     let stats = node.command(&["INFO", "commandstats"]).unwrap();
@@ -624,5 +674,33 @@ async fn redis_cluster_as_an_acl_user_with_only_the_bus_rights() {
     let bus = tiercache_bus::open(&url_of(&format!("{BUS_USER}:{BUS_PASSWORD}")))
         .await
         .unwrap();
+    run_suite(bus).await;
+}
+
+/// `rediss://`: the bus over TLS to a Redis that asks for client certificates, as an ACL
+/// user with only the bus's rights.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_as_an_acl_user() {
+    let certs = tempfile::tempdir().unwrap();
+    tiercache_tls::certs::generate(certs.path(), &Default::default()).unwrap();
+    let files = tiercache_tls::certs::role_files(certs.path(), "store");
+    let (server, tls_port) = RedisServer::start_tls(
+        &files.ca,
+        files.cert.as_ref().unwrap(),
+        files.key.as_ref().unwrap(),
+    )
+    .expect("redis-server (built with TLS) must start for this test");
+    server
+        .add_user(BUS_USER, BUS_PASSWORD, tiercache_bus::REQUIRED_RIGHTS)
+        .unwrap();
+    let client = tiercache_tls::certs::role_files(certs.path(), "api");
+    tiercache_tls::process::install(tiercache_tls::Identity::load(&client).unwrap());
+    let url = format!("rediss://{BUS_USER}:{BUS_PASSWORD}@127.0.0.1:{tls_port}");
+    let bus = tiercache_bus::open(&url).await.unwrap();
+    assert!(
+        bus.describe().contains(&tls_port.to_string()),
+        "{}",
+        bus.describe()
+    );
     run_suite(bus).await;
 }

@@ -6,7 +6,8 @@
 //! Without a password in the URL, one is read from the variable
 //! `TIERCACHE_REDIS_PASSWORD`, else from the file `TIERCACHE_REDIS_PASSWORD_FILE` names —
 //! so it need not appear on a command line. The credentials apply to every server of the
-//! URL.
+//! URL. A scheme spelled with `rediss` (`rediss://`, `rediss-cluster://`, …) connects over
+//! TLS.
 
 use std::fmt;
 
@@ -24,6 +25,7 @@ pub const REDIS_PASSWORD_FILE_VAR: &str = "TIERCACHE_REDIS_PASSWORD_FILE";
 pub struct RedisAuth {
     user: Option<String>,
     password: Option<Secret>,
+    tls: bool,
 }
 
 impl RedisAuth {
@@ -44,6 +46,7 @@ impl RedisAuth {
                     RedisAuth {
                         user: (!user.is_empty()).then_some(user),
                         password: password.filter(|p| !p.is_empty()).map(Secret::new),
+                        tls: false,
                     },
                     addresses,
                 )
@@ -55,12 +58,36 @@ impl RedisAuth {
         Ok((auth, addresses))
     }
 
+    /// Splits a whole Redis URL: the URL with a plain scheme (`rediss-cluster://` →
+    /// `redis-cluster://`) and without credentials, and how to connect (who, over TLS or
+    /// not). A URL of another scheme comes back as it is, with no credentials.
+    pub fn split_url(url: &str) -> Result<(String, RedisAuth), String> {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Ok((url.to_owned(), RedisAuth::default()));
+        };
+        let (plain, tls) = match scheme.strip_prefix("rediss") {
+            Some(topology) => (format!("redis{topology}"), true),
+            None if scheme.starts_with("redis") => (scheme.to_owned(), false),
+            None => return Ok((url.to_owned(), RedisAuth::default())),
+        };
+        let (mut auth, addresses) =
+            RedisAuth::split(rest).map_err(|error| format!("{}: {error}", redact_url(url)))?;
+        auth.tls = tls;
+        Ok((format!("{plain}://{addresses}"), auth))
+    }
+
     /// Credentials given directly (tests, `up`).
     pub fn new(user: Option<&str>, password: Option<Secret>) -> RedisAuth {
         RedisAuth {
             user: user.map(str::to_owned),
             password,
+            tls: false,
         }
+    }
+
+    /// Whether connections go over TLS (the URL's scheme was `rediss…`).
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     /// The ACL user, if one is named.
@@ -73,8 +100,9 @@ impl RedisAuth {
         self.password.is_some()
     }
 
-    /// `redis://[USER:PASSWORD@]ADDRESS/QUERY` for the Redis client, with the credentials
-    /// percent-encoded. The one place the password is written out.
+    /// `redis://[USER:PASSWORD@]ADDRESS/QUERY` (`rediss://` over TLS) for the Redis
+    /// client, with the credentials percent-encoded. The one place the password is written
+    /// out.
     pub fn client_url(&self, address: &str, query: &str) -> String {
         let credentials = match (&self.user, &self.password) {
             (None, None) => String::new(),
@@ -84,16 +112,22 @@ impl RedisAuth {
                 encode(password.as_ref().map_or("", Secret::expose))
             ),
         };
-        format!("redis://{credentials}{address}/{query}")
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://{credentials}{address}/{query}")
     }
 
     /// How an error or a banner names who connected: ` as USER` (or ` with a password`),
-    /// empty for the default user.
+    /// empty for the default user; ` over TLS` when it is.
     pub fn describe(&self) -> String {
-        match (&self.user, &self.password) {
+        let who = match (&self.user, &self.password) {
             (Some(user), _) => format!(" as {user}"),
             (None, Some(_)) => " with a password".to_owned(),
             (None, None) => String::new(),
+        };
+        if self.tls {
+            format!("{who} over TLS")
+        } else {
+            who
         }
     }
 }
@@ -103,6 +137,7 @@ impl fmt::Debug for RedisAuth {
         f.debug_struct("RedisAuth")
             .field("user", &self.user)
             .field("password", &self.password)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -193,6 +228,18 @@ mod tests {
         assert_eq!((auth.user(), auth.has_password()), (None, true));
         assert_eq!(auth.client_url("h:1", ""), "redis://:only-a-password@h:1/");
         assert!(RedisAuth::split("u:%zz@h:1").is_err());
+    }
+
+    #[test]
+    fn rediss_schemes_mean_tls_and_keep_their_topology() {
+        let (url, auth) = RedisAuth::split_url("rediss-cluster://u:p@h:1,h:2").unwrap();
+        assert_eq!(url, "redis-cluster://h:1,h:2");
+        assert!(auth.tls());
+        assert_eq!(auth.client_url("h:1", ""), "rediss://u:p@h:1/");
+        let (url, auth) = RedisAuth::split_url("redis://h:1").unwrap();
+        assert_eq!((url.as_str(), auth.tls()), ("redis://h:1", false));
+        let (url, auth) = RedisAuth::split_url("memory://").unwrap();
+        assert_eq!((url.as_str(), auth), ("memory://", RedisAuth::default()));
     }
 
     #[test]

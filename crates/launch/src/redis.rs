@@ -42,6 +42,33 @@ impl RedisServer {
         RedisServer::spawn(program, None, args)
     }
 
+    /// A standalone node that also serves TLS on a port of its own (the plain port stays,
+    /// for set-up commands): `cert` and `key` are its certificate, and clients must present
+    /// a certificate of `ca`. Returns the server and its TLS port.
+    pub fn start_tls(
+        ca: &std::path::Path,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> Result<(RedisServer, u16), Error> {
+        let tls_port = free_port().to_string();
+        let (ca, cert, key) = (ca.display(), cert.display(), key.display());
+        let (ca, cert, key) = (ca.to_string(), cert.to_string(), key.to_string());
+        let server = RedisServer::start_with(&[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "yes",
+        ])?;
+        let port = tls_port.parse().expect("a port number");
+        Ok((server, port))
+    }
+
     /// A replica of `primary`, returned once its replication link is up.
     pub fn replica_of(primary: &RedisServer) -> Result<RedisServer, Error> {
         RedisServer::replica_of_with(primary, &[])

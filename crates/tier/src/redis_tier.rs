@@ -187,8 +187,8 @@ impl RedisNode {
     /// Connects to `address` (`host:port`), failing with `Unavailable` when nothing answers
     /// within the options' timeout.
     pub async fn connect(address: &str, options: &TierOptions) -> TierResult<RedisNode> {
-        let client = redis::Client::open(options.redis_auth.client_url(address, ""))
-            .map_err(|error| TierError::InvalidUrl(format!("{address}: {error}")))?;
+        let client = tiercache_tls::redis_client::client(address, "", &options.redis_auth)
+            .map_err(TierError::InvalidUrl)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.redis_timeout))
             .set_response_timeout(Some(options.redis_timeout))

@@ -48,16 +48,18 @@ impl ClusterRedisTier {
         seeds: &[String],
         options: &TierOptions,
     ) -> TierResult<ClusterRedisTier> {
-        let client = ClusterClient::builder(
+        let builder = ClusterClient::builder(
             seeds
                 .iter()
                 .map(|seed| options.redis_auth.client_url(seed, "")),
         )
         .connection_timeout(options.redis_timeout)
         .response_timeout(options.redis_timeout)
-        .retries(3)
-        .build()
-        .map_err(|error| TierError::InvalidUrl(format!("redis-cluster://: {error}")))?;
+        .retries(3);
+        let client = tiercache_tls::redis_client::cluster_tls(builder, &options.redis_auth)
+            .map_err(TierError::InvalidUrl)?
+            .build()
+            .map_err(|error| TierError::InvalidUrl(format!("redis-cluster://: {error}")))?;
         // Bounded: connection set-up can otherwise wait on an unresponsive seed.
         let connection =
             tokio::time::timeout(options.redis_timeout * 3, client.get_async_connection())

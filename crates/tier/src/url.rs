@@ -112,18 +112,10 @@ impl FromStr for TierUrl {
 }
 
 /// Splits a Redis URL's credentials (`USER:PASSWORD@` before the addresses, or the
-/// environment's, see [`RedisAuth`]) from the rest: the URL without them, and who to
-/// authenticate as. Other URLs come back as they are.
+/// environment's, see [`RedisAuth`]) and TLS (`rediss…` schemes) from the rest: the URL
+/// without them, and how to connect. Other URLs come back as they are.
 pub fn split_credentials(url: &str) -> TierResult<(String, RedisAuth)> {
-    match url.split_once("://") {
-        Some((scheme, rest)) if scheme.starts_with("redis") => {
-            let (auth, rest) = RedisAuth::split(rest).map_err(|error| {
-                TierError::InvalidUrl(format!("{}: {error}", tiercache_core::redact_url(url)))
-            })?;
-            Ok((format!("{scheme}://{rest}"), auth))
-        }
-        _ => Ok((url.to_owned(), RedisAuth::default())),
-    }
+    RedisAuth::split_url(url).map_err(TierError::InvalidUrl)
 }
 
 /// Opens the tier a URL names (connecting to its servers, for Redis, as the URL's user).

@@ -429,3 +429,32 @@ async fn redis_cluster_conforms_as_an_acl_user_with_only_the_tier_rights() {
     )
     .await;
 }
+
+/// `rediss://`: the tier over TLS to a Redis that asks for client certificates, as an ACL
+/// user; the process presents the certificate it was started with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_conforms_as_an_acl_user() {
+    let certs = tempfile::tempdir().unwrap();
+    tiercache_tls::certs::generate(certs.path(), &Default::default()).unwrap();
+    let files = tiercache_tls::certs::role_files(certs.path(), "store");
+    let (server, tls_port) = RedisServer::start_tls(
+        &files.ca,
+        files.cert.as_ref().unwrap(),
+        files.key.as_ref().unwrap(),
+    )
+    .expect("redis-server (built with TLS) must start for this test");
+    server
+        .add_user(TIER_USER, TIER_PASSWORD, tiercache_tier::REQUIRED_RIGHTS)
+        .unwrap();
+    let url = format!("rediss://{TIER_USER}:{TIER_PASSWORD}@127.0.0.1:{tls_port}");
+    // Without an identity to present, the URL is refused with what is missing.
+    let error = open(&url, &options())
+        .await
+        .err()
+        .expect("rediss:// without --tls-ca");
+    assert!(error.to_string().contains("--tls-ca"), "{error}");
+    let client = tiercache_tls::certs::role_files(certs.path(), "api");
+    tiercache_tls::process::install(tiercache_tls::Identity::load(&client).unwrap());
+    let tier = open(&url, &options()).await.unwrap();
+    run_suite(tier).await;
+}

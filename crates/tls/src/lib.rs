@@ -25,6 +25,7 @@
 //! - [`connect`]: a client connection to `HOST:PORT`.
 //! - [`process`]: the identity the running binary presents to its peers.
 //! - [`certs`]: a local CA and per-role certificates (`tiercache certs`).
+//! - `redis_client` (feature `redis`): Redis clients as a URL says, over TLS for `rediss…`.
 
 /// A local CA and per-role certificates: [`certs::generate`].
 pub mod certs;
@@ -40,6 +41,9 @@ mod identity;
 mod listener;
 /// The identity of the running binary, set once at start.
 pub mod process;
+/// Redis clients over TLS (`rediss://`) with the process identity.
+#[cfg(feature = "redis")]
+pub mod redis_client;
 
 pub use config::ClientAuth;
 pub use connect::connect;

@@ -2,8 +2,10 @@
 //! (`SSUBSCRIBE`, `SPUBLISH`), so a topic's messages travel only through the shard that
 //! owns its slot, and streams for durable topics.
 //!
-//! A session is one cluster connection (RESP3, with its own connection to each shard it
-//! subscribes on) that holds its subscriptions; its other commands go through the bus's
+//! A session is one cluster connection (RESP3, with its own connection to each shard) that
+//! holds its subscriptions and carries its own commands (subscriber entries, lease
+//! renewals), so a renewal shows the connections its notices arrive on are alive: after
+//! each one the session pings every primary on them. Publishing goes through the bus's
 //! command connection, which routes each key to its shard. A session's lease key lives in
 //! its own slot; since the publish script cannot read other slots, the sessions it returns
 //! are then checked for a live lease (one more round trip, the checks of several sessions
@@ -75,7 +77,8 @@ fn client(
     if let Some(push) = push {
         builder = builder.push_sender(push);
     }
-    builder
+    tiercache_tls::redis_client::cluster_tls(builder, auth)
+        .map_err(BusError::InvalidUrl)?
         .build()
         .map_err(|error| BusError::InvalidUrl(format!("redis-cluster://: {error}")))
 }
@@ -171,9 +174,11 @@ impl Backend for RedisClusterBus {
 
 /// A session's connections on a cluster.
 struct ClusterLink {
-    /// Subscriptions (and their pushes) of this incarnation.
+    /// Subscriptions (and their pushes) of this incarnation, and its own commands: the
+    /// subscriber sets and the renewals.
     connection: ClusterConnection,
-    /// The bus's command connection: the subscriber sets, renewals and the clean-up.
+    /// The bus's command connection: the clean-up goes through it, because the session's
+    /// own connection is usually the thing that broke.
     commands: ClusterConnection,
     /// Turns the connection's pushes into session events.
     forwarder: tokio::task::JoinHandle<()>,
@@ -195,7 +200,22 @@ impl Link for ClusterLink {
     type Commands = ClusterConnection;
 
     fn commands(&self) -> ClusterConnection {
-        self.commands.clone()
+        self.connection.clone()
+    }
+
+    async fn check_subscriptions(&self) -> RedisResult<()> {
+        // Sharded subscriptions live on the primaries: one PING to each, on the session's
+        // connections, bounded by the response timeout.
+        let ping = redis::cmd("PING");
+        let route = RoutingInfo::MultiNode((
+            redis::cluster_routing::MultipleNodeRoutingInfo::AllMasters,
+            None,
+        ));
+        self.connection
+            .clone()
+            .route_command(ping, route)
+            .await
+            .map(drop)
     }
 
     async fn join(&self, channel: &str) -> RedisResult<()> {
@@ -211,14 +231,14 @@ impl Link for ClusterLink {
         if !self.replicated {
             return Ok(());
         }
-        // To the key's primary, through the command connection that wrote the entry there.
+        // To the key's primary, on the session's connection that wrote the entry there.
         let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
             key,
             SlotAddr::Master,
         )));
         let mut wait = redis::cmd("WAIT");
         wait.arg(1).arg(REPLICA_WAIT.as_millis() as u64);
-        let answer = self.commands.clone().route_command(wait, route).await?;
+        let answer = self.connection.clone().route_command(wait, route).await?;
         let acknowledged: i64 = redis::from_redis_value(answer)
             .map_err(|error| BusError::Internal(format!("WAIT answered: {error}")))?;
         replicated(acknowledged, key)

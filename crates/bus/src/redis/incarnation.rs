@@ -25,8 +25,8 @@ pub(super) trait Link: Send + Sync + 'static {
     /// The backend's name in a loss reason ("Redis", "Redis Cluster").
     const BACKEND: &'static str;
 
-    /// The connection that carries the incarnation's own commands: its subscriber-set
-    /// entries and its lease renewals.
+    /// The session's own connection, which also carries its subscriptions: its
+    /// subscriber-set entries and its lease renewals travel on it.
     type Commands: ConnectionLike + Send;
 
     /// A handle on [`Link::Commands`] (clones share the connection).
@@ -42,6 +42,14 @@ pub(super) trait Link: Send + Sync + 'static {
     /// on [`Link::commands`] so far (`WAIT 1`), and fails when none does in time — a
     /// failover would otherwise lose them. A no-op without replicas.
     async fn replicate(&self, key: &str) -> BusResult<()>;
+
+    /// After a renewal: checks the session's other subscription connections answer (a
+    /// Cluster session holds one per shard, and the renewal travelled on one of them). A
+    /// silent one fails the renewal, so the session is declared lost rather than keep
+    /// serving copies whose invalidations could not reach it.
+    async fn check_subscriptions(&self) -> RedisResult<()> {
+        Ok(())
+    }
 
     /// Deletes the lease key of `id` and takes it out of the subscriber sets of `topics`,
     /// as far as it gets: the caller bounds it in time, and a lapsed lease ends the session
@@ -104,12 +112,15 @@ impl<L: Link> Incarnation for RedisIncarnation<L> {
     }
 
     async fn renew(&self, lease: Duration) -> BusResult<()> {
+        // On the session's own connection: a renewal that succeeds also shows the
+        // connection its notices arrive on is alive.
         let renewed: bool = redis::cmd("PEXPIRE")
             .arg(keys::session(self.id))
             .arg(lease.as_millis() as u64)
             .query_async(&mut self.link.commands())
             .await?;
         if renewed {
+            self.link.check_subscriptions().await?;
             Ok(())
         } else {
             Err(BusError::SessionLost(format!(

@@ -64,8 +64,8 @@ impl RedisBus {
         address: &str,
         auth: &tiercache_core::RedisAuth,
     ) -> BusResult<RedisBus> {
-        let client = redis::Client::open(auth.client_url(address, "?protocol=resp3"))
-            .map_err(|error| BusError::InvalidUrl(format!("{address}: {error}")))?;
+        let client = tiercache_tls::redis_client::client(address, "?protocol=resp3", auth)
+            .map_err(BusError::InvalidUrl)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
             .set_response_timeout(Some(REDIS_TIMEOUT))

@@ -1,0 +1,45 @@
+//! Redis clients as a URL's [`RedisAuth`] says: as its user, and over TLS with this
+//! process's identity (trusting only its CA, presenting its certificate) for `rediss…`
+//! URLs.
+
+use redis::cluster::ClusterClientBuilder;
+use redis::{ClientTlsConfig, TlsCertificates};
+use tiercache_core::RedisAuth;
+
+/// A client of the Redis server at `address` (`HOST:PORT`), with `query` (`?protocol=resp3`
+/// or empty) on its URL.
+pub fn client(address: &str, query: &str, auth: &RedisAuth) -> Result<redis::Client, String> {
+    let url = auth.client_url(address, query);
+    let built = if auth.tls() {
+        redis::Client::build_with_tls(url, certificates()?)
+    } else {
+        redis::Client::open(url)
+    };
+    built.map_err(|error| format!("{address}: {error}"))
+}
+
+/// `builder` with this process's certificates when `auth` asks for TLS.
+pub fn cluster_tls(
+    builder: ClusterClientBuilder,
+    auth: &RedisAuth,
+) -> Result<ClusterClientBuilder, String> {
+    Ok(if auth.tls() {
+        builder.certs(certificates()?)
+    } else {
+        builder
+    })
+}
+
+/// This process's CA, certificate and key, as the Redis client takes them.
+fn certificates() -> Result<TlsCertificates, String> {
+    let identity = crate::process::identity_for("a rediss:// URL")?;
+    Ok(TlsCertificates {
+        client_tls: identity
+            .certificate_and_key_pem()
+            .map(|(certificate, key)| ClientTlsConfig {
+                client_cert: certificate.to_vec(),
+                client_key: key.to_vec(),
+            }),
+        root_cert: Some(identity.ca_pem().to_vec()),
+    })
+}
