@@ -262,7 +262,7 @@ fn api_and_serve_print_their_defaults() {
     assert_eq!(
         print_config("api", "", &[], &[]).unwrap(),
         "[api]\nstore = \"http://127.0.0.1:7070\"\ntier = \"none\"\nnear_capacity = \"64MiB\"\n\
-         policy = \"allkeys-lru\"\nmax_age = \"60s\"\noutbox = \"3s\"\nreplica_wait = \"5s\"\nlisten = \"127.0.0.1:8080\"\n\
+         policy = \"allkeys-lru\"\nmax_age = \"60s\"\noutbox = \"3s\"\nreplica_wait = \"5s\"\nredis_timeout = \"2s\"\nlisten = \"127.0.0.1:8080\"\n\
          request_timeout_ms = 10000\nmax_body = \"1088KiB\"\nheader_timeout_ms = 30000\nmax_connections = 10000\nmetrics_open = false\nrate_limit = 0.0\nheartbeat_ms = 2000\nlog_acks = 2\nlog_timeout_ms = 5000\n\n[api.bus]\nurl = \"none\"\n\
          topics = \"object\"\nwrite_mode = \"invalidate\"\nflush_interval = \"100ms\"\n\
          invalidation = \"async\"\nlease_ms = 3000\n"
@@ -271,7 +271,7 @@ fn api_and_serve_print_their_defaults() {
         print_config("serve", "", &[], &[]).unwrap(),
         "[serve]\ndata = \"data\"\nlisten = \"127.0.0.1:8080\"\nnodes = 1\n\
          tier = \"memory://\"\nnear_capacity = \"64MiB\"\npolicy = \"allkeys-lru\"\n\
-         max_age = \"60s\"\noutbox = \"3s\"\nreplica_wait = \"5s\"\nheader_timeout_ms = 30000\nmax_connections = 10000\n\
+         max_age = \"60s\"\noutbox = \"3s\"\nreplica_wait = \"5s\"\nredis_timeout = \"2s\"\nheader_timeout_ms = 30000\nmax_connections = 10000\n\
          metrics_open = false\nrate_limit = 0.0\n\n[serve.bus]\nurl = \"memory://\"\ntopics = \"object\"\n\
          write_mode = \"invalidate\"\nflush_interval = \"100ms\"\ninvalidation = \"async\"\n\
          lease_ms = 3000\n"

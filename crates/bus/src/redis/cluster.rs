@@ -3,10 +3,11 @@
 //! owns its slot, and streams for durable topics.
 //!
 //! A session is one cluster connection (RESP3, with its own connection to each shard) that
-//! holds its subscriptions and carries its own commands (subscriber entries, lease
-//! renewals), so a renewal shows the connections its notices arrive on are alive: after
-//! each one the session pings every primary on them. Publishing goes through the bus's
-//! command connection, which routes each key to its shard. A session's lease key lives in
+//! holds its subscriptions and carries its lease renewals, so a renewal shows the
+//! connections its notices arrive on are alive: after each one the session pings every
+//! primary on them. Its subscriber entries (and the `WAIT` after each, which holds a
+//! connection up to a second) and publishing go through the bus's command connection, which
+//! routes each key to its shard. A session's lease key lives in
 //! its own slot; since the publish script cannot read other slots, the sessions it returns
 //! are then checked for a live lease (one more round trip, the checks of several sessions
 //! at once), and the dead ones are removed from the topic's set.
@@ -174,11 +175,10 @@ impl Backend for RedisClusterBus {
 
 /// A session's connections on a cluster.
 struct ClusterLink {
-    /// Subscriptions (and their pushes) of this incarnation, and its own commands: the
-    /// subscriber sets and the renewals.
+    /// Subscriptions (and their pushes) of this incarnation, and its lease renewals.
     connection: ClusterConnection,
-    /// The bus's command connection: the clean-up goes through it, because the session's
-    /// own connection is usually the thing that broke.
+    /// The bus's command connection: the subscriber sets with their `WAIT`, and the
+    /// clean-up (the session's own connection is usually the thing that broke).
     commands: ClusterConnection,
     /// Turns the connection's pushes into session events.
     forwarder: tokio::task::JoinHandle<()>,
@@ -200,6 +200,10 @@ impl Link for ClusterLink {
     type Commands = ClusterConnection;
 
     fn commands(&self) -> ClusterConnection {
+        self.commands.clone()
+    }
+
+    fn renewals(&self) -> ClusterConnection {
         self.connection.clone()
     }
 
@@ -231,14 +235,15 @@ impl Link for ClusterLink {
         if !self.replicated {
             return Ok(());
         }
-        // To the key's primary, on the session's connection that wrote the entry there.
+        // To the key's primary, through the command connection that wrote the entry there
+        // (not the session's own: a WAIT holds its connection, and renewals go there).
         let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
             key,
             SlotAddr::Master,
         )));
         let mut wait = redis::cmd("WAIT");
         wait.arg(1).arg(REPLICA_WAIT.as_millis() as u64);
-        let answer = self.connection.clone().route_command(wait, route).await?;
+        let answer = self.commands.clone().route_command(wait, route).await?;
         let acknowledged: i64 = redis::from_redis_value(answer)
             .map_err(|error| BusError::Internal(format!("WAIT answered: {error}")))?;
         replicated(acknowledged, key)

@@ -25,12 +25,18 @@ pub(super) trait Link: Send + Sync + 'static {
     /// The backend's name in a loss reason ("Redis", "Redis Cluster").
     const BACKEND: &'static str;
 
-    /// The session's own connection, which also carries its subscriptions: its
-    /// subscriber-set entries and its lease renewals travel on it.
+    /// A connection for the incarnation's commands: its subscriber-set entries (and the
+    /// `WAIT` after them) and its lease renewals.
     type Commands: ConnectionLike + Send;
 
-    /// A handle on [`Link::Commands`] (clones share the connection).
+    /// Where the subscriber-set entries go, with their `WAIT` (clones share the
+    /// connection).
     fn commands(&self) -> Self::Commands;
+
+    /// Where the lease renewals go: the session's own connection, which carries its
+    /// subscriptions, so a renewal that succeeds shows that connection answers. Never
+    /// behind a `WAIT` that could hold it past its timeout.
+    fn renewals(&self) -> Self::Commands;
 
     /// Subscribes the session's connection to `channel`; returns once Redis confirmed it.
     async fn join(&self, channel: &str) -> RedisResult<()>;
@@ -94,7 +100,20 @@ impl<L: Link> Incarnation for RedisIncarnation<L> {
             .await?;
         // A writer counts the receivers in this set: an entry a failover lost would let a
         // synchronous write return without this session's confirmation.
-        self.link.replicate(&keys::subscribers(topic)).await?;
+        if let Err(error) = self.link.replicate(&keys::subscribers(topic)).await {
+            // Undo the half subscription (best effort, bounded): the caller was told it
+            // failed, so neither the entry nor the channel should outlive the answer.
+            let undo = async {
+                let _: RedisResult<()> = redis::cmd("SREM")
+                    .arg(keys::subscribers(topic))
+                    .arg(self.id.0)
+                    .query_async(&mut self.link.commands())
+                    .await;
+                let _ = self.link.leave(&keys::channel(topic)).await;
+            };
+            let _ = tokio::time::timeout(REDIS_TIMEOUT, undo).await;
+            return Err(error);
+        }
         self.topics.lock().insert(topic.to_owned());
         Ok(())
     }
@@ -117,7 +136,7 @@ impl<L: Link> Incarnation for RedisIncarnation<L> {
         let renewed: bool = redis::cmd("PEXPIRE")
             .arg(keys::session(self.id))
             .arg(lease.as_millis() as u64)
-            .query_async(&mut self.link.commands())
+            .query_async(&mut self.link.renewals())
             .await?;
         if renewed {
             self.link.check_subscriptions().await?;

@@ -151,6 +151,10 @@ impl Link for ServerLink {
         self.connection.clone()
     }
 
+    fn renewals(&self) -> MultiplexedConnection {
+        self.connection.clone()
+    }
+
     async fn join(&self, channel: &str) -> RedisResult<()> {
         self.connection.clone().subscribe(channel).await
     }

@@ -20,6 +20,7 @@
 //! max_age = "60s"
 //! outbox = "3s"                     # or "none"
 //! replica_wait = "5s"               # Redis Cluster with replicas
+//! redis_timeout = "2s"              # connecting to Redis, and each command
 //!
 //! [api.bus]
 //! url = "redis://127.0.0.1:6379"
@@ -94,6 +95,11 @@ pub struct NodeConfig {
     /// it fails (longer: a loaded replica slows writes instead of failing them).
     #[serde(serialize_with = "setting::print_duration")]
     pub replica_wait: Duration,
+    /// Redis (the tier): how long connecting and each command may take before it fails
+    /// (a read then goes to the store, a write answers 503). Longer: a loaded Redis slows
+    /// requests instead of failing them; shorter: a dead one is noticed sooner.
+    #[serde(serialize_with = "setting::print_duration")]
+    pub redis_timeout: Duration,
     /// The bus that keeps near caches coherent, and how writes use it.
     pub bus: BusConfig,
 }
@@ -155,6 +161,7 @@ impl NodeConfig {
             max_age: Some(DEFAULT_MAX_AGE),
             outbox: Some(DEFAULT_OUTBOX),
             replica_wait: tiercache_tier::DEFAULT_REPLICA_WAIT,
+            redis_timeout: TierOptions::default().redis_timeout,
             bus: BusConfig::default(),
         }
     }
@@ -230,6 +237,7 @@ impl NodeConfig {
         TierOptions {
             value_ttl: self.max_age,
             replica_wait: self.replica_wait,
+            redis_timeout: self.redis_timeout,
             ..TierOptions::default()
         }
     }
@@ -280,6 +288,8 @@ impl Keyed for NodeConfig {
         "policy",
         "max_age",
         "outbox",
+        "replica_wait",
+        "redis_timeout",
         "bus",
     ];
 
@@ -296,6 +306,9 @@ impl Keyed for NodeConfig {
             "outbox" => self.outbox = map.next_value_seed(Parsed::with(setting::outbox))?,
             "replica_wait" => {
                 self.replica_wait = map.next_value_seed(Parsed::with(setting::replica_wait))?;
+            }
+            "redis_timeout" => {
+                self.redis_timeout = map.next_value_seed(Parsed::with(setting::redis_timeout))?;
             }
             "bus" => map.next_value_seed(Over(&mut self.bus))?,
             other => return Err(serde::de::Error::unknown_field(other, Self::KEYS)),

@@ -117,6 +117,19 @@ pub fn replica_wait(text: &str) -> Result<Duration, SettingError> {
     Ok(wait)
 }
 
+/// `redis_timeout`: from 10 ms to 10 minutes.
+pub fn redis_timeout(text: &str) -> Result<Duration, SettingError> {
+    let timeout = duration("redis_timeout", text)?;
+    if !(Duration::from_millis(10)..=Duration::from_secs(600)).contains(&timeout) {
+        return Err(SettingError::Duration {
+            key: "redis_timeout",
+            text: text.trim().to_owned(),
+            reason: "must be from 10ms to 10min".into(),
+        });
+    }
+    Ok(timeout)
+}
+
 /// `bus.url`: a bus URL (checked now, so a typo fails before anything starts), or `None`
 /// for `none`.
 pub fn bus_url(text: &str) -> Result<Option<String>, SettingError> {

@@ -34,6 +34,7 @@ impl Keyed for Section {
         "max_age",
         "outbox",
         "replica_wait",
+        "redis_timeout",
         "bus",
     ];
 
@@ -72,8 +73,8 @@ fn the_defaults_print_as_the_file_writes_them() {
     assert_eq!(
         printed,
         "[section]\nnodes = 1\ntier = \"memory://\"\nnear_capacity = \"64MiB\"\n\
-         policy = \"allkeys-lru\"\nmax_age = \"60s\"\noutbox = \"3s\"\nreplica_wait = \"5s\"\n\n\
-         [section.bus]\nurl = \"memory://\"\n\
+         policy = \"allkeys-lru\"\nmax_age = \"60s\"\noutbox = \"3s\"\nreplica_wait = \"5s\"\n\
+         redis_timeout = \"2s\"\n\n[section.bus]\nurl = \"memory://\"\n\
          topics = \"object\"\nwrite_mode = \"invalidate\"\nflush_interval = \"100ms\"\n\
          invalidation = \"async\"\nlease_ms = 3000\n"
     );
@@ -93,7 +94,7 @@ fn a_near_capacity_written_as_a_number_is_a_byte_count() {
 fn every_key_reads_and_prints_back() {
     let text = "[section]\nnodes = 3\ntier = \"none\"\nnear_capacity = \"16MiB\"\n\
                 policy = \"s3fifo:small=0.2\"\nmax_age = \"none\"\noutbox = \"none\"\n\
-                replica_wait = \"250ms\"\n\n[section.bus]\n\
+                replica_wait = \"250ms\"\nredis_timeout = \"750ms\"\n\n[section.bus]\n\
                 url = \"none\"\ntopics = \"bucket:16\"\nwrite_mode = \"write-behind\"\n\
                 flush_interval = \"250ms\"\ninvalidation = \"sync\"\nlease_ms = 5000\n";
     let section = read(text).unwrap();
@@ -104,6 +105,11 @@ fn every_key_reads_and_prints_back() {
     assert_eq!(node.max_age, None);
     assert_eq!(node.outbox, None);
     assert_eq!(node.replica_wait, Duration::from_millis(250));
+    assert_eq!(node.redis_timeout, Duration::from_millis(750));
+    assert_eq!(
+        node.tier_options().redis_timeout,
+        Duration::from_millis(750)
+    );
     assert_eq!(
         node.bus,
         BusConfig {

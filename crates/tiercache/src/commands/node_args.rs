@@ -52,6 +52,13 @@ pub struct TierArgs {
     /// when a replica is really gone [default: 5s].
     #[arg(long, value_name = "DURATION", env = "TIERCACHE_REPLICA_WAIT")]
     replica_wait: Option<String>,
+
+    /// How long connecting to the shared tier's Redis and each of its commands may take
+    /// before it fails (a read then goes to the store, a write answers 503). Longer: a
+    /// loaded Redis slows requests instead of failing them; shorter: a dead one is noticed
+    /// sooner [default: 2s].
+    #[arg(long, value_name = "DURATION", env = "TIERCACHE_REDIS_TIMEOUT")]
+    redis_timeout: Option<String>,
 }
 
 impl TierArgs {
@@ -65,6 +72,9 @@ impl TierArgs {
         }
         if let Some(text) = &self.replica_wait {
             node.replica_wait = setting::replica_wait(text)?;
+        }
+        if let Some(text) = &self.redis_timeout {
+            node.redis_timeout = setting::redis_timeout(text)?;
         }
         if let Some(url) = &self.tier {
             node.tier = setting::tier(url)?;

@@ -122,6 +122,10 @@ pub struct UpArgs {
     #[arg(long, value_name = "DURATION")]
     replica_wait: Option<String>,
 
+    /// The API nodes' Redis timeout for the shared tier (see `api --help`) [default: 2s].
+    #[arg(long, value_name = "DURATION")]
+    redis_timeout: Option<String>,
+
     /// Restart a child that exits, on the same port, with backoff.
     #[arg(long)]
     restart: bool,
@@ -256,6 +260,9 @@ fn check_api_args(args: &UpArgs) -> anyhow::Result<()> {
     if let Some(text) = &args.replica_wait {
         setting::replica_wait(text)?;
     }
+    if let Some(text) = &args.redis_timeout {
+        setting::redis_timeout(text)?;
+    }
     if let Some(rate) = args.rate_limit {
         anyhow::ensure!(
             rate.is_finite() && rate >= 0.0,
@@ -294,5 +301,6 @@ fn api_args(args: &UpArgs) -> Vec<String> {
     );
     pass("--outbox", args.outbox.clone());
     pass("--replica-wait", args.replica_wait.clone());
+    pass("--redis-timeout", args.redis_timeout.clone());
     forwarded
 }
