@@ -33,32 +33,22 @@ pub enum BusError {
 /// channels under `tc:`, and the commands of sessions, subscriptions and scripts.
 pub const REQUIRED_RIGHTS: &str = "~tc:* &tc:* +@read +@write +@pubsub +@scripting +@connection +@transaction +info +wait +cluster|slots +cluster|shards +cluster|nodes +readonly";
 
-/// Whether Redis refused who we are or what we asked (an ACL rule), rather than failed.
-pub(crate) fn is_refusal(error: &redis::RedisError) -> bool {
-    if error.kind() == redis::ErrorKind::AuthenticationFailed
-        || matches!(error.code(), Some("NOPERM" | "WRONGPASS" | "NOAUTH"))
-    {
-        return true;
-    }
-    // A Cluster client wraps the first connections' errors in an I/O error: only the text
-    // still says what the server answered.
-    let text = error.to_string();
-    ["WRONGPASS", "NOPERM", "NOAUTH", "AuthenticationFailed"]
-        .iter()
-        .any(|refusal| text.contains(refusal))
-}
+pub(crate) use tiercache_tls::redis_client::is_refusal;
 
-/// A connection error at `address`: a refusal names who was refused and the rights the bus
-/// needs; anything else is `Unavailable`.
+/// A connection error at `address`: a refusal says who was refused and which rights
+/// the bus needs; anything else is `Unavailable`.
 pub(crate) fn refused_or_unavailable(
     address: &str,
     auth: &tiercache_core::RedisAuth,
     error: &redis::RedisError,
 ) -> BusError {
     if is_refusal(error) {
-        BusError::Refused(format!(
-            "Redis at {address} refused the bus{}: {error}; its ACL user needs {REQUIRED_RIGHTS}",
-            auth.describe()
+        BusError::Refused(tiercache_tls::redis_client::refusal(
+            address,
+            "the bus",
+            auth,
+            error,
+            REQUIRED_RIGHTS,
         ))
     } else {
         BusError::Unavailable(format!("Redis at {address}: {error}"))

@@ -69,6 +69,16 @@ impl RedisServer {
         Ok((server, port))
     }
 
+    /// [`RedisServer::start_tls`] with the `store` certificate of a `tiercache certs`
+    /// directory (`ca.pem`, `store.pem`, `store.key`).
+    pub fn start_tls_in(certs: &std::path::Path) -> Result<(RedisServer, u16), Error> {
+        RedisServer::start_tls(
+            &certs.join("ca.pem"),
+            &certs.join("store.pem"),
+            &certs.join("store.key"),
+        )
+    }
+
     /// A replica of `primary`, returned once its replication link is up.
     pub fn replica_of(primary: &RedisServer) -> Result<RedisServer, Error> {
         RedisServer::replica_of_with(primary, &[])

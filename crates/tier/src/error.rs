@@ -39,33 +39,22 @@ impl TierError {
     }
 }
 
-/// Whether Redis refused who we are (a wrong password, no authentication) or what we asked
-/// (an ACL rule), rather than failed.
-pub(crate) fn is_refusal(error: &redis::RedisError) -> bool {
-    if error.kind() == redis::ErrorKind::AuthenticationFailed
-        || matches!(error.code(), Some("NOPERM" | "WRONGPASS" | "NOAUTH"))
-    {
-        return true;
-    }
-    // A Cluster client wraps the first connections' errors in an I/O error: only the text
-    // still says what the server answered.
-    let text = error.to_string();
-    ["WRONGPASS", "NOPERM", "NOAUTH", "AuthenticationFailed"]
-        .iter()
-        .any(|refusal| text.contains(refusal))
-}
+pub(crate) use tiercache_tls::redis_client::is_refusal;
 
-/// A connection error at `address`: a refusal says who was refused and which rights the
-/// tier needs; anything else is `Unavailable`.
+/// A connection error at `address`: a refusal says who was refused and which rights
+/// the tier needs; anything else is `Unavailable`.
 pub(crate) fn refused_or_unavailable(
     address: &str,
     auth: &tiercache_core::RedisAuth,
     error: &redis::RedisError,
 ) -> TierError {
     if is_refusal(error) {
-        TierError::Refused(format!(
-            "Redis at {address} refused the tier{}: {error}; its ACL user needs {REQUIRED_RIGHTS}",
-            auth.describe()
+        TierError::Refused(tiercache_tls::redis_client::refusal(
+            address,
+            "the tier",
+            auth,
+            error,
+            REQUIRED_RIGHTS,
         ))
     } else {
         TierError::Unavailable(format!("Redis at {address}: {error}"))

@@ -436,13 +436,8 @@ async fn redis_cluster_conforms_as_an_acl_user_with_only_the_tier_rights() {
 async fn redis_over_tls_conforms_as_an_acl_user() {
     let certs = tempfile::tempdir().unwrap();
     tiercache_tls::certs::generate(certs.path(), &Default::default()).unwrap();
-    let files = tiercache_tls::certs::role_files(certs.path(), "store");
-    let (server, tls_port) = RedisServer::start_tls(
-        &files.ca,
-        files.cert.as_ref().unwrap(),
-        files.key.as_ref().unwrap(),
-    )
-    .expect("redis-server (built with TLS) must start for this test");
+    let (server, tls_port) = RedisServer::start_tls_in(certs.path())
+        .expect("redis-server (built with TLS) must start for this test");
     server
         .add_user(TIER_USER, TIER_PASSWORD, tiercache_tier::REQUIRED_RIGHTS)
         .unwrap();

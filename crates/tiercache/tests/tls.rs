@@ -32,6 +32,21 @@ fn tls_flags(certs: &Path, role: &str) -> Vec<String> {
     ]
 }
 
+/// `tiercache store` over SQLite in `dir`, serving mutual TLS with the store certificate
+/// of `certs`.
+fn tls_store(dir: &Path, certs: &Path) -> tiercache_launch::Process {
+    let mut args = vec![
+        "store",
+        "--db",
+        "sqlite://store.db",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let flags = tls_flags(certs, "store");
+    args.extend(flags.iter().map(String::as_str));
+    start(&args, dir, 1)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -44,16 +59,7 @@ fn the_store_serves_only_callers_with_a_certificate_of_its_ca() {
     let dir = tempfile::tempdir().unwrap();
     let ours = certs_in(dir.path(), "certs");
     let theirs = certs_in(dir.path(), "other-certs");
-    let mut args = vec![
-        "store",
-        "--db",
-        "sqlite://store.db",
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    let flags = tls_flags(&ours, "store");
-    args.extend(flags.iter().map(String::as_str));
-    let store = start(&args, dir.path(), 1);
+    let store = tls_store(dir.path(), &ours);
     let address = store.addresses()[0].clone();
     let url = format!("https://{address}");
 
@@ -166,16 +172,7 @@ fn bad_tls_flags_are_refused_before_anything_starts() {
 fn an_api_node_serves_tls_over_a_tls_store_and_bench_drives_it() {
     let dir = tempfile::tempdir().unwrap();
     let certs = certs_in(dir.path(), "certs");
-    let mut args = vec![
-        "store",
-        "--db",
-        "sqlite://store.db",
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    let store_flags = tls_flags(&certs, "store");
-    args.extend(store_flags.iter().map(String::as_str));
-    let store = start(&args, dir.path(), 1);
+    let store = tls_store(dir.path(), &certs);
     let store_url = format!("https://{}", store.addresses()[0]);
 
     let mut args = vec!["api", "--store", &store_url, "--listen", "127.0.0.1:0"];

@@ -1,6 +1,6 @@
 //! Redis clients as a URL's [`RedisAuth`] says: as its user, and over TLS with this
 //! process's identity (trusting only its CA, presenting its certificate) for `rediss…`
-//! URLs.
+//! URLs; and what a refusal of such a client looks like ([`is_refusal`]).
 
 use redis::cluster::ClusterClientBuilder;
 use redis::{ClientTlsConfig, TlsCertificates};
@@ -42,4 +42,35 @@ fn certificates() -> Result<TlsCertificates, String> {
             }),
         root_cert: Some(identity.ca_pem().to_vec()),
     })
+}
+
+/// Whether Redis refused who the client is (a wrong password, no authentication) or what it
+/// asked (an ACL rule), rather than failed.
+pub fn is_refusal(error: &redis::RedisError) -> bool {
+    if error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("NOPERM" | "WRONGPASS" | "NOAUTH"))
+    {
+        return true;
+    }
+    // A Cluster client wraps the first connections' errors in an I/O error: only the text
+    // still says what the server answered.
+    let text = error.to_string();
+    ["WRONGPASS", "NOPERM", "NOAUTH", "AuthenticationFailed"]
+        .iter()
+        .any(|refusal| text.contains(refusal))
+}
+
+/// The message of a refusal at `address`: who was refused (`role`: "the tier", "the bus",
+/// with `auth`'s user), what Redis said, and the ACL rights that role needs.
+pub fn refusal(
+    address: &str,
+    role: &str,
+    auth: &RedisAuth,
+    error: &redis::RedisError,
+    rights: &str,
+) -> String {
+    format!(
+        "Redis at {address} refused {role}{}: {error}; its ACL user needs {rights}",
+        auth.describe()
+    )
 }
