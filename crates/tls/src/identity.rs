@@ -72,9 +72,8 @@ impl Identity {
             own,
             ca_pem: ca_pem.into(),
         };
-        // Building both configurations checks that the key is the certificate's.
+        // Building a configuration checks that the key is the certificate's.
         if identity.own.is_some() {
-            identity.server_config(crate::ClientAuth::Required)?;
             identity.client_config()?;
         }
         Ok(identity)
