@@ -682,3 +682,74 @@ fn the_store_serves_metrics_of_its_calls_when_asked() {
     assert!(text.contains("tiercache_store_rpc_seconds_count{method=\"Registry/Lookup\"}"));
     common::terminate(store);
 }
+
+/// Regression (found with a full disk: thousands of writes acknowledged, then gone, and
+/// served stale): an autocommitted `INSERT … RETURNING` hands its row over before SQLite
+/// commits, and a commit that fails (the disk full) was never seen. The store runs under a
+/// 2 MiB file-size limit (`ulimit -f`, SIGXFSZ ignored, so a write past it fails as a full
+/// disk does); writes go on until it refuses them, and every write it acknowledged must
+/// then be there, at its version.
+#[test]
+fn a_full_disk_fails_writes_and_loses_no_acknowledged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new("bash");
+    command
+        .args(["-c", "ulimit -f 2048; trap '' XFSZ; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_tiercache"))
+        .args([
+            "store",
+            "--db",
+            "sqlite://store.db",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(dir.path());
+    let store = tiercache_launch::Launch::new("tiercache store (2 MiB files)", command)
+        .ready(tiercache_launch::Ready::listening(1))
+        .timeout(Duration::from_secs(60))
+        .start()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (acknowledged, refused) = runtime.block_on(async {
+        let client = StoreClient::connect(&store.addresses()[0], Limits::default())
+            .await
+            .unwrap();
+        let value = vec![b'x'; 4096];
+        let (mut acknowledged, mut refused) = (Vec::new(), 0);
+        // 2 000 × 4 KiB is four times the limit: bounded, and sure to reach it.
+        for n in 0..2000 {
+            let key = format!("full-{n}").into_bytes();
+            match client.put(&key, &value, Precondition::None).await {
+                Ok(version) => acknowledged.push((key, version)),
+                Err(_) => refused += 1,
+            }
+            if refused >= 20 {
+                break;
+            }
+        }
+        let mut lost = Vec::new();
+        for (key, version) in &acknowledged {
+            match client.get(key).await {
+                Ok(ObjectRead::Live { version: held, .. }) if held == *version => {}
+                other => lost.push(format!("{}: {other:?}", String::from_utf8_lossy(key))),
+            }
+        }
+        assert!(
+            lost.is_empty(),
+            "{} acknowledged writes lost: {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
+        (acknowledged.len(), refused)
+    });
+    drop(runtime);
+    assert!(
+        refused > 0,
+        "the limit was never reached ({acknowledged} writes)"
+    );
+    assert!(acknowledged > 0, "nothing was written before the limit");
+    drop(store);
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::database::{Backend, SqlStore, on_reader, on_writer};
+use super::database::{Backend, SqlStore, on_reader, on_writer, written};
 use super::queries as q;
 use crate::admin_state::{AdminState, Lease, StateEntry};
 use crate::error::{StoreError, StoreResult};
@@ -34,8 +34,9 @@ impl AdminState for SqlStore {
                 .bind(holder)
                 .bind(expires_at_ms)
                 .bind(now)
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await
+                .map(written)
         })?;
         match epoch {
             Some(epoch) => Ok(Lease {
@@ -73,8 +74,9 @@ impl AdminState for SqlStore {
                 .bind(epoch as i64)
                 .bind(expires_at_ms)
                 .bind(now)
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await
+                .map(written)
         })?;
         match renewed {
             Some(expires_at_ms) => Ok(Lease {

@@ -104,6 +104,19 @@ pub struct SqlStore {
     pub(super) clock: WallClock,
 }
 
+/// The first row a write returned, once the write ran to its end.
+///
+/// An autocommitted `INSERT … RETURNING` hands its row over before its commit runs: on
+/// SQLite the commit happens when the statement is stepped to completion, and an error there
+/// (`SQLITE_FULL` when the disk is full, an I/O error) comes after the row. `fetch_optional`
+/// takes the row and never sees that error — the write was reported done, with a version,
+/// and rolled back (found with a full disk: thousands of acknowledged writes lost and served
+/// stale). Every autocommitted write therefore fetches all its rows (`fetch_all`), so a
+/// failed commit fails the call; this turns the rows into the one expected.
+pub(super) fn written<T>(rows: Vec<T>) -> Option<T> {
+    rows.into_iter().next()
+}
+
 /// Runs `$body` with `$pool` bound to the pool writes go to.
 macro_rules! on_writer {
     ($self:ident, $pool:ident => $body:expr) => {

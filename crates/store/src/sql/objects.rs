@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use tiercache_core::Version;
 
-use super::database::{Backend, SqlStore, on_writer};
+use super::database::{Backend, SqlStore, on_writer, written};
 use super::queries as q;
 use crate::error::{StoreError, StoreResult};
 use crate::object_store::{Object, ObjectRead, ObjectStore, PendingNotice, Precondition, ScanPage};
@@ -156,25 +156,27 @@ impl ObjectStore for SqlStore {
         self.limits.check_value(value)?;
         let written: Option<i64> = on_writer!(self, pool => match precondition {
             Precondition::None => {
-                sqlx::query_scalar(q::PUT).bind(key).bind(value).fetch_optional(pool).await
+                sqlx::query_scalar(q::PUT).bind(key).bind(value).fetch_all(pool).await.map(written)
             }
             Precondition::Version(Version::ZERO) => {
-                sqlx::query_scalar(q::PUT_IF_NEW).bind(key).bind(value).fetch_optional(pool).await
+                sqlx::query_scalar(q::PUT_IF_NEW).bind(key).bind(value).fetch_all(pool).await.map(written)
             }
             Precondition::Version(expected) => {
                 sqlx::query_scalar(q::PUT_IF_VERSION)
                     .bind(key)
                     .bind(value)
                     .bind(expected.0 as i64)
-                    .fetch_optional(pool)
+                    .fetch_all(pool)
                     .await
+                .map(written)
             }
             Precondition::Absent => {
                 sqlx::query_scalar(q::PUT_IF_ABSENT)
                     .bind(key)
                     .bind(value)
-                    .fetch_optional(pool)
+                    .fetch_all(pool)
                     .await
+                .map(written)
             }
         })?;
         match written {
@@ -187,14 +189,15 @@ impl ObjectStore for SqlStore {
         self.limits.check_key(key)?;
         let written: Option<i64> = on_writer!(self, pool => match precondition {
             Precondition::None => {
-                sqlx::query_scalar(q::DELETE).bind(key).fetch_optional(pool).await
+                sqlx::query_scalar(q::DELETE).bind(key).fetch_all(pool).await.map(written)
             }
             Precondition::Version(expected) => {
                 sqlx::query_scalar(q::DELETE_IF_VERSION)
                     .bind(key)
                     .bind(expected.0 as i64)
-                    .fetch_optional(pool)
+                    .fetch_all(pool)
                     .await
+                .map(written)
             }
             Precondition::Absent => {
                 return Err(StoreError::invalid(

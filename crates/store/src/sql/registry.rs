@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::database::{SqlStore, on_reader, on_writer};
+use super::database::{SqlStore, on_reader, on_writer, written};
 use super::queries as q;
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{check_name, ttl_ms};
@@ -54,8 +54,9 @@ impl Registry for SqlStore {
                 .bind(id)
                 .bind(expires_at_ms)
                 .bind(now)
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await
+                .map(written)
         })?;
         let (address, expires_at_ms) = row.ok_or_else(|| {
             StoreError::NotFound(format!(
