@@ -636,14 +636,9 @@ fn primary_of<'a>(cluster: &'a RedisCluster, key: &str) -> &'a RedisServer {
 const BUS_USER: &str = "tc-bus";
 const BUS_PASSWORD: &str = "bus-password-for-tests";
 
-/// A user who may do anything, but not on tiercache's keys and channels.
-fn add_stranger(add: impl Fn(&str, &str, &str) -> std::io::Result<()>) {
-    add("stranger", "stranger-password", "~other:* &other:* +@all").unwrap();
-}
-
 /// Opening the bus as `stranger` or with a wrong password fails with `Refused`, naming the
 /// rights the bus needs.
-async fn refuses_users_without_the_bus_rights(url_of: impl Fn(&str) -> String) {
+async fn refuses_users_without_the_bus_rights(url_of: &impl Fn(&str) -> String) {
     match tiercache_bus::open(&url_of("stranger:stranger-password")).await {
         Err(BusError::Refused(message)) => {
             assert!(message.to_uppercase().contains("NOPERM"), "{message}");
@@ -668,36 +663,44 @@ async fn refuses_users_without_the_bus_rights(url_of: impl Fn(&str) -> String) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_single_server_as_an_acl_user_with_only_the_bus_rights() {
-    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
-    server
-        .add_user(BUS_USER, BUS_PASSWORD, tiercache_bus::REQUIRED_RIGHTS)
-        .unwrap();
-    add_stranger(|name, password, rights| server.add_user(name, password, rights));
-    let url_of = |credentials: &str| format!("redis://{credentials}@{}", server.address());
-    refuses_users_without_the_bus_rights(url_of).await;
+/// The bus's user (with exactly [`tiercache_bus::REQUIRED_RIGHTS`]) and a stranger (anything,
+/// but not on tiercache's keys and channels) created by `add_user`; the stranger and a
+/// wrong password refused; then the whole suite as the bus's user. `url_of` puts the
+/// credentials it is given into the server's URL.
+async fn suite_as_the_bus_user(
+    add_user: impl Fn(&str, &str, &str) -> std::io::Result<()>,
+    url_of: impl Fn(&str) -> String,
+) {
+    add_user(BUS_USER, BUS_PASSWORD, tiercache_bus::REQUIRED_RIGHTS).unwrap();
+    add_user("stranger", "stranger-password", "~other:* &other:* +@all").unwrap();
+    refuses_users_without_the_bus_rights(&url_of).await;
     let bus = tiercache_bus::open(&url_of(&format!("{BUS_USER}:{BUS_PASSWORD}")))
         .await
         .unwrap();
+    assert!(bus.describe().contains(BUS_USER), "{}", bus.describe());
     run_suite(bus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_single_server_as_an_acl_user_with_only_the_bus_rights() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    suite_as_the_bus_user(
+        |name, password, rights| server.add_user(name, password, rights),
+        |credentials| format!("redis://{credentials}@{}", server.address()),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_as_an_acl_user_with_only_the_bus_rights() {
     let cluster =
         RedisCluster::start(3, 1).expect("redis-server must be installed (scripts/test.sh)");
-    cluster
-        .add_user(BUS_USER, BUS_PASSWORD, tiercache_bus::REQUIRED_RIGHTS)
-        .unwrap();
-    add_stranger(|name, password, rights| cluster.add_user(name, password, rights));
     let seeds: Vec<String> = cluster.nodes().iter().map(RedisServer::address).collect();
-    let url_of = |credentials: &str| format!("redis-cluster://{credentials}@{}", seeds.join(","));
-    refuses_users_without_the_bus_rights(url_of).await;
-    let bus = tiercache_bus::open(&url_of(&format!("{BUS_USER}:{BUS_PASSWORD}")))
-        .await
-        .unwrap();
-    run_suite(bus).await;
+    suite_as_the_bus_user(
+        |name, password, rights| cluster.add_user(name, password, rights),
+        |credentials| format!("redis-cluster://{credentials}@{}", seeds.join(",")),
+    )
+    .await;
 }
 
 /// `rediss://`: the bus over TLS to a Redis that asks for client certificates, as an ACL

@@ -365,7 +365,7 @@ const TIER_PASSWORD: &str = "tier-password-for-tests";
 
 /// Opening the tier as a user without its rights, or with a wrong password, fails with
 /// `Refused` naming the rights; the password never shows.
-async fn refuses_users_without_the_tier_rights(url_of: impl Fn(&str) -> String) {
+async fn refuses_users_without_the_tier_rights(url_of: &impl Fn(&str) -> String) {
     match open(&url_of("stranger:stranger-password"), &options()).await {
         Err(tiercache_tier::TierError::Refused(message)) => {
             assert!(message.to_uppercase().contains("NOPERM"), "{message}");
@@ -389,19 +389,19 @@ async fn refuses_users_without_the_tier_rights(url_of: impl Fn(&str) -> String) 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_single_server_conforms_as_an_acl_user_with_only_the_tier_rights() {
-    let server = RedisServer::start().expect("redis-server must start for this test");
-    server
-        .add_user(TIER_USER, TIER_PASSWORD, tiercache_tier::REQUIRED_RIGHTS)
+/// The tier's user (with exactly [`tiercache_tier::REQUIRED_RIGHTS`]) and a stranger
+/// (anything, but not on tiercache's keys) created by `add_user`; both refusals; then the
+/// whole suite as the tier's user, whose password its description never shows.
+async fn suite_as_the_tier_user(
+    add_user: impl Fn(&str, &str, &str) -> std::io::Result<()>,
+    url_of: impl Fn(&str) -> String,
+) {
+    add_user(TIER_USER, TIER_PASSWORD, tiercache_tier::REQUIRED_RIGHTS).unwrap();
+    add_user("stranger", "stranger-password", "~other:* +@all").unwrap();
+    refuses_users_without_the_tier_rights(&url_of).await;
+    let tier = open(&url_of(&format!("{TIER_USER}:{TIER_PASSWORD}")), &options())
+        .await
         .unwrap();
-    server
-        .add_user("stranger", "stranger-password", "~other:* +@all")
-        .unwrap();
-    let url_of = |credentials: &str| format!("redis://{credentials}@{}", server.address());
-    refuses_users_without_the_tier_rights(url_of).await;
-    let url = url_of(&format!("{TIER_USER}:{TIER_PASSWORD}"));
-    let tier = open(&url, &options()).await.unwrap();
     assert!(
         !tier.describe().contains(TIER_PASSWORD),
         "{}",
@@ -411,21 +411,22 @@ async fn redis_single_server_conforms_as_an_acl_user_with_only_the_tier_rights()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_single_server_conforms_as_an_acl_user_with_only_the_tier_rights() {
+    let server = RedisServer::start().expect("redis-server must start for this test");
+    suite_as_the_tier_user(
+        |name, password, rights| server.add_user(name, password, rights),
+        |credentials| format!("redis://{credentials}@{}", server.address()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_conforms_as_an_acl_user_with_only_the_tier_rights() {
     let cluster = RedisCluster::start(3, 1).expect("a Redis Cluster must start for this test");
-    cluster
-        .add_user(TIER_USER, TIER_PASSWORD, tiercache_tier::REQUIRED_RIGHTS)
-        .unwrap();
-    cluster
-        .add_user("stranger", "stranger-password", "~other:* +@all")
-        .unwrap();
     let seeds: Vec<String> = cluster.nodes().iter().map(RedisServer::address).collect();
-    let url_of = |credentials: &str| format!("redis-cluster://{credentials}@{}", seeds.join(","));
-    refuses_users_without_the_tier_rights(url_of).await;
-    run_suite(
-        open(&url_of(&format!("{TIER_USER}:{TIER_PASSWORD}")), &options())
-            .await
-            .unwrap(),
+    suite_as_the_tier_user(
+        |name, password, rights| cluster.add_user(name, password, rights),
+        |credentials| format!("redis-cluster://{credentials}@{}", seeds.join(",")),
     )
     .await;
 }

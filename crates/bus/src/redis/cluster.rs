@@ -346,6 +346,10 @@ impl Bus for RedisClusterBus {
     }
 
     fn describe(&self) -> String {
-        format!("Redis Cluster bus at {}", self.seeds.join(","))
+        format!(
+            "Redis Cluster bus at {}{}",
+            self.seeds.join(","),
+            self.auth.describe()
+        )
     }
 }

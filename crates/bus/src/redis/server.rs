@@ -33,6 +33,8 @@ use crate::topic::check_topic;
 #[derive(Clone)]
 pub struct RedisBus {
     address: String,
+    /// Who the bus connects as (shown in `describe`, never the password).
+    auth: tiercache_core::RedisAuth,
     /// Opens the sessions' RESP3 connections.
     client: redis::Client,
     /// Publishes, liveness checks and the clean-up of ended sessions (reconnects on its own).
@@ -86,6 +88,7 @@ impl RedisBus {
         let replicated = !info.contains("connected_slaves:0");
         Ok(RedisBus {
             address: address.to_owned(),
+            auth: auth.clone(),
             client,
             durable: DurableTopics::new(commands.clone()),
             commands,
@@ -253,6 +256,6 @@ impl Bus for RedisBus {
     }
 
     fn describe(&self) -> String {
-        format!("Redis bus at {}", self.address)
+        format!("Redis bus at {}{}", self.address, self.auth.describe())
     }
 }
