@@ -58,7 +58,7 @@ mod topic;
 /// Bus URLs and opening a backend by URL.
 mod url;
 
-pub use self::redis::{RedisBus, RedisClusterBus};
+pub use self::redis::{RedisBus, RedisClusterBus, UNANSWERED_CONNECTION_NAME};
 pub use error::{BusError, BusResult, REQUIRED_RIGHTS};
 pub use memory::MemoryBus;
 pub use model::{Bus, Offset, Receivers, Record};

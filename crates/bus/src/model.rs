@@ -95,6 +95,23 @@ pub trait Bus: Send + Sync + fmt::Debug {
     /// is not an error.
     async fn publish(&self, topic: &str, payload: Bytes) -> BusResult<Receivers>;
 
+    /// Publishes `payload` on `topic` with [`publish`](Bus::publish)'s delivery, for a
+    /// publisher that learns the outcome another way (the application logs: the log nodes'
+    /// acknowledgements). `Ok` may mean only that the message was handed to the bus: a
+    /// message lost with a connection may go unreported. A backend may make this cheaper
+    /// than `publish`: the Redis bus writes one `PUBLISH` on a connection Redis does not
+    /// answer, instead of a script that also reads the subscribers.
+    async fn broadcast(&self, topic: &str, payload: Bytes) -> BusResult<()> {
+        self.publish(topic, payload).await.map(|_| ())
+    }
+
+    /// Sends `payload` to one session as [`send_to`](Bus::send_to) does, for a sender that
+    /// learns the outcome another way; `Ok` may mean only handed to the bus (see
+    /// [`broadcast`](Bus::broadcast)).
+    async fn send_unconfirmed(&self, session: SessionId, payload: Bytes) -> BusResult<()> {
+        self.send_to(session, payload).await.map(|_| ())
+    }
+
     /// Sends `payload` to one session (as [`SessionEvent::Direct`]). Returns whether that
     /// session was alive to take it; a lost session's id never comes back.
     async fn send_to(&self, session: SessionId, payload: Bytes) -> BusResult<bool>;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tiercache_bus::{
     Bus, BusError, MemoryBus, Offset, RedisBus, RedisClusterBus, Session, SessionEvent,
-    SessionOptions,
+    SessionOptions, UNANSWERED_CONNECTION_NAME,
 };
 use tiercache_testkit::{RedisCluster, RedisServer};
 use tokio::sync::mpsc::Receiver;
@@ -96,6 +96,44 @@ async fn delivers_to_subscribers_only(bus: &dyn Bus) {
             payload
         }
     );
+    a.close().await;
+    b.close().await;
+}
+
+/// `broadcast` delivers as `publish` does (to subscribers only, once each, one publisher's
+/// messages in order, mixed with `publish` in order), without the receivers.
+async fn broadcast_delivers_as_publish(bus: &dyn Bus) {
+    let (a, mut a_events) = bus.open_session(SessionOptions::default()).await.unwrap();
+    let (b, mut b_events) = bus.open_session(SessionOptions::default()).await.unwrap();
+    a.subscribe("log/one").await.unwrap();
+    b.subscribe("log/one").await.unwrap();
+    b.subscribe("log/two").await.unwrap();
+    bus.broadcast("log/one", Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    bus.publish("log/one", Bytes::from_static(b"2"))
+        .await
+        .unwrap();
+    bus.broadcast("log/one", Bytes::from_static(b"3"))
+        .await
+        .unwrap();
+    bus.broadcast("log/two", Bytes::from_static(b"4"))
+        .await
+        .unwrap();
+    bus.broadcast("log/nobody", Bytes::from_static(b"5"))
+        .await
+        .unwrap();
+    for expected in ["1", "2", "3"] {
+        assert_eq!(next(&mut a_events).await, message("log/one", expected));
+        assert_eq!(next(&mut b_events).await, message("log/one", expected));
+    }
+    assert_eq!(next(&mut b_events).await, message("log/two", "4"));
+    nothing_more(&mut a_events, Duration::from_millis(100)).await;
+    nothing_more(&mut b_events, Duration::from_millis(10)).await;
+    assert!(matches!(
+        bus.broadcast("tab\there", Bytes::new()).await,
+        Err(BusError::InvalidArgument(_))
+    ));
     a.close().await;
     b.close().await;
 }
@@ -309,6 +347,7 @@ async fn refuses_bad_topics(bus: &dyn Bus) {
 async fn run_suite(bus: Arc<dyn Bus>) {
     eprintln!("bus conformance: {}", bus.describe());
     delivers_to_subscribers_only(&*bus).await;
+    broadcast_delivers_as_publish(&*bus).await;
     keeps_one_publishers_order(&*bus).await;
     direct_messages_and_liveness(&*bus).await;
     a_lapsed_lease_ends_the_session(&*bus).await;
@@ -384,6 +423,62 @@ async fn redis_connection_kill_loses_the_session() {
         killed.trim().parse().unwrap()
     })
     .await;
+}
+
+/// The connection `broadcast` writes on, which Redis does not answer, is replaced when it is
+/// killed: broadcasts go on without an error and reach the subscriber again within a
+/// bounded time (one written into the dead connection before its end was noticed may be
+/// lost, as `broadcast` allows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_unanswered_broadcasts_survive_a_killed_connection() {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let bus = RedisBus::connect(&server.address()).await.unwrap();
+    let (session, mut events) = bus.open_session(SessionOptions::default()).await.unwrap();
+    session.subscribe("log/kill").await.unwrap();
+    bus.broadcast("log/kill", Bytes::from_static(b"before"))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut events).await, message("log/kill", "before"));
+
+    let clients = server.command(&["CLIENT", "LIST"]).unwrap();
+    let named = format!("name={UNANSWERED_CONNECTION_NAME} ");
+    let ids: Vec<&str> = clients
+        .lines()
+        .filter(|line| line.contains(&named))
+        .filter_map(|line| line.strip_prefix("id=")?.split(' ').next())
+        .collect();
+    assert_eq!(ids.len(), 1, "one unanswered connection in {clients}");
+    server.command(&["CLIENT", "KILL", "ID", ids[0]]).unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut sent = 0;
+    let arrived = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no broadcast arrived within 3 s after the kill"
+        );
+        sent += 1;
+        bus.broadcast("log/kill", Bytes::from(format!("after {sent}")))
+            .await
+            .unwrap();
+        match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+            Ok(Some(event)) => break event,
+            Ok(None) => panic!("the session's events ended"),
+            Err(_) => {}
+        }
+    };
+    match arrived {
+        SessionEvent::Message { payload, .. } => assert!(payload.starts_with(b"after ")),
+        other => panic!("expected a message, got {other:?}"),
+    }
+    assert!(sent <= 2, "{sent} broadcasts before one arrived");
+    let clients = server.command(&["CLIENT", "LIST"]).unwrap();
+    assert_eq!(
+        clients.lines().filter(|line| line.contains(&named)).count(),
+        1,
+        "{clients}"
+    );
+    session.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

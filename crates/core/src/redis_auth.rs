@@ -95,6 +95,12 @@ impl RedisAuth {
         self.user.as_deref()
     }
 
+    /// The password, if one is set (for a connection that authenticates by itself; never
+    /// print it).
+    pub fn password(&self) -> Option<&Secret> {
+        self.password.as_ref()
+    }
+
     /// Whether a password is set.
     pub fn has_password(&self) -> bool {
         self.password.is_some()

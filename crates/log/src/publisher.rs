@@ -3,21 +3,24 @@
 //! acknowledgements that come back to its own bus session.
 //!
 //! ```text
-//!  append(app, value, key) ── id = ids.next ── queue ── sender: Append{reply_to, records}
-//!        ▲                                               on log/APP, one notice for all the
-//!        │                                               records queued meanwhile (and again
-//!        │                                               for each republish)
+//!  append(app, value, key) ── id = ids.next ─┬─ nothing else publishing: Append{reply_to,
+//!        ▲                                   │  [record]} on log/APP, from the append itself
+//!        │                                   └─ else queue ── sender: Append{reply_to,
+//!        │                                      records} on log/APP, one notice for all the
+//!        │                                      records queued meanwhile (and again for
+//!        │                                      each republish)
 //!        └─ Ok once `acks` distinct nodes confirmed ◀── Ack{node, [id…]} ── log nodes (ready)
 //!           Unconfirmed{id} when the timeout passes first
 //! ```
 //!
-//! The sender batches without waiting: while one publish is on its way to the bus, the
-//! appends that arrive queue up and leave together in the next notice. A lone append leaves
-//! at once; under concurrency the bus carries one message per round trip instead of one per
-//! append.
+//! Batching without waiting: while one publish is on its way to the bus, the appends that
+//! arrive queue up and leave together in the next notice. A lone append leaves at once, from
+//! its own task (no hand-over to the sender and back); under concurrency the bus carries one
+//! message per round trip instead of one per append. Publishes go out with
+//! [`Bus::broadcast`]: whether a message arrived is what the acknowledgements say.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -133,6 +136,10 @@ struct Outgoing {
 struct Shared {
     bus: Arc<dyn Bus>,
     session: Session,
+    /// Held by whoever publishes: the sender, or an append publishing by itself.
+    publishing: tokio::sync::Mutex<()>,
+    /// Records handed to the sender and not yet taken by it.
+    queued: AtomicUsize,
     pending: Mutex<HashMap<MessageId, Arc<Waiter>>>,
     counters: PublisherCounters,
     /// Wakes appends waiting across a session replacement (they publish again at once).
@@ -174,6 +181,8 @@ impl LogPublisher {
         let shared = Arc::new(Shared {
             bus,
             session,
+            publishing: tokio::sync::Mutex::new(()),
+            queued: AtomicUsize::new(0),
             pending: Mutex::new(HashMap::new()),
             counters: PublisherCounters::default(),
             restored: Notify::new(),
@@ -261,21 +270,9 @@ impl LogPublisher {
         let confirmed = || waiter.nodes.lock().0.len() >= self.options.acks;
         let mut first = true;
         loop {
-            let (sent, outcome) = oneshot::channel();
-            let queued = self.outgoing.send(Outgoing {
-                topic: topic.clone(),
-                record: record.clone(),
-                sent,
-            });
-            // The sender ends only with the publisher; without it nothing can be sent.
-            let stopped = || {
-                Some(Err(BusError::Internal(
-                    "the publisher's sender stopped".into(),
-                )))
-            };
-            let outcome = match queued {
-                Ok(()) => outcome.await.unwrap_or_else(|_| stopped()),
-                Err(_) => stopped(),
+            let outcome = match publish_alone(shared, &topic, &record).await {
+                Some(outcome) => outcome,
+                None => self.queue(&topic, &record).await,
             };
             match outcome {
                 Some(Ok(())) => {
@@ -317,6 +314,31 @@ impl LogPublisher {
         }
     }
 
+    /// Hands `record` to the sender; answers what became of its publish (`None`: there was
+    /// no session to reply to; it is published again once one is restored).
+    async fn queue(&self, topic: &str, record: &Record) -> Option<BusResult<()>> {
+        let (sent, outcome) = oneshot::channel();
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        let queued = self.outgoing.send(Outgoing {
+            topic: topic.to_owned(),
+            record: record.clone(),
+            sent,
+        });
+        // The sender ends only with the publisher; without it nothing can be sent.
+        let stopped = || {
+            Some(Err(BusError::Internal(
+                "the publisher's sender stopped".into(),
+            )))
+        };
+        match queued {
+            Ok(()) => outcome.await.unwrap_or_else(|_| stopped()),
+            Err(_) => {
+                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                stopped()
+            }
+        }
+    }
+
     /// Ends the session at once.
     pub async fn close(&self) {
         self.shared.session.close().await;
@@ -330,6 +352,29 @@ impl Drop for LogPublisher {
     }
 }
 
+/// Publishes `record` by itself when nothing else is being published or waits to be: a
+/// lone append then skips the hand-over to the sender task and back (a thread wake-up each
+/// on a busy runtime). `None` when it must queue instead, behind the others — they leave
+/// together as soon as the publish under way ends.
+async fn publish_alone(
+    shared: &Shared,
+    topic: &str,
+    record: &Record,
+) -> Option<Option<BusResult<()>>> {
+    if shared.queued.load(Ordering::Acquire) > 0 {
+        return None;
+    }
+    let _publishing = shared.publishing.try_lock().ok()?;
+    let Some(reply_to) = shared.session.id() else {
+        return Some(None);
+    };
+    let notice = LogNotice::Append(Append {
+        reply_to,
+        records: vec![record.clone()],
+    });
+    Some(Some(shared.bus.broadcast(topic, notice.encode()).await))
+}
+
 /// Publishes what the appends queued, as few notices as it can: everything queued when it
 /// gets to the queue, one notice per topic (in queue order) up to [`BATCH_RECORDS`] records
 /// and [`BATCH_BYTES`], to the session's current incarnation.
@@ -339,6 +384,8 @@ async fn send(shared: Weak<Shared>, mut queued: mpsc::UnboundedReceiver<Outgoing
         let Some(shared) = shared.upgrade() else {
             return;
         };
+        shared.queued.fetch_sub(taken.len(), Ordering::AcqRel);
+        let _publishing = shared.publishing.lock().await;
         let Some(reply_to) = shared.session.id() else {
             for outgoing in taken.drain(..) {
                 let _ = outgoing.sent.send(None);
@@ -353,9 +400,9 @@ async fn send(shared: Weak<Shared>, mut queued: mpsc::UnboundedReceiver<Outgoing
                 .map(|outgoing| (outgoing.record, outgoing.sent))
                 .unzip();
             let notice = LogNotice::Append(Append { reply_to, records });
-            let outcome = shared.bus.publish(&topic, notice.encode()).await;
+            let outcome = shared.bus.broadcast(&topic, notice.encode()).await;
             for reply in replies {
-                let _ = reply.send(Some(outcome.as_ref().map(|_| ()).map_err(Clone::clone)));
+                let _ = reply.send(Some(outcome.clone()));
             }
         }
     }

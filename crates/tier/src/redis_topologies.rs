@@ -56,7 +56,7 @@ impl ClusterRedisTier {
         .connection_timeout(options.redis_timeout)
         .response_timeout(options.redis_timeout)
         .retries(3);
-        let client = tiercache_tls::redis_client::cluster_tls(builder, &options.redis_auth)
+        let client = tiercache_tls::redis_client::cluster_settings(builder, &options.redis_auth)
             .map_err(TierError::InvalidUrl)?
             .build()
             .map_err(|error| TierError::InvalidUrl(format!("redis-cluster://: {error}")))?;

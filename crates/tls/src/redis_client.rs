@@ -3,31 +3,46 @@
 //! URLs; and what a refusal of such a client looks like ([`is_refusal`]).
 
 use redis::cluster::ClusterClientBuilder;
-use redis::{ClientTlsConfig, TlsCertificates};
+use redis::{ClientTlsConfig, IntoConnectionInfo, TlsCertificates};
 use tiercache_core::RedisAuth;
 
 /// A client of the Redis server at `address` (`HOST:PORT`), with `query` (`?protocol=resp3`
-/// or empty) on its URL.
+/// or empty) on its URL, and [`tcp_settings`].
 pub fn client(address: &str, query: &str, auth: &RedisAuth) -> Result<redis::Client, String> {
-    let url = auth.client_url(address, query);
+    let info = auth
+        .client_url(address, query)
+        .into_connection_info()
+        .map_err(|error| format!("{address}: {error}"))?
+        .set_tcp_settings(tcp_settings());
     let built = if auth.tls() {
-        redis::Client::build_with_tls(url, certificates()?)
+        redis::Client::build_with_tls(info, certificates()?)
     } else {
-        redis::Client::open(url)
+        redis::Client::open(info)
     };
     built.map_err(|error| format!("{address}: {error}"))
 }
 
-/// `builder` with this process's certificates when `auth` asks for TLS.
-pub fn cluster_tls(
+/// `builder` with [`tcp_settings`], and this process's certificates when `auth` asks for
+/// TLS.
+pub fn cluster_settings(
     builder: ClusterClientBuilder,
     auth: &RedisAuth,
 ) -> Result<ClusterClientBuilder, String> {
+    let builder = builder.tcp_settings(tcp_settings());
     Ok(if auth.tls() {
         builder.certs(certificates()?)
     } else {
         builder
     })
+}
+
+/// How every Redis connection's socket is set: `TCP_NODELAY`, as the servers set theirs.
+/// The client's default leaves Nagle's algorithm on, which holds a command back while an
+/// earlier one on the same connection is unacknowledged — on a connection that carries
+/// several commands at once (a node's publishes, renewals and subscriptions multiplexed)
+/// that is a wait for the peer's delayed ACK.
+pub fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
 }
 
 /// This process's CA, certificate and key, as the Redis client takes them.

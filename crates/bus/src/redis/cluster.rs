@@ -78,7 +78,7 @@ fn client(
     if let Some(push) = push {
         builder = builder.push_sender(push);
     }
-    tiercache_tls::redis_client::cluster_tls(builder, auth)
+    tiercache_tls::redis_client::cluster_settings(builder, auth)
         .map_err(BusError::InvalidUrl)?
         .build()
         .map_err(|error| BusError::InvalidUrl(format!("redis-cluster://: {error}")))

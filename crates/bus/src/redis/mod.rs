@@ -22,6 +22,10 @@
 //!   it at once.
 //! * **Leases cost O(1).** A lease is one key with a TTL, renewed with `PEXPIRE`, whatever
 //!   the number of subscriptions.
+//! * **Unconfirmed publishes go unanswered.** `broadcast` and `send_unconfirmed` (the
+//!   application logs, which confirm by acknowledgements of their own) are written on a
+//!   connection with `CLIENT REPLY OFF` (single server; the Cluster bus uses its ordinary
+//!   publishes for them).
 //! * **Durable topics are streams**, as durable as the server's persistence setting.
 //! * **Nothing hangs.** Every command and connection attempt is bounded by
 //!   `REDIS_TIMEOUT` (connecting to a Cluster by three times that); past it the bus
@@ -36,6 +40,7 @@
 //! | `connection.rs` | the timeout and retries every connection is opened with |
 //! | `incarnation.rs` | a session incarnation on Redis: subscribe, unsubscribe, renew, end, written once over a topology's `Link` |
 //! | `durable.rs` | durable topics: streams and consumer cursors |
+//! | `unanswered.rs` | a connection Redis does not answer, for unconfirmed publishes |
 //! | `server.rs` | [`RedisBus`]: one server, plain pub/sub |
 //! | `cluster.rs` | [`RedisClusterBus`]: a Cluster, sharded pub/sub |
 
@@ -46,9 +51,11 @@ mod incarnation;
 mod keys;
 mod scripts;
 mod server;
+mod unanswered;
 
 pub use cluster::RedisClusterBus;
 pub use server::RedisBus;
+pub use unanswered::CONNECTION_NAME as UNANSWERED_CONNECTION_NAME;
 
 /// The key and channel the rights probe touches: under the bus's prefix, never holding a
 /// value or a subscriber.

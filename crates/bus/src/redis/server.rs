@@ -21,6 +21,7 @@ use super::incarnation::{
     Leaving, Link, REPLICA_WAIT, RedisIncarnation, forward_push, new_session_id, replicated,
     take_lease,
 };
+use super::unanswered::Unanswered;
 use super::{keys, scripts};
 use crate::error::{BusError, BusResult};
 use crate::model::{Bus, Offset, Receivers, Record};
@@ -44,6 +45,8 @@ pub struct RedisBus {
     /// Whether the server had replicas when the bus connected: subscriber entries then
     /// wait for one (`WAIT 1`).
     replicated: bool,
+    /// Broadcasts and unconfirmed sends, which Redis does not answer.
+    unanswered: Arc<Unanswered>,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -94,6 +97,7 @@ impl RedisBus {
             commands,
             publish: Script::new(scripts::PUBLISH),
             replicated,
+            unanswered: Arc::new(Unanswered::new(address, auth)),
         })
     }
 }
@@ -217,6 +221,25 @@ impl Bus for RedisBus {
         let mut sessions: Vec<SessionId> = ids.into_iter().map(SessionId).collect();
         sessions.sort_unstable();
         Ok(Receivers { sessions })
+    }
+
+    async fn broadcast(&self, topic: &str, payload: Bytes) -> BusResult<()> {
+        check_topic(topic)?;
+        // The channel alone: what `publish`'s script does besides this reads (and prunes)
+        // the subscriber set, which only `publish`'s callers need.
+        let command = redis::cmd("PUBLISH")
+            .arg(keys::channel(topic))
+            .arg(payload.as_ref())
+            .get_packed_command();
+        self.unanswered.send(&command).await
+    }
+
+    async fn send_unconfirmed(&self, session: SessionId, payload: Bytes) -> BusResult<()> {
+        let command = redis::cmd("PUBLISH")
+            .arg(keys::inbox(session))
+            .arg(payload.as_ref())
+            .get_packed_command();
+        self.unanswered.send(&command).await
     }
 
     async fn send_to(&self, session: SessionId, payload: Bytes) -> BusResult<bool> {

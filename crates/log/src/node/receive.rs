@@ -124,7 +124,7 @@ async fn append_and_ack(shared: &Shared, app: &str, appends: Vec<(SessionId, Rec
                     confirmed: chunk.to_vec(),
                 });
                 async move {
-                    match shared.bus.send_to(reply_to, ack.encode()).await {
+                    match shared.bus.send_unconfirmed(reply_to, ack.encode()).await {
                         Ok(_) => {
                             counters.acks.fetch_add(count, Ordering::Relaxed);
                         }

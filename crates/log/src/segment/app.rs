@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::error::{LogError, LogResult};
 use crate::index::Index;
@@ -105,6 +105,10 @@ pub(crate) struct AppLog {
     pub(crate) writer: usize,
     /// Its contents.
     pub(crate) state: RwLock<AppState>,
+    /// Held by whoever appends (its writer thread's group, or an appender writing inline:
+    /// see `writers::Writers::append_inline`): one append at a time, as each writes after
+    /// the tail it read.
+    pub(crate) appending: Mutex<()>,
 }
 
 impl Indexed for AppLog {

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
 
 use crate::error::{LogError, LogResult};
@@ -246,6 +246,10 @@ impl LogStorage for SegmentStorage {
         let log = self.apps.get_or_insert_with(app, || {
             new_log(&self.dir, app, self.writers.count(), AppState::default())
         });
+        let records = match self.writers.append_inline(&log, records) {
+            Ok(appended) => return appended,
+            Err(records) => records,
+        };
         let (reply, answer) = oneshot::channel();
         let writer = log.writer;
         self.writers.send(
@@ -309,6 +313,7 @@ fn new_log(dir: &Path, app: &str, writers: usize, state: AppState) -> AppLog {
         dir: dir.join(app),
         writer: (hash % writers as u64) as usize,
         state: RwLock::new(state),
+        appending: Mutex::new(()),
     }
 }
 

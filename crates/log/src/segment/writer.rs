@@ -13,8 +13,10 @@
 //! While a writer waits for one fsync, new appends queue up; the next group takes them all,
 //! so 16 concurrent appenders share one write and one fsync instead of 16 (with `always` a
 //! writer also waits briefly to gather as many as its last group had: see `Pacing`).
-//! Blocking file I/O runs only on these threads (and reads on tokio's blocking pool), never
-//! on the async runtime. A fixed pool rather than a thread per application bounds the
+//! Blocking file I/O runs on these threads (and reads on tokio's blocking pool). The one
+//! exception: under `interval`, an append that fits in its tail segment while nothing else
+//! appends to its log is written by the appender itself — one write into the page cache, no
+//! fsync, no new file ([`Writers::append_inline`]). A fixed pool rather than a thread per application bounds the
 //! threads however many applications a node holds, while fsyncs of applications on
 //! different writers still overlap; one application's appends stay on one thread, in order.
 
@@ -84,6 +86,7 @@ pub(crate) struct Shared {
 /// joins them.
 #[derive(Debug)]
 pub(crate) struct Writers {
+    shared: Arc<Shared>,
     senders: Vec<Sender<Job>>,
     threads: Vec<JoinHandle<()>>,
     /// Dropping the sender stops the flusher (after a last flush).
@@ -101,7 +104,7 @@ impl Writers {
         let (senders, threads) = (0..count)
             .map(|k| {
                 let (sender, receiver) = std::sync::mpsc::channel();
-                let shared = shared.clone();
+                let shared = Arc::clone(&shared);
                 let thread = std::thread::Builder::new()
                     .name(format!("log-writer-{k}"))
                     .spawn(move || run(&receiver, &shared))
@@ -113,6 +116,7 @@ impl Writers {
             FsyncPolicy::Always => None,
             FsyncPolicy::Interval(interval) => {
                 let (stop, stopped) = std::sync::mpsc::channel();
+                let shared = Arc::clone(&shared);
                 let thread = std::thread::Builder::new()
                     .name("log-flusher".into())
                     .spawn(move || flusher(&stopped, interval, &shared))
@@ -121,6 +125,7 @@ impl Writers {
             }
         };
         Writers {
+            shared,
             senders,
             threads,
             flusher,
@@ -130,6 +135,43 @@ impl Writers {
     /// How many writer threads there are.
     pub(crate) fn count(&self) -> usize {
         self.senders.len()
+    }
+
+    /// Appends `records` to `app` on the calling thread when that needs no fsync, no new
+    /// file and no wait: the `interval` policy, a tail segment with room for them, and no
+    /// other append of `app` under way. `Err` hands the records back for the writer thread.
+    ///
+    /// Why: under `interval` a lone append is one write into the page cache, a few µs;
+    /// handing it to the writer thread and back costs two thread wake-ups, which on a
+    /// lightly loaded node are most of an append's time (BENCHMARKS, "Application logs").
+    /// What may block — a segment's creation, its rollover fsync, every `always` fsync —
+    /// stays on the writer threads. The same `append` runs either way, under the same lock,
+    /// so an inline append is a group of one.
+    pub(crate) fn append_inline(
+        &self,
+        app: &Arc<AppLog>,
+        records: Vec<Record>,
+    ) -> Result<LogResult<Appended>, Vec<Record>> {
+        if !matches!(self.shared.fsync, FsyncPolicy::Interval(_)) {
+            return Err(records);
+        }
+        let Some(appending) = app.appending.try_lock() else {
+            return Err(records);
+        };
+        let fits = {
+            let state = app.state.read();
+            let bytes: u64 = records.iter().map(|r| codec::encoded_len(r) as u64).sum();
+            state.failed.is_none()
+                && !state.segments.is_empty()
+                && state.tail_len + bytes <= self.shared.segment_bytes
+        };
+        if !fits {
+            return Err(records);
+        }
+        let (reply, mut answer) = oneshot::channel();
+        locked_append(app, vec![(records, reply)], &self.shared);
+        drop(appending);
+        Ok(answer.try_recv().unwrap_or(Err(LogError::Closed)))
     }
 
     /// Queues `job` for writer `k`.
@@ -215,14 +257,22 @@ fn commit(group: Vec<Job>, shared: &Shared) -> Duration {
 
 /// Recovers `app` again from its files, cutting at a corruption, and installs the result.
 fn repair(app: &AppLog) -> LogResult<Repaired> {
+    let _appending = app.appending.lock();
     let recovered = recover(&app.name, &app.dir, Mode::Repair)?;
     *app.state.write() = recovered.state;
     Ok(recovered.repaired)
 }
 
-/// Appends the records of `jobs` to `app`: admit, write, fsync (policy), publish, answer.
-/// Returns how long its fsync took.
+/// Appends the records of `jobs` to `app` (see [`locked_append`]) once no other append of
+/// it is under way.
 fn append(app: &Arc<AppLog>, jobs: Vec<AppendJob>, shared: &Shared) -> Duration {
+    let _appending = app.appending.lock();
+    locked_append(app, jobs, shared)
+}
+
+/// Appends the records of `jobs` to `app`: admit, write, fsync (policy), publish, answer.
+/// Returns how long its fsync took. The caller holds `app.appending`.
+fn locked_append(app: &Arc<AppLog>, jobs: Vec<AppendJob>, shared: &Shared) -> Duration {
     let mut answers = Vec::with_capacity(jobs.len());
     let mut new = Vec::new();
     let (tail, tail_len, first) = {
@@ -394,5 +444,91 @@ fn flusher(stop: &Receiver<()>, interval: Duration, shared: &Shared) {
         if stopping {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::MessageId;
+    use crate::segment::app::AppState;
+    use crate::segment::new_log;
+
+    fn record(seq: u32, bytes: usize) -> Record {
+        Record {
+            id: MessageId {
+                time_ms: 1,
+                publisher: 7,
+                seq,
+            },
+            idempotency_key: None,
+            value: vec![b'v'; bytes],
+        }
+    }
+
+    /// Appends through writer 0, as `SegmentStorage::append` does when not inline.
+    fn handed_over(writers: &Writers, app: &Arc<AppLog>, records: Vec<Record>) -> Appended {
+        let (reply, answer) = oneshot::channel();
+        let app = Arc::clone(app);
+        writers
+            .send(
+                0,
+                Job::Append {
+                    app,
+                    records,
+                    reply,
+                },
+            )
+            .unwrap();
+        answer.blocking_recv().unwrap().unwrap()
+    }
+
+    #[test]
+    fn only_an_interval_append_that_fits_its_tail_unhindered_is_written_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let writers = Writers::start(1, 4096, FsyncPolicy::Interval(Duration::from_millis(5)));
+        let app = Arc::new(new_log(dir.path(), "app", 1, AppState::default()));
+
+        // No segment yet: creating one is the writer's.
+        let records = writers
+            .append_inline(&app, vec![record(1, 10)])
+            .unwrap_err();
+        assert_eq!(handed_over(&writers, &app, records).first, 0);
+
+        // Room in the tail: written here, visible at once, after the first.
+        let appended = writers
+            .append_inline(&app, vec![record(2, 10), record(3, 10)])
+            .expect("fits the tail: inline")
+            .unwrap();
+        assert_eq!((appended.first, appended.appended), (1, 2));
+        let read = app.read(0, 10).unwrap();
+        let seqs: Vec<u32> = read.iter().map(|(_, r)| r.id.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+
+        // Past the segment's end (a rollover fsyncs): handed back untouched.
+        let big = writers
+            .append_inline(&app, vec![record(4, 4000)])
+            .unwrap_err();
+        assert_eq!(big[0].value.len(), 4000);
+        assert_eq!(handed_over(&writers, &app, big).first, 3);
+
+        // Another append under way: handed back, never waited for.
+        let held = app.appending.lock();
+        assert!(writers.append_inline(&app, vec![record(5, 10)]).is_err());
+        drop(held);
+        assert!(writers.append_inline(&app, vec![record(5, 10)]).is_ok());
+        assert_eq!(app.read(0, 10).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn fsync_always_is_never_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let writers = Writers::start(1, 4096, FsyncPolicy::Always);
+        let app = Arc::new(new_log(dir.path(), "app", 1, AppState::default()));
+        let records = writers
+            .append_inline(&app, vec![record(1, 10)])
+            .unwrap_err();
+        handed_over(&writers, &app, records);
+        assert!(writers.append_inline(&app, vec![record(2, 10)]).is_err());
     }
 }

@@ -23,7 +23,9 @@
 //!
 //! `scripts/bench_logs.sh` installs nats-server when missing and runs
 //! `cargo bench -p tiercache --bench logs [-- --runs 5 --seconds 2 --messages 200000
-//! --publishers 1,16]`; under `cargo test --all-targets` one short run per row, as a smoke
+//! --publishers 1,16 --fsync always,interval:10ms --acks 1,2,3 --jetstream yes]`; the lists
+//! choose which rows run (one row while tuning: `--publishers 1 --fsync interval:10ms --acks
+//! 2`, JetStream still beside it, so the ratio stays a same-run ratio); under `cargo test --all-targets` one short run per row, as a smoke
 //! test. Without nats-server the benchmark says how to install it and exits with status 2.
 //!
 //! Each system is a [`runner::Target`]: the runner and the statistics are the same for all.
@@ -87,6 +89,29 @@ fn main() {
                 .collect()
         })
         .unwrap_or_else(|| vec![1, 16]);
+    let fsyncs: Vec<(&str, &str)> = match args.value::<String>("--fsync") {
+        None => FSYNC.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|want| {
+                *FSYNC
+                    .iter()
+                    .find(|(fsync, _)| *fsync == want)
+                    .unwrap_or_else(|| panic!("--fsync takes always and/or interval:10ms"))
+            })
+            .collect(),
+    };
+    let ack_counts: Vec<usize> = args
+        .value::<String>("--acks")
+        .map(|list| {
+            list.split(',')
+                .map(|n| n.parse().expect("--acks N,N (1, 2 or 3)"))
+                .collect()
+        })
+        .unwrap_or_else(|| ACKS.to_vec());
+    let jetstream = args
+        .value::<String>("--jetstream")
+        .is_none_or(|v| v != "no");
 
     if let Err(error) = NatsCluster::program() {
         eprintln!(
@@ -122,8 +147,8 @@ fn main() {
     };
     let mut rows: Vec<Row> = Vec::new();
     let mut reads: Vec<Row> = Vec::new();
-    for (fsync, durability) in FSYNC {
-        for acks in ACKS {
+    for &(fsync, durability) in &fsyncs {
+        for &acks in &ack_counts {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let target = plan
                 .runtime
@@ -146,7 +171,7 @@ fn main() {
         "JetStream {} R{REPLICAS}",
         version.trim_start_matches("nats-server: v")
     );
-    for setting in &settings {
+    for setting in settings.iter().filter(|_| jetstream) {
         // Blocking: starting and stopping processes happens outside the runtime.
         let cluster = NatsCluster::start(REPLICAS, setting.jetstream)
             .unwrap_or_else(|error| panic!("{error}"));

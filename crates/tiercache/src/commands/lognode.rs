@@ -136,7 +136,10 @@ pub fn run(args: LogNodeArgs) -> anyhow::Result<()> {
             range.end()
         );
     }
-    super::runtime()?.block_on(async move {
+    // One runtime thread: a log node's async work is hand-overs (bus events in, an append,
+    // acknowledgements out; reads and fsyncs run on their own threads), and on one thread
+    // they cost no wake-up of another (BENCHMARKS, "Application logs").
+    super::single_thread_runtime()?.block_on(async move {
         // Before anything can print `listening on`: see `shutdown_signal`.
         let shutdown = super::shutdown_signal();
         let options = SegmentOptions {

@@ -58,6 +58,13 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// A tokio runtime on one thread (plus the blocking pool).
+pub fn single_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 /// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
 /// the future is first polled: call it before printing `listening on`, so a signal sent as
 /// soon as that line appears is never met by the default action (death by the signal).
