@@ -81,14 +81,7 @@ fn main() {
         messages: args.value_or("--messages", 200_000, 2_000),
         payload_bytes: PAYLOAD_BYTES,
     };
-    let publishers: Vec<usize> = args
-        .value::<String>("--publishers")
-        .map(|list| {
-            list.split(',')
-                .map(|n| n.parse().expect("--publishers N,N"))
-                .collect()
-        })
-        .unwrap_or_else(|| vec![1, 16]);
+    let publishers = counts(&args, "--publishers").unwrap_or_else(|| vec![1, 16]);
     let fsyncs: Vec<(&str, &str)> = match args.value::<String>("--fsync") {
         None => FSYNC.to_vec(),
         Some(list) => list
@@ -101,14 +94,7 @@ fn main() {
             })
             .collect(),
     };
-    let ack_counts: Vec<usize> = args
-        .value::<String>("--acks")
-        .map(|list| {
-            list.split(',')
-                .map(|n| n.parse().expect("--acks N,N (1, 2 or 3)"))
-                .collect()
-        })
-        .unwrap_or_else(|| ACKS.to_vec());
+    let ack_counts = counts(&args, "--acks").unwrap_or_else(|| ACKS.to_vec());
     let jetstream = args
         .value::<String>("--jetstream")
         .is_none_or(|v| v != "no");
@@ -203,6 +189,20 @@ fn main() {
             row.publishers
         );
     }
+}
+
+/// The comma-separated numbers given to `flag` (`--publishers 1,16`), if it was given.
+fn counts(args: &BenchArgs, flag: &str) -> Option<Vec<usize>> {
+    let list = args.value::<String>(flag)?;
+    Some(
+        list.split(',')
+            .map(|n| {
+                n.parse().unwrap_or_else(|_| {
+                    panic!("{flag} takes numbers separated by commas, got {n:?}")
+                })
+            })
+            .collect(),
+    )
 }
 
 /// What every row measures: the publisher counts, the runs per row and their limits.
