@@ -100,7 +100,9 @@ pub trait Bus: Send + Sync + fmt::Debug {
     /// acknowledgements). `Ok` may mean only that the message was handed to the bus: a
     /// message lost with a connection may go unreported. A backend may make this cheaper
     /// than `publish`: the Redis bus writes one `PUBLISH` on a connection Redis does not
-    /// answer, instead of a script that also reads the subscribers.
+    /// answer, instead of a script that also reads the subscribers. One publisher's
+    /// broadcasts on a topic arrive in order; between its broadcasts and its `publish`es
+    /// there is no order (they may travel different connections).
     async fn broadcast(&self, topic: &str, payload: Bytes) -> BusResult<()> {
         self.publish(topic, payload).await.map(|_| ())
     }

@@ -25,7 +25,10 @@
 //! * **Unconfirmed publishes go unanswered.** `broadcast` and `send_unconfirmed` (the
 //!   application logs, which confirm by acknowledgements of their own) are written on a
 //!   connection with `CLIENT REPLY OFF` (single server; the Cluster bus uses its ordinary
-//!   publishes for them).
+//!   publishes for them). The first broadcast on a topic, and one a minute after, also
+//!   prunes its subscriber set in the background (a script, as the publish script does),
+//!   so a topic only ever broadcast on does not keep the sessions that ended without
+//!   leaving.
 //! * **Durable topics are streams**, as durable as the server's persistence setting.
 //! * **Nothing hangs.** Every command and connection attempt is bounded by
 //!   `REDIS_TIMEOUT` (connecting to a Cluster by three times that); past it the bus

@@ -24,6 +24,18 @@ end
 return live
 ";
 
+/// Single server: takes the sessions whose lease is gone out of a subscriber set (`KEYS[1]`
+/// = the set, `ARGV[1]` = the lease-key prefix), as [`PUBLISH`] does, without publishing:
+/// for topics only ever broadcast on.
+pub(super) const PRUNE: &str = r"
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[1] .. id .. '}') == 0 then
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+return 0
+";
+
 /// Cluster: reads the subscriber set and publishes on the shard channel in one atomic step
 /// on the topic's shard (`KEYS[1]` = the set, `ARGV[1]` = the channel, `ARGV[2]` = the payload).
 /// The lease keys live in other slots, so the caller checks them afterwards.

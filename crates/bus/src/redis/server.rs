@@ -47,6 +47,9 @@ pub struct RedisBus {
     replicated: bool,
     /// Broadcasts and unconfirmed sends, which Redis does not answer.
     unanswered: Arc<Unanswered>,
+    /// When each topic's subscriber set was last pruned by a broadcast, and how.
+    pruning: Arc<Pruning>,
+    prune: Script,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -98,6 +101,8 @@ impl RedisBus {
             publish: Script::new(scripts::PUBLISH),
             replicated,
             unanswered: Arc::new(Unanswered::new(address, auth)),
+            pruning: Arc::default(),
+            prune: Script::new(scripts::PRUNE),
         })
     }
 }
@@ -132,6 +137,39 @@ impl Backend for RedisBus {
             replicated: self.replicated,
         };
         Ok(Arc::new(RedisIncarnation::new(id, link)))
+    }
+}
+
+/// How often a topic only broadcast on has its subscriber set pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// The most topics whose last pruning is remembered; past it the memory starts over (each
+/// topic is then pruned once more, which is harmless).
+const PRUNED_TOPICS: usize = 4096;
+
+/// When each topic's subscriber set was last pruned by a broadcast.
+#[derive(Default)]
+struct Pruning {
+    last: parking_lot::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+}
+
+impl Pruning {
+    /// Whether `topic`'s set is due for pruning (at its first broadcast, then every
+    /// [`PRUNE_EVERY`]); a `true` counts as done.
+    fn due(&self, topic: &str) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut last = self.last.lock();
+        if last
+            .get(topic)
+            .is_some_and(|at| now.duration_since(*at) < PRUNE_EVERY)
+        {
+            return false;
+        }
+        if last.len() >= PRUNED_TOPICS {
+            last.clear();
+        }
+        last.insert(topic.to_owned(), now);
+        true
     }
 }
 
@@ -225,6 +263,21 @@ impl Bus for RedisBus {
 
     async fn broadcast(&self, topic: &str, payload: Bytes) -> BusResult<()> {
         check_topic(topic)?;
+        if self.pruning.due(topic) {
+            // Now and then, beside the broadcast: take the sessions that ended without
+            // leaving (a crash) out of the topic's set, which `publish`'s script does and
+            // nothing else would for a topic only ever broadcast on. In the background: no
+            // broadcast waits for it, and it publishes nothing, so the order holds.
+            let prune = self.prune.clone();
+            let (set, mut commands) = (keys::subscribers(topic), self.commands.clone());
+            tokio::spawn(async move {
+                let _: RedisResult<i64> = prune
+                    .key(set)
+                    .arg(keys::SESSION_PREFIX)
+                    .invoke_async(&mut commands)
+                    .await;
+            });
+        }
         // The channel alone: what `publish`'s script does besides this reads (and prunes)
         // the subscriber set, which only `publish`'s callers need.
         let command = redis::cmd("PUBLISH")
