@@ -119,6 +119,18 @@ struct Waiter {
     arrived: Notify,
 }
 
+/// An append's entry among those waiting for acknowledgements, removed when dropped.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    id: MessageId,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.shared.pending.lock().remove(&self.id);
+    }
+}
+
 /// The most records, and the most value bytes (unless one record alone is larger), the
 /// sender puts in one notice.
 const BATCH_RECORDS: usize = 256;
@@ -234,8 +246,11 @@ impl LogPublisher {
         let id = record.id;
         let waiter = Arc::new(Waiter::default());
         shared.pending.lock().insert(id, Arc::clone(&waiter));
+        // Removed however the append ends, also when its caller gives up on it (a client
+        // that hung up drops the request's future): else the entry would stay for good.
+        let _in_flight = InFlight { shared, id };
         let outcome = self.publish_until_confirmed(app, record, &waiter).await;
-        shared.pending.lock().remove(&id);
+        drop(_in_flight);
         let (nodes, duplicate) = waiter.nodes.lock().clone();
         match outcome {
             Ok(()) => {
@@ -337,6 +352,11 @@ impl LogPublisher {
                 stopped()
             }
         }
+    }
+
+    /// How many appends are waiting for their acknowledgements now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.pending.lock().len()
     }
 
     /// Ends the session at once.

@@ -127,6 +127,27 @@ async fn no_node_at_all_is_unconfirmed_within_the_timeout(s: &mut Setup) {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
+/// An append whose caller stops waiting (a client that hung up drops the request) leaves
+/// nothing behind among the appends in flight; one still waiting is counted.
+async fn an_abandoned_append_leaves_nothing_in_flight(s: &mut Setup) {
+    let publisher = s.publisher(Duration::from_secs(5)).await;
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(100),
+        publisher.append("abandoned", b"x".to_vec(), None),
+    )
+    .await;
+    assert!(abandoned.is_err(), "no log node: it cannot be confirmed");
+    assert_eq!(publisher.in_flight(), 0);
+    let waiting = publisher.append("abandoned", b"y".to_vec(), None);
+    tokio::pin!(waiting);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), &mut waiting)
+            .await
+            .is_err()
+    );
+    assert_eq!(publisher.in_flight(), 1);
+}
+
 async fn a_node_that_subscribes_late_still_confirms(s: &mut Setup) {
     s.node("a4").await;
     let publisher = s.publisher(Duration::from_secs(3)).await;
@@ -221,6 +242,7 @@ macro_rules! all_cases {
             two_of_three_confirm_and_all_three_store_once,
             too_few_nodes_answer_unconfirmed_with_the_id_and_a_retry_is_stored_once,
             no_node_at_all_is_unconfirmed_within_the_timeout,
+            an_abandoned_append_leaves_nothing_in_flight,
             a_node_that_subscribes_late_still_confirms,
             concurrent_publishers_lose_nothing_and_keep_their_order,
             over_the_limits_nothing_is_sent)

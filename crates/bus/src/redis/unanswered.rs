@@ -84,7 +84,13 @@ impl Unanswered {
                 Some(open) if !open.closed.load(Ordering::Acquire) => open,
                 _ => self.open().await?,
             };
-            match tokio::time::timeout(REDIS_TIMEOUT, open.writer.write_all(command)).await {
+            // Flushed too: over TLS a write may leave the record in the TLS buffer when the
+            // socket is full, and nothing else would push it out before the next command.
+            let written = async {
+                open.writer.write_all(command).await?;
+                open.writer.flush().await
+            };
+            match tokio::time::timeout(REDIS_TIMEOUT, written).await {
                 Ok(Ok(())) => {
                     *current = Some(open);
                     return Ok(());
@@ -161,6 +167,7 @@ impl Unanswered {
                 .write_all(&command.get_packed_command())
                 .await
                 .map_err(unavailable)?;
+            stream.flush().await.map_err(unavailable)?;
             let answer = read_line(&mut stream).await.map_err(unavailable)?;
             if !answer.starts_with(b"+OK") {
                 return Err(BusError::Refused(format!(
@@ -181,6 +188,7 @@ impl Unanswered {
             )
             .await
             .map_err(unavailable)?;
+        stream.flush().await.map_err(unavailable)?;
         let (mut read, writer) = tokio::io::split(stream);
         let closed = Arc::new(AtomicBool::new(false));
         let reader = tokio::spawn({

@@ -77,8 +77,9 @@ pub(crate) struct Location {
     pub(crate) len: u32,
 }
 
-/// What an application's log holds, guarded by [`AppLog::state`]. Only the application's
-/// writer thread changes it (and recovery, before anyone else can see it).
+/// What an application's log holds, guarded by [`AppLog::state`]. Only whoever holds
+/// [`AppLog::appending`] changes it — the application's writer thread, or an appender
+/// writing inline — (and recovery, before anyone else can see it).
 #[derive(Debug, Default)]
 pub(crate) struct AppState {
     /// Ids and keys; decides duplicates; its visible length is the log's length.
@@ -101,7 +102,8 @@ pub(crate) struct AppLog {
     pub(crate) name: String,
     /// Its directory, holding its segment files.
     pub(crate) dir: PathBuf,
-    /// Which writer thread appends to it (all its appends go to one, in order).
+    /// Which writer thread appends to it (all its appends that are not written inline go
+    /// to that one, in order).
     pub(crate) writer: usize,
     /// Its contents.
     pub(crate) state: RwLock<AppState>,

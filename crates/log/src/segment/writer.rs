@@ -16,9 +16,14 @@
 //! Blocking file I/O runs on these threads (and reads on tokio's blocking pool). The one
 //! exception: under `interval`, an append that fits in its tail segment while nothing else
 //! appends to its log is written by the appender itself — one write into the page cache, no
-//! fsync, no new file ([`Writers::append_inline`]). A fixed pool rather than a thread per application bounds the
-//! threads however many applications a node holds, while fsyncs of applications on
-//! different writers still overlap; one application's appends stay on one thread, in order.
+//! fsync, no new file ([`Writers::append_inline`]). That write can still stall when the
+//! kernel throttles dirty pages, and on a log node it stalls the node's one runtime thread
+//! for that long; the trade Redis makes for its own log writes, taken for the two thread
+//! wake-ups it saves on every append. A fixed pool rather than a thread per application
+//! bounds the threads however many applications a node holds, while fsyncs of applications
+//! on different writers still overlap. One application's appends are applied one at a time
+//! (its `appending` lock); two appends made at once may land in either order (the caller of
+//! one that returned before the other began sees them in call order).
 
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
