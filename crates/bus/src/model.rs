@@ -99,8 +99,8 @@ pub trait Bus: Send + Sync + fmt::Debug {
     /// publisher that learns the outcome another way (the application logs: the log nodes'
     /// acknowledgements). `Ok` may mean only that the message was handed to the bus: a
     /// message lost with a connection may go unreported. A backend may make this cheaper
-    /// than `publish`: the Redis bus writes one `PUBLISH` on a connection Redis does not
-    /// answer, instead of a script that also reads the subscribers. One publisher's
+    /// than `publish`: the single-server Redis bus writes one `PUBLISH` on a connection
+    /// Redis does not answer, instead of a script that also reads the subscribers. One publisher's
     /// broadcasts on a topic arrive in order; between its broadcasts and its `publish`es
     /// there is no order (they may travel different connections).
     async fn broadcast(&self, topic: &str, payload: Bytes) -> BusResult<()> {

@@ -428,14 +428,22 @@ async fn redis_connection_kill_loses_the_session() {
     .await;
 }
 
+/// A Redis server, the bus on it, and a session subscribed to `topic`.
+async fn one_server_subscribed_to(
+    topic: &str,
+) -> (RedisServer, RedisBus, Session, Receiver<SessionEvent>) {
+    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
+    let bus = RedisBus::connect(&server.address()).await.unwrap();
+    let (session, events) = bus.open_session(SessionOptions::default()).await.unwrap();
+    session.subscribe(topic).await.unwrap();
+    (server, bus, session, events)
+}
+
 /// A topic only ever broadcast on still has its subscriber set pruned of the sessions that
 /// ended without leaving it (a crash): the first broadcast on it does (then one a minute).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_broadcasts_prune_sessions_that_ended_without_leaving() {
-    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
-    let bus = RedisBus::connect(&server.address()).await.unwrap();
-    let (session, mut events) = bus.open_session(SessionOptions::default()).await.unwrap();
-    session.subscribe("log/prune").await.unwrap();
+    let (server, bus, session, mut events) = one_server_subscribed_to("log/prune").await;
     let set = "tc:bus:subs:{log/prune}";
     // The entry of a session that crashed: in the set, without a lease.
     server.command(&["SADD", set, "987654321"]).unwrap();
@@ -467,10 +475,7 @@ async fn redis_broadcasts_prune_sessions_that_ended_without_leaving() {
 /// lost, as `broadcast` allows).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_unanswered_broadcasts_survive_a_killed_connection() {
-    let server = RedisServer::start().expect("redis-server must be installed (scripts/test.sh)");
-    let bus = RedisBus::connect(&server.address()).await.unwrap();
-    let (session, mut events) = bus.open_session(SessionOptions::default()).await.unwrap();
-    session.subscribe("log/kill").await.unwrap();
+    let (server, bus, session, mut events) = one_server_subscribed_to("log/kill").await;
     bus.broadcast("log/kill", Bytes::from_static(b"before"))
         .await
         .unwrap();

@@ -32,16 +32,19 @@ fn tls_flags(certs: &Path, role: &str) -> Vec<String> {
     ]
 }
 
+/// `tiercache store` over SQLite on a free port, before its TLS flags.
+const STORE: [&str; 5] = [
+    "store",
+    "--db",
+    "sqlite://store.db",
+    "--listen",
+    "127.0.0.1:0",
+];
+
 /// `tiercache store` over SQLite in `dir`, serving mutual TLS with the store certificate
 /// of `certs`.
 fn tls_store(dir: &Path, certs: &Path) -> tiercache_launch::Process {
-    let mut args = vec![
-        "store",
-        "--db",
-        "sqlite://store.db",
-        "--listen",
-        "127.0.0.1:0",
-    ];
+    let mut args = STORE.to_vec();
     let flags = tls_flags(certs, "store");
     args.extend(flags.iter().map(String::as_str));
     start(&args, dir, 1)
@@ -149,13 +152,7 @@ fn bad_tls_flags_are_refused_before_anything_starts() {
         (&["--tls-ca", "missing.pem"], "missing.pem"),
     ];
     for (flags, expected) in cases {
-        let mut args = vec![
-            "store",
-            "--db",
-            "sqlite://store.db",
-            "--listen",
-            "127.0.0.1:0",
-        ];
+        let mut args = STORE.to_vec();
         args.extend_from_slice(flags);
         let (ok, _stdout, stderr) = run(&args, dir.path());
         assert!(!ok, "{flags:?}");

@@ -47,9 +47,8 @@ pub struct RedisBus {
     replicated: bool,
     /// Broadcasts and unconfirmed sends, which Redis does not answer.
     unanswered: Arc<Unanswered>,
-    /// When each topic's subscriber set was last pruned by a broadcast, and how.
+    /// Prunes the subscriber sets of topics only ever broadcast on.
     pruning: Arc<Pruning>,
-    prune: Script,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -101,8 +100,7 @@ impl RedisBus {
             publish: Script::new(scripts::PUBLISH),
             replicated,
             unanswered: Arc::new(Unanswered::new(address, auth)),
-            pruning: Arc::default(),
-            prune: Script::new(scripts::PRUNE),
+            pruning: Arc::new(Pruning::new()),
         })
     }
 }
@@ -147,15 +145,45 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// topic is then pruned once more, which is harmless).
 const PRUNED_TOPICS: usize = 4096;
 
-/// When each topic's subscriber set was last pruned by a broadcast.
-#[derive(Default)]
+/// Takes the sessions that ended without leaving (a crash) out of the subscriber sets of
+/// topics only ever broadcast on — what `publish`'s script does on every publish, and
+/// nothing else would do for them.
 struct Pruning {
+    /// When each topic's set was last pruned.
     last: parking_lot::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    script: Script,
 }
 
 impl Pruning {
-    /// Whether `topic`'s set is due for pruning (at its first broadcast, then every
-    /// [`PRUNE_EVERY`]); a `true` counts as done.
+    fn new() -> Pruning {
+        Pruning {
+            last: parking_lot::Mutex::default(),
+            script: Script::new(scripts::PRUNE),
+        }
+    }
+
+    /// Prunes `topic`'s set at its first broadcast and then every [`PRUNE_EVERY`], in the
+    /// background on `commands`: no broadcast waits for it, and it publishes nothing, so
+    /// the broadcasts' order holds.
+    fn after_broadcast(&self, topic: &str, commands: &ConnectionManager) {
+        if !self.due(topic) {
+            return;
+        }
+        let (script, set, mut commands) = (
+            self.script.clone(),
+            keys::subscribers(topic),
+            commands.clone(),
+        );
+        tokio::spawn(async move {
+            let _: RedisResult<i64> = script
+                .key(set)
+                .arg(keys::SESSION_PREFIX)
+                .invoke_async(&mut commands)
+                .await;
+        });
+    }
+
+    /// Whether `topic`'s set is due (a `true` counts as done).
     fn due(&self, topic: &str) -> bool {
         let now = tokio::time::Instant::now();
         let mut last = self.last.lock();
@@ -263,36 +291,18 @@ impl Bus for RedisBus {
 
     async fn broadcast(&self, topic: &str, payload: Bytes) -> BusResult<()> {
         check_topic(topic)?;
-        if self.pruning.due(topic) {
-            // Now and then, beside the broadcast: take the sessions that ended without
-            // leaving (a crash) out of the topic's set, which `publish`'s script does and
-            // nothing else would for a topic only ever broadcast on. In the background: no
-            // broadcast waits for it, and it publishes nothing, so the order holds.
-            let prune = self.prune.clone();
-            let (set, mut commands) = (keys::subscribers(topic), self.commands.clone());
-            tokio::spawn(async move {
-                let _: RedisResult<i64> = prune
-                    .key(set)
-                    .arg(keys::SESSION_PREFIX)
-                    .invoke_async(&mut commands)
-                    .await;
-            });
-        }
+        self.pruning.after_broadcast(topic, &self.commands);
         // The channel alone: what `publish`'s script does besides this reads (and prunes)
         // the subscriber set, which only `publish`'s callers need.
-        let command = redis::cmd("PUBLISH")
-            .arg(keys::channel(topic))
-            .arg(payload.as_ref())
-            .get_packed_command();
-        self.unanswered.send(&command).await
+        self.unanswered
+            .publish(&keys::channel(topic), &payload)
+            .await
     }
 
     async fn send_unconfirmed(&self, session: SessionId, payload: Bytes) -> BusResult<()> {
-        let command = redis::cmd("PUBLISH")
-            .arg(keys::inbox(session))
-            .arg(payload.as_ref())
-            .get_packed_command();
-        self.unanswered.send(&command).await
+        self.unanswered
+            .publish(&keys::inbox(session), &payload)
+            .await
     }
 
     async fn send_to(&self, session: SessionId, payload: Bytes) -> BusResult<bool> {

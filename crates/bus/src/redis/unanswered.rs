@@ -72,10 +72,19 @@ impl Unanswered {
         }
     }
 
+    /// Writes `PUBLISH channel payload` (see [`Unanswered::send`]).
+    pub(super) async fn publish(&self, channel: &str, payload: &[u8]) -> BusResult<()> {
+        let command = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .get_packed_command();
+        self.send(&command).await
+    }
+
     /// Writes `command` (a packed RESP command) on the connection, opening it first if it
     /// is not open or was closed; a failed write is tried once more on a new connection.
     /// `Ok` means written, not executed.
-    pub(super) async fn send(&self, command: &[u8]) -> BusResult<()> {
+    async fn send(&self, command: &[u8]) -> BusResult<()> {
         let mut current = self.current.lock().await;
         for attempt in 0..2 {
             // Taken out while written to: a send dropped halfway through its write drops the
